@@ -1,0 +1,1 @@
+"""ads-infra: the infrastructure layer of an ads system."""

@@ -1,0 +1,241 @@
+"""The ``ads-infra`` command line: config, health, db migrations and benchmarks.
+
+User errors (a bad configuration, an unreachable backend) print one clear
+line and exit with a non-zero code, never a traceback: 2 for configuration,
+1 for a failed operation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+import yaml
+
+from ads_infra.config import load_settings
+from ads_infra.errors import ConfigurationError, InfrastructureError
+from ads_infra.health import HealthStatus
+
+if TYPE_CHECKING:
+    from containers import Container
+
+T = TypeVar("T")
+
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"ads-infra: {message}", err=True)
+    sys.exit(code)
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine, turning ads-infra errors into one line and an exit code."""
+    try:
+        return asyncio.run(coro)
+    except ConfigurationError as exc:
+        _fail(f"configuration error: {exc}", EXIT_CONFIG)
+    except InfrastructureError as exc:
+        _fail(str(exc), EXIT_FAILURE)
+
+
+def _container(ctx: click.Context, **overrides: Any) -> Container:
+    from containers import create_container
+
+    try:
+        return create_container(ctx.obj["config_file"], **overrides)
+    except ConfigurationError as exc:
+        _fail(f"configuration error: {exc}", EXIT_CONFIG)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_file",
+    envvar="ADS_INFRA_CONFIG",
+    default=None,
+    metavar="FILE",
+    help="Configuration file (default: $ADS_INFRA_CONFIG, then ./config.yml).",
+)
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+@click.pass_context
+def cli(ctx: click.Context, config_file: str | None, verbose: int) -> None:
+    """ads-infra: database, cache, storage, services and repositories for ads systems."""
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = {"config_file": config_file}
+
+
+# --- config ------------------------------------------------------------------------
+
+
+@cli.group()
+def config() -> None:
+    """Inspect the configuration."""
+
+
+@config.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of YAML.")
+@click.pass_context
+def config_show(ctx: click.Context, as_json: bool) -> None:
+    """Print the effective configuration, secrets masked."""
+    try:
+        settings = load_settings(ctx.obj["config_file"])
+    except ConfigurationError as exc:
+        _fail(f"configuration error: {exc}", EXIT_CONFIG)
+    data = settings.masked()
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(yaml.safe_dump(data, sort_keys=False).rstrip())
+
+
+# --- health ------------------------------------------------------------------------
+
+# Sub-container -> the provider whose object has ``async health_check()``.
+# A sub-container without that provider yet (its issue not landed) is skipped.
+HEALTH_PROVIDERS = (
+    ("database", "manager"),
+    ("cache", "manager"),
+    ("storage", "manager"),
+    ("services", "manager"),
+)
+
+
+async def collect_health(container: Container) -> list[HealthStatus]:
+    """Health of every configured component, each checked once, never raising."""
+    checks: list[Awaitable[Any]] = []
+    for sub, name in HEALTH_PROVIDERS:
+        provider = getattr(getattr(container, sub), name, None)
+        if provider is not None:
+            checks.append(provider().health_check())
+    reports: list[HealthStatus] = []
+    for result in await asyncio.gather(*checks):
+        reports.extend(result if isinstance(result, list) else [result])
+    for sub, name in HEALTH_PROVIDERS:
+        provider = getattr(getattr(container, sub), name, None)
+        if provider is not None:
+            await provider().close()
+    return reports
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def health(ctx: click.Context, as_json: bool) -> None:
+    """Check every configured backend; exit 1 when one is unreachable."""
+    container = _container(ctx)
+    reports = _run(collect_health(container))
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
+    else:
+        for r in reports:
+            state = "healthy" if r.healthy else "UNHEALTHY"
+            latency = f" {r.latency_ms:.1f} ms" if r.latency_ms is not None else ""
+            click.echo(f"{r.component:<24} {r.backend:<14} {state}{latency}  {r.target}")
+            if not r.healthy:
+                click.echo(f"  why: {r.detail}")
+    bad = [r for r in reports if not r.healthy]
+    if bad:
+        names = ", ".join(f"{r.component} ({r.backend})" for r in bad)
+        _fail(f"unhealthy: {names}", EXIT_FAILURE)
+
+
+# --- db ----------------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """Database migrations (Alembic, shipped with the package)."""
+
+
+def _with_database(ctx: click.Context, action: Callable[[Any], Awaitable[T]]) -> T:
+    container = _container(ctx)
+
+    async def go() -> T:
+        manager = container.database.manager()
+        try:
+            return await action(manager)
+        finally:
+            await manager.dispose()
+
+    return _run(go())
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@click.pass_context
+def db_upgrade(ctx: click.Context, revision: str) -> None:
+    """Migrate the configured database up to REVISION (default: head)."""
+    from ads_infra import migrate
+
+    _with_database(ctx, lambda manager: migrate.upgrade(manager, revision))
+    click.echo(f"database upgraded to {revision}")
+
+
+@db.command("downgrade")
+@click.argument("revision", default="base")
+@click.pass_context
+def db_downgrade(ctx: click.Context, revision: str) -> None:
+    """Migrate the configured database down to REVISION (default: base, all tables dropped)."""
+    from ads_infra import migrate
+
+    _with_database(ctx, lambda manager: migrate.downgrade(manager, revision))
+    click.echo(f"database downgraded to {revision}")
+
+
+@db.command("current")
+@click.pass_context
+def db_current(ctx: click.Context) -> None:
+    """Print the revision the configured database is at."""
+    from ads_infra import migrate
+
+    revision = _with_database(ctx, migrate.current)
+    click.echo(revision or "(not migrated)")
+
+
+# --- bench -------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("areas", nargs=-1)
+@click.option("--quick", is_flag=True, help="Fewer operations: the whole run in under a minute.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def bench(areas: tuple[str, ...], quick: bool, as_json: bool) -> None:
+    """Benchmark AREAS (default: all) against raw-library baselines, in one process."""
+    from benchmarks import AREAS, render_json, render_table
+
+    unknown = [a for a in areas if a not in AREAS]
+    if unknown:
+        _fail(f"unknown benchmark area {unknown[0]!r}; choose from {', '.join(AREAS)}", 2)
+    measurements = []
+    for area in areas or tuple(AREAS):
+        try:
+            module = importlib.import_module(AREAS[area])
+        except ModuleNotFoundError as exc:
+            if exc.name != AREAS[area]:
+                raise
+            click.echo(f"bench {area}: not available yet", err=True)
+            continue
+        measurements.extend(_run(module.run(quick=quick)))
+    if as_json:
+        click.echo(render_json(measurements))
+    else:
+        from rich.console import Console
+
+        Console().print(render_table(measurements))
+
+
+def main() -> None:
+    cli(prog_name="ads-infra")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,358 @@
+"""Database access: one SQLAlchemy AsyncEngine, sessions, retries, pool statistics.
+
+PostgreSQL goes through asyncpg, the embedded default is SQLite through
+aiosqlite. :class:`DatabaseManager` builds the engine on first use (its
+constructor does no I/O and binds to no event loop), hands out sessions that
+commit on success and roll back on error, and runs whole units of work again
+on transient failures (:meth:`DatabaseManager.run`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import event, text
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from ads_infra.config import DatabaseConfig, mask_url
+from ads_infra.errors import (
+    DatabaseError,
+    IntegrityViolationError,
+    PermanentDatabaseError,
+    TransientDatabaseError,
+)
+from ads_infra.health import HealthStatus
+
+__all__ = [
+    "ConnectionPool",
+    "DatabaseConfig",
+    "DatabaseManager",
+    "is_transient_error",
+    "translate_error",
+]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# SQLSTATEs worth a retry: serialization failure, deadlock, admin/crash
+# shutdown, cannot connect now, too many connections; plus the whole class 08
+# (connection exceptions).
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "57P01", "57P02", "57P03", "53300"})
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    orig = getattr(exc, "orig", None) or exc
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return state if isinstance(state, str) else None
+
+
+def is_transient_error(exc: BaseException) -> bool:
+    """True when running the same unit of work again may succeed.
+
+    Never true for a constraint violation or a programming error.
+    """
+    if isinstance(exc, sa_exc.IntegrityError | sa_exc.ProgrammingError | sa_exc.DataError):
+        return False
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        state = _sqlstate(exc)
+        if state is not None:
+            return state.startswith("08") or state in TRANSIENT_SQLSTATES
+        return isinstance(exc, sa_exc.OperationalError) and "database is locked" in str(exc.orig)
+    if isinstance(exc, sa_exc.TimeoutError):  # pool checkout timed out
+        return True
+    # Connecting (before SQLAlchemy wraps anything) fails with OS-level errors.
+    return isinstance(exc, ConnectionError | TimeoutError | OSError)
+
+
+def translate_error(exc: BaseException, *, attempts: int = 1) -> DatabaseError:
+    """Map a SQLAlchemy/driver error to the ads-infra hierarchy (no secrets)."""
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0:1]
+    detail = reason[0] if reason else type(exc).__name__
+    if isinstance(exc, sa_exc.IntegrityError):
+        return IntegrityViolationError(
+            f"a database constraint rejected the write: {detail}; fix the data, retrying "
+            "will not help"
+        )
+    if is_transient_error(exc):
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        return TransientDatabaseError(
+            f"the database is unavailable or busy{tries}: {detail}; check that it is "
+            "running and reachable, then try again"
+        )
+    return PermanentDatabaseError(f"the database rejected the statement: {detail}")
+
+
+class ConnectionPool:
+    """A read-only view of the engine's connection pool (the seed's name).
+
+    Works for every pool class: QueuePool-style pools report their sizes,
+    the others (SQLite ``:memory:``'s StaticPool, NullPool) report zeros.
+    """
+
+    def __init__(self, engine: AsyncEngine | None) -> None:
+        self._engine = engine
+
+    def _call(self, name: str) -> int:
+        pool = self._engine.pool if self._engine is not None else None
+        method = getattr(pool, name, None)
+        return int(method()) if callable(method) else 0
+
+    @property
+    def pool_class(self) -> str:
+        return type(self._engine.pool).__name__ if self._engine is not None else "none"
+
+    @property
+    def size(self) -> int:
+        return self._call("size")
+
+    @property
+    def checked_in(self) -> int:
+        return self._call("checkedin")
+
+    @property
+    def checked_out(self) -> int:
+        return self._call("checkedout")
+
+    @property
+    def overflow(self) -> int:
+        # QueuePool reports -pool_size before any connection exists.
+        return max(self._call("overflow"), 0)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "pool_class": self.pool_class,
+            "pool_size": self.size,
+            "checked_in": self.checked_in,
+            "checked_out": self.checked_out,
+            "active_connections": self.checked_out,
+            "overflow": self.overflow,
+        }
+
+
+class DatabaseManager:
+    """Owns the AsyncEngine; gives out sessions and runs retried units of work.
+
+    >>> db = DatabaseManager()                     # embedded SQLite under ./var
+    >>> async with db.get_session() as session:    # commit on success
+    ...     await session.execute(text("select 1"))
+    >>> await db.run(lambda session: repo_call(session))   # retried on transient errors
+    """
+
+    def __init__(self, config: DatabaseConfig | None = None) -> None:
+        self.config = config or DatabaseConfig()
+        self._engine: AsyncEngine | None = None
+        self.retries = 0
+        self.failures = 0
+        self.transactions = 0
+
+    def __repr__(self) -> str:
+        return f"DatabaseManager(url={self.config.masked_url!r})"
+
+    @property
+    def backend(self) -> str:
+        return "sqlite" if self.config.is_sqlite else "postgresql"
+
+    # --- engine -----------------------------------------------------------------
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine, created on first access (no I/O happens here)."""
+        if self._engine is None:
+            self._engine = self._create_engine()
+        return self._engine
+
+    def _create_engine(self) -> AsyncEngine:
+        cfg = self.config
+        kwargs: dict[str, Any] = {"echo": cfg.echo, "pool_pre_ping": cfg.pool_pre_ping}
+        if cfg.is_sqlite:
+            self._prepare_sqlite_path()
+            if ":memory:" not in cfg.url and "mode=memory" not in cfg.url:
+                kwargs.update(self._queue_pool_kwargs())
+            kwargs["connect_args"] = {"timeout": cfg.statement_timeout}
+        else:
+            kwargs.update(self._queue_pool_kwargs())
+            kwargs["connect_args"] = {
+                "server_settings": {
+                    "application_name": "ads-infra",
+                    "statement_timeout": str(int(cfg.statement_timeout * 1000)),
+                },
+                "timeout": cfg.pool_timeout,
+            }
+        engine = create_async_engine(cfg.url, **kwargs)
+        if cfg.is_sqlite:
+            event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        return engine
+
+    def _queue_pool_kwargs(self) -> dict[str, Any]:
+        cfg = self.config
+        return {
+            "pool_size": cfg.pool_size,
+            "max_overflow": cfg.max_overflow,
+            "pool_recycle": cfg.pool_recycle,
+            "pool_timeout": cfg.pool_timeout,
+        }
+
+    def _prepare_sqlite_path(self) -> None:
+        from pathlib import Path
+
+        from sqlalchemy.engine import make_url
+
+        database = make_url(self.config.url).database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def pool(self) -> ConnectionPool:
+        return ConnectionPool(self._engine)
+
+    async def start(self) -> None:
+        """Open the pool now and fail fast if the database is unreachable."""
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            raise translate_error(exc) from exc
+        logger.info("database ready: %s", self.config.masked_url)
+
+    async def dispose(self) -> None:
+        """Close every pooled connection; the manager can be used again later."""
+        if self._engine is not None:
+            engine, self._engine = self._engine, None
+            await engine.dispose()
+
+    async def close(self) -> None:
+        """Alias of :meth:`dispose`, the name every manager shares."""
+        await self.dispose()
+
+    async def __aenter__(self) -> DatabaseManager:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.dispose()
+
+    # --- sessions and units of work ----------------------------------------------
+
+    @asynccontextmanager
+    async def _session_scope(self) -> AsyncIterator[AsyncSession]:
+        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                await session.commit()
+                self.transactions += 1
+            except BaseException:
+                await session.rollback()
+                raise
+
+    @asynccontextmanager
+    async def get_session(self) -> AsyncIterator[AsyncSession]:
+        """A session in one transaction: committed on success, rolled back on error.
+
+        Database errors come out as :class:`~ads_infra.errors.DatabaseError`
+        (IntegrityViolationError, TransientDatabaseError, ...), chained to the
+        driver's error. No retry here: use :meth:`run` for that.
+        """
+        try:
+            async with self._session_scope() as session:
+                yield session
+        except (sa_exc.SQLAlchemyError, OSError) as exc:
+            self.failures += 1
+            raise translate_error(exc) from exc
+
+    async def run(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run ``fn(session)`` in one transaction, again from the start on transient errors.
+
+        Each attempt gets a fresh session (and so a fresh connection). Backoff
+        is exponential with full jitter, capped at ``retry_max_delay``; at most
+        ``max_retries`` retries. A constraint violation or programming error is
+        raised at once.
+        """
+        cfg = self.config
+        attempts = 0
+
+        def _before_sleep(state: RetryCallState) -> None:
+            self.retries += 1
+            exc = state.outcome.exception() if state.outcome else None
+            logger.warning(
+                "database unit of work failed (%s), retry %d/%d",
+                type(exc).__name__,
+                state.attempt_number,
+                cfg.max_retries,
+            )
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(is_transient_error),
+            stop=stop_after_attempt(cfg.max_retries + 1),
+            wait=wait_random_exponential(multiplier=cfg.retry_delay, max=cfg.retry_max_delay),
+            before_sleep=_before_sleep,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts = attempt.retry_state.attempt_number
+                    async with self._session_scope() as session:
+                        return await fn(session)
+        except (sa_exc.SQLAlchemyError, OSError) as exc:
+            self.failures += 1
+            raise translate_error(exc, attempts=attempts) from exc
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    # --- monitoring ------------------------------------------------------------------
+
+    async def get_pool_stats(self) -> dict[str, Any]:
+        """Pool sizes and counters; ``active_connections`` is the checked-out count."""
+        stats = self.pool.stats()
+        stats.update(
+            backend=self.backend,
+            url=self.config.masked_url,
+            max_overflow=self.config.max_overflow,
+            retries=self.retries,
+            failures=self.failures,
+            transactions=self.transactions,
+        )
+        return stats
+
+    async def health_check(self) -> HealthStatus:
+        """Run ``SELECT 1``; never raises."""
+        started = time.perf_counter()
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            detail = str(translate_error(exc))
+            return HealthStatus(
+                "database", self.backend, False, detail=detail, target=self.config.masked_url
+            )
+        latency = (time.perf_counter() - started) * 1000
+        return HealthStatus(
+            "database", self.backend, True, round(latency, 2), "SELECT 1 ok",
+            target=mask_url(self.config.url),
+        )  # fmt: skip
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    """Foreign keys on (SQLite's default is off) and WAL, so readers don't block the writer."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+    finally:
+        cursor.close()
+
+

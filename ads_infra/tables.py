@@ -1,0 +1,19 @@
+"""SQLAlchemy Core tables of the ads domain: one MetaData for the app and for Alembic.
+
+The naming convention gives every constraint and index a stable name, so
+Alembic migrations can drop and alter them on PostgreSQL and SQLite alike.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
