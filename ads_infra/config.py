@@ -134,7 +134,7 @@ def mask_url(url: str | None) -> str:
 # --- backend switches ------------------------------------------------------------
 
 
-class CacheType(str, enum.Enum):
+class CacheType(enum.StrEnum):
     """Which cache backend ``cache.strategy`` builds."""
 
     MEMORY = "memory"
@@ -142,7 +142,7 @@ class CacheType(str, enum.Enum):
     REDIS_CLUSTER = "redis_cluster"
 
 
-class StorageType(str, enum.Enum):
+class StorageType(enum.StrEnum):
     """Which storage backend ``storage.strategy`` builds.
 
     ``CLOUD`` is the seed's name and an alias of ``S3``.
@@ -153,7 +153,7 @@ class StorageType(str, enum.Enum):
     CLOUD = "s3"
 
 
-class AIProviderType(str, enum.Enum):
+class AIProviderType(enum.StrEnum):
     """Which AI provider the container registers by default."""
 
     OFFLINE = "offline"
@@ -179,9 +179,8 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
     origin = typing.get_origin(hint)
     if origin in (Union, types.UnionType):
         options = [arg for arg in typing.get_args(hint) if arg is not type(None)]
-        if value is None or value == "":
-            if type(None) in typing.get_args(hint):
-                return None
+        if (value is None or value == "") and type(None) in typing.get_args(hint):
+            return None
         errors: list[ConfigurationError] = []
         for option in options:
             try:
@@ -463,9 +462,7 @@ class CacheConfig(ConfigSection):
         if self.redis_url:
             problem = _url_problem(self.redis_url, ("redis", "rediss", "unix"))
             if problem:
-                raise ConfigurationError(
-                    f"{mask_url(self.redis_url)!r} {problem}", key="redis_url"
-                )
+                raise ConfigurationError(f"{mask_url(self.redis_url)!r} {problem}", key="redis_url")
         if self.cache_type is not CacheType.MEMORY and not self.redis_url:
             self.redis_url = "redis://127.0.0.1:6379/0"
 

@@ -1,1 +1,1 @@
-"""pytest plugin for host applications: fixtures that build an ads-infra container (filled in by the host-app issue)."""
+"""pytest plugin for host apps: an ads-infra container fixture (built by the host-app issue)."""

@@ -46,7 +46,9 @@ class Measurement:
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        data.update(ratio=self.ratio, peer_ratios=self.peer_ratios(), meets_target=self.meets_target)
+        data.update(
+            ratio=self.ratio, peer_ratios=self.peer_ratios(), meets_target=self.meets_target
+        )
         return data
 
 

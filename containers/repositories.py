@@ -7,4 +7,4 @@ from ads_infra.database import DatabaseManager
 
 class RepositoriesContainer(containers.DeclarativeContainer):
     database = providers.Dependency(instance_of=DatabaseManager)
-    cache = providers.Dependency(default=None)
+    cache: providers.Dependency[object | None] = providers.Dependency(default=None)

@@ -1,4 +1,4 @@
-"""Services sub-container: the one ExternalServiceManager and the AI, analytics and notification services."""
+"""Services sub-container: one ExternalServiceManager; AI, analytics and notification services."""
 
 from dependency_injector import containers, providers
 
