@@ -8,6 +8,8 @@ only (see :func:`ads_infra.config.mask_url`).
 
 from __future__ import annotations
 
+from ads_infra.domain import errors as _domain_errors
+
 
 class InfrastructureError(Exception):
     """Root of every error raised by ads-infra."""
@@ -57,15 +59,22 @@ class IntegrityViolationError(PermanentDatabaseError):
 # --- domain lookups ----------------------------------------------------------
 
 
-class NotFoundError(InfrastructureError, LookupError):
-    """The requested entity does not exist for this user."""
+class NotFoundError(InfrastructureError, _domain_errors.NotFoundError):
+    """The requested entity does not exist for this user.
 
-    def __init__(self, entity: str, entity_id: object, *, user_id: object | None = None):
-        self.entity = entity
-        self.entity_id = entity_id
-        self.user_id = user_id
-        owner = f" for user {user_id}" if user_id is not None else ""
-        super().__init__(f"{entity} {entity_id} not found{owner}")
+    Also a :class:`ads_infra.domain.errors.NotFoundError` (and a LookupError),
+    so domain code catches it without importing the infrastructure.
+    Signature: ``NotFoundError(entity, entity_id, *, user_id=None)``.
+    """
+
+
+# The domain's own errors, re-exported so callers find every error here.
+DomainError = _domain_errors.DomainError
+ValidationError = _domain_errors.ValidationError
+
+
+class SchemaNotMigratedError(PermanentDatabaseError):
+    """The database has no ads-infra tables (or an older schema): run ``ads-infra db upgrade``."""
 
 
 # --- cache -------------------------------------------------------------------
