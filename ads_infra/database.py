@@ -183,6 +183,8 @@ class DatabaseManager:
             self._prepare_sqlite_path()
             if ":memory:" not in cfg.url and "mode=memory" not in cfg.url:
                 kwargs.update(self._queue_pool_kwargs())
+            # sqlite3's busy timeout: how long a writer waits for another's lock
+            # before "database is locked" (which run() then retries).
             kwargs["connect_args"] = {"timeout": cfg.statement_timeout}
         else:
             kwargs.update(self._queue_pool_kwargs())
@@ -351,6 +353,5 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     try:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
     finally:
         cursor.close()

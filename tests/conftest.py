@@ -6,7 +6,10 @@ the conftest.py of their own test folder.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import asyncpg
 import pytest
@@ -34,26 +37,33 @@ def postgres_server_url() -> str:
     return TEST_DATABASE_URL
 
 
+def _run_in_thread(coro: Coroutine[Any, Any, None]) -> None:
+    """Run ``coro`` on a private loop in a thread: works whether or not a loop is running."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coro).result()
+
+
+async def _admin(server_url: str, statement: str) -> None:
+    admin = await asyncpg.connect(_asyncpg_dsn(server_url))
+    try:
+        await admin.execute(statement)
+    finally:
+        await admin.close()
+
+
 @pytest.fixture
-async def postgres_url(postgres_server_url: str) -> AsyncIterator[str]:
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
     """A SQLAlchemy URL of a brand-new, empty database, dropped after the test.
 
     A database per test keeps tests independent of each other and of other
-    suites sharing the server; creating one from template0 takes ~50 ms.
+    suites sharing the server. The fixture is synchronous so that sync and
+    async fixtures alike can depend on it (also via ``request.getfixturevalue``).
     """
     name = unique_name("ads_test")
-    admin = await asyncpg.connect(_asyncpg_dsn(postgres_server_url))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
-    finally:
-        await admin.close()
+    _run_in_thread(_admin(postgres_server_url, f'CREATE DATABASE "{name}" TEMPLATE template0'))
     url = make_url(postgres_server_url).set(database=name)
     yield url.render_as_string(hide_password=False)
-    admin = await asyncpg.connect(_asyncpg_dsn(postgres_server_url))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    _run_in_thread(_admin(postgres_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

@@ -1,0 +1,128 @@
+"""The ads-infra command line, as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ads_infra.cli import cli
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def in_project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory holding the repository's config.yml, environment cleared."""
+    shutil.copy(REPO / "config.yml", tmp_path / "config.yml")
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("ADS_") and name not in ("ADS_REQUIRE_SERVICES",):
+            monkeypatch.delenv(name)
+    return tmp_path
+
+
+def test_health_on_embedded_defaults_reports_sqlite_under_var(in_project_copy: Path) -> None:
+    result = CliRunner().invoke(cli, ["health"])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if x.startswith("database"))
+    assert "sqlite" in line and "healthy" in line and "./var/ads.db" in line
+    assert (in_project_copy / "var" / "ads.db").exists()
+
+
+def test_health_reports_postgresql_from_the_environment(
+    in_project_copy: Path, postgres_server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADS_DATABASE_URL", postgres_server_url)
+    result = CliRunner().invoke(cli, ["health", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"backend": "postgresql"' in result.output
+    assert '"healthy": true' in result.output
+
+
+def test_health_exits_non_zero_naming_the_unreachable_backend(
+    in_project_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADS_DATABASE_URL", "postgresql+asyncpg://ads:hunter2@127.0.0.1:1/x")
+    result = CliRunner().invoke(cli, ["health"])
+    assert result.exit_code == 1
+    assert "UNHEALTHY" in result.output
+    assert "unhealthy: database (postgresql)" in result.output
+    assert "Connect call failed" in result.output  # the why
+    assert "hunter2" not in result.output
+
+
+def test_a_bad_backend_prints_one_line_and_exits_2(in_project_copy: Path) -> None:
+    bad = in_project_copy / "bad.yml"
+    bad.write_text("cache: {cache_type: memcached}\n")
+    result = CliRunner().invoke(cli, ["--config", str(bad), "config", "show"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert "cache.cache_type" in lines[0]
+    assert "memory, redis, redis_cluster" in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_config_show_masks_secrets(in_project_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADS_AI_API_KEY", "sk-should-not-print")
+    monkeypatch.setenv("ADS_DATABASE_URL", "postgresql+asyncpg://ads:hunter2@db.internal/ads")
+    for args in (["config", "show"], ["config", "show", "--json"]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        assert "sk-should-not-print" not in result.output
+        assert "hunter2" not in result.output
+        assert "ads:***@db.internal" in result.output
+
+
+def test_bench_rejects_an_unknown_area() -> None:
+    result = CliRunner().invoke(cli, ["bench", "nosuch"])
+    assert result.exit_code == 2
+    assert "unknown benchmark area 'nosuch'" in result.output
+
+
+def test_db_upgrade_and_current_on_sqlite(in_project_copy: Path) -> None:
+    runner = CliRunner()
+    upgraded = runner.invoke(cli, ["db", "upgrade"])
+    assert upgraded.exit_code == 0, upgraded.output
+    current = runner.invoke(cli, ["db", "current"])
+    assert current.exit_code == 0, current.output
+
+
+def test_required_services_turn_skips_into_failures(tmp_path: Path) -> None:
+    """With ADS_REQUIRE_SERVICES=1 and the test database on a closed port, tests fail."""
+    env = {
+        **os.environ,
+        "ADS_REQUIRE_SERVICES": "1",
+        "ADS_TEST_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/test",
+    }
+    target = (
+        "tests/integration/database/test_database_manager.py"
+        "::test_the_seed_database_snippet_runs_as_written"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", target],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1, proc.stdout
+    assert "required service unavailable" in proc.stdout
+    env["ADS_REQUIRE_SERVICES"] = "0"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", target],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout
+    assert "1 skipped" in proc.stdout

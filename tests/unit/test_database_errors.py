@@ -1,0 +1,76 @@
+"""Which database errors are transient (retried) and how they are translated: pure logic."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import exc as sa_exc
+
+from ads_infra.database import is_transient_error, translate_error
+from ads_infra.errors import (
+    IntegrityViolationError,
+    PermanentDatabaseError,
+    TransientDatabaseError,
+)
+
+
+class DriverError(Exception):
+    """Stands in for a DBAPI exception carrying a SQLSTATE, as asyncpg's adapter does."""
+
+    def __init__(self, message: str, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+def dbapi(
+    cls: type[sa_exc.DBAPIError],
+    message: str,
+    sqlstate: str | None = None,
+    invalidated: bool = False,
+) -> sa_exc.DBAPIError:
+    return cls("SELECT 1", {}, DriverError(message, sqlstate), connection_invalidated=invalidated)
+
+
+@pytest.mark.parametrize(
+    "sqlstate", ["08000", "08003", "08006", "40001", "40P01", "57P01", "57P03", "53300"]
+)
+def test_transient_sqlstates_are_retried(sqlstate: str) -> None:
+    assert is_transient_error(dbapi(sa_exc.OperationalError, "x", sqlstate))
+    assert isinstance(
+        translate_error(dbapi(sa_exc.DBAPIError, "x", sqlstate)), TransientDatabaseError
+    )
+
+
+@pytest.mark.parametrize("sqlstate", ["23505", "23503", "42P01", "42601", "22001", "XX000"])
+def test_other_sqlstates_are_not_retried(sqlstate: str) -> None:
+    assert not is_transient_error(dbapi(sa_exc.DBAPIError, "x", sqlstate))
+
+
+def test_an_invalidated_connection_is_transient() -> None:
+    assert is_transient_error(dbapi(sa_exc.DBAPIError, "connection is closed", invalidated=True))
+
+
+def test_sqlite_lock_is_transient_but_other_operational_errors_are_not() -> None:
+    assert is_transient_error(dbapi(sa_exc.OperationalError, "database is locked"))
+    assert not is_transient_error(dbapi(sa_exc.OperationalError, "no such table: ads"))
+
+
+def test_constraint_and_programming_errors_are_never_transient_even_with_08_state() -> None:
+    assert not is_transient_error(dbapi(sa_exc.IntegrityError, "dup", "08000"))
+    assert not is_transient_error(dbapi(sa_exc.ProgrammingError, "bad", "08000"))
+
+
+def test_connect_level_os_errors_and_pool_timeouts_are_transient() -> None:
+    assert is_transient_error(ConnectionRefusedError(111, "refused"))
+    assert is_transient_error(TimeoutError())
+    assert is_transient_error(sa_exc.TimeoutError("QueuePool limit reached"))
+    assert not is_transient_error(ValueError("bug"))
+
+
+def test_translation_keeps_the_family() -> None:
+    assert isinstance(
+        translate_error(dbapi(sa_exc.IntegrityError, "dup key", "23505")), IntegrityViolationError
+    )
+    permanent = translate_error(dbapi(sa_exc.ProgrammingError, "syntax error", "42601"))
+    assert isinstance(permanent, PermanentDatabaseError)
+    assert not isinstance(permanent, IntegrityViolationError)
+    assert "syntax error" in str(permanent)
