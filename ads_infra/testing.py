@@ -22,7 +22,7 @@ pytest run in the environment.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +83,12 @@ def override_providers(container: Any, replacements: Mapping[str, Any]) -> Itera
         yield
 
 
+async def _maybe_await(result: Awaitable[Any] | None) -> None:
+    """``init_resources()`` returns None when no resource is async."""
+    if result is not None:
+        await result
+
+
 @pytest.fixture
 def ads_container_overrides() -> dict[str, Any]:
     """Config sections merged over the embedded defaults; override it in your conftest.py."""
@@ -104,9 +110,9 @@ else:
 
         container = build_test_container(tmp_path / "ads-infra", ads_container_overrides)
         await migrate.upgrade(container.database.manager())
-        await container.init_resources()
+        await _maybe_await(container.init_resources())
         try:
             yield container
         finally:
-            await container.shutdown_resources()
+            await _maybe_await(container.shutdown_resources())
             container.unwire()
