@@ -426,11 +426,27 @@ class DatabaseConfig(ConfigSection):
 
 @dataclasses.dataclass(repr=False)
 class CacheConfig(ConfigSection):
-    """Cache backend settings (the seed's fields, plus namespace and fallback).
+    """Cache backend settings (the seed's fields, plus namespace, codec and fallback).
 
     ``cache_type`` defaults to ``memory`` rather than the seed's ``redis``: a
     bare ``CacheManager()`` must work with no server (the seed's own unit test
-    does exactly that); the container picks Redis from ADS_CACHE_TYPE.
+    does exactly that); the container picks Redis from ADS_CACHE_TYPE. With
+    ``redis``/``redis_cluster`` and no ``redis_url``, the URL defaults to
+    ``redis://127.0.0.1:6379/0``.
+
+    ``default_ttl`` 0 stores without expiry. Every key is written as
+    ``{namespace}:{key}``; ``clear()`` deletes only that namespace, so it may
+    not be empty. ``serializer`` is ``json`` (orjson, the safe default),
+    ``msgpack`` or ``pickle`` (runs code on load: only with trusted writers).
+    Payloads above ``compression_threshold`` bytes are zlib-compressed when
+    ``compression_enabled``. ``socket_timeout`` bounds each Redis call and
+    ``pool_timeout`` the wait for a free pooled connection.
+
+    With ``fallback_enabled``, a Redis failure never reaches the caller: the
+    manager serves from memory and probes Redis after
+    ``fallback_probe_interval`` seconds, doubling up to
+    ``fallback_probe_max_interval``. ``two_level`` keeps a memory copy of
+    what was read for ``local_ttl`` seconds in front of Redis.
     """
 
     _section: ClassVar[str] = "cache"
@@ -446,8 +462,11 @@ class CacheConfig(ConfigSection):
     serializer: str = "json"
     compression_threshold: int = dataclasses.field(default=1024, metadata={"min": 0})
     socket_timeout: float = dataclasses.field(default=1.0, metadata={"min": 0})
+    pool_timeout: float = dataclasses.field(default=5.0, metadata={"min": 0})
+    scan_batch_size: int = dataclasses.field(default=1000, metadata={"min": 1})
     fallback_enabled: bool = True
-    fallback_probe_interval: float = dataclasses.field(default=1.0, metadata={"min": 0})
+    fallback_probe_interval: float = dataclasses.field(default=1.0, metadata={"min": 0.01})
+    fallback_probe_max_interval: float = dataclasses.field(default=10.0, metadata={"min": 0.01})
     two_level: bool = False
     local_ttl: int = dataclasses.field(default=5, metadata={"min": 0})
 
@@ -459,12 +478,21 @@ class CacheConfig(ConfigSection):
                 f"unknown value {self.serializer!r}; allowed: {', '.join(self._SERIALIZERS)}",
                 key="serializer",
             )
+        if not self.namespace.strip():
+            raise ConfigurationError(
+                "must not be empty: every key is stored under it and clear() deletes "
+                "only that namespace; use e.g. 'ads'",
+                key="namespace",
+            )
         if self.redis_url:
             problem = _url_problem(self.redis_url, ("redis", "rediss", "unix"))
             if problem:
                 raise ConfigurationError(f"{mask_url(self.redis_url)!r} {problem}", key="redis_url")
         if self.cache_type is not CacheType.MEMORY and not self.redis_url:
             self.redis_url = "redis://127.0.0.1:6379/0"
+        self.fallback_probe_max_interval = max(
+            self.fallback_probe_max_interval, self.fallback_probe_interval
+        )
 
 
 DEFAULT_ALLOWED_EXTENSIONS = [

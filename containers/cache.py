@@ -2,10 +2,25 @@
 
 from dependency_injector import containers, providers
 
+from ads_infra.cache import (
+    CacheManager,
+    MemoryCacheStrategy,
+    RedisCacheStrategy,
+    RedisClusterCacheStrategy,
+)
 from ads_infra.config import CacheConfig
+from ads_infra.lifecycle import started
 
 
 class CacheContainer(containers.DeclarativeContainer):
     config = providers.Configuration()
 
     settings = providers.Singleton(CacheConfig.from_dict, config)
+    strategy = providers.Selector(
+        config.cache_type,
+        memory=providers.Singleton(MemoryCacheStrategy, settings),
+        redis=providers.Singleton(RedisCacheStrategy, settings),
+        redis_cluster=providers.Singleton(RedisClusterCacheStrategy, settings),
+    )
+    manager = providers.Singleton(CacheManager, config=settings, strategy=strategy)
+    lifecycle = providers.Resource(started, manager)

@@ -1,0 +1,587 @@
+"""CacheManager: the one object host code talks to for caching.
+
+It owns what every backend shares: statistics, the Redis fallback breaker,
+the optional two-level mode (memory in front of Redis) and single-flight
+``get_or_set``. Namespacing and serialization come from the strategy
+(:class:`~ads_infra.cache.strategies.CacheStrategy`); the manager calls the
+strategy's byte-level hooks directly so each call crosses as few layers as
+possible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from time import perf_counter
+from typing import Any, TypeVar, cast
+
+from redis.exceptions import RedisError
+
+from ads_infra.cache.strategies import (
+    CacheStrategy,
+    MemoryCacheStrategy,
+    RedisCacheStrategy,
+    RedisClusterCacheStrategy,
+    expiry_seconds,
+)
+from ads_infra.config import CacheConfig, CacheType
+from ads_infra.errors import CacheError
+from ads_infra.health import HealthStatus
+
+__all__ = ["CacheManager", "CacheStats", "build_strategy"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# What a remote backend raises when it is down, slow or failing over. Each of
+# these trips the breaker; serialization errors are the caller's and do not.
+REMOTE_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.TimeoutError)
+
+_MISSING: Any = object()
+_DELETE_BATCH = 1000
+
+
+def build_strategy(config: CacheConfig) -> CacheStrategy:
+    """The strategy ``config.cache_type`` selects (the container uses a Selector instead)."""
+    if config.cache_type is CacheType.REDIS:
+        return RedisCacheStrategy(config)
+    if config.cache_type is CacheType.REDIS_CLUSTER:
+        return RedisClusterCacheStrategy(config)
+    return MemoryCacheStrategy(config)
+
+
+class CacheStats:
+    """Counters since the manager was built: plain ints, ready for Prometheus.
+
+    ``latency_seconds`` sums the time spent in timed operations (all of them
+    unless ``stats_enabled`` is false); ``operations`` counts them.
+    """
+
+    __slots__ = (
+        "deletes",
+        "errors",
+        "fallbacks",
+        "hits",
+        "latency_seconds",
+        "misses",
+        "operations",
+        "sets",
+    )
+
+    def __init__(self) -> None:
+        self.hits = 0
+        self.misses = 0
+        self.sets = 0
+        self.deletes = 0
+        self.errors = 0
+        self.fallbacks = 0
+        self.operations = 0
+        self.latency_seconds = 0.0
+
+    @property
+    def hit_rate(self) -> float:
+        lookups = self.hits + self.misses
+        return self.hits / lookups if lookups else 0.0
+
+    @property
+    def mean_latency_ms(self) -> float:
+        return self.latency_seconds * 1000 / self.operations if self.operations else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "hits": self.hits,
+            "misses": self.misses,
+            "hit_rate": self.hit_rate,
+            "sets": self.sets,
+            "deletes": self.deletes,
+            "errors": self.errors,
+            "fallbacks": self.fallbacks,
+            "operations": self.operations,
+            "mean_latency_ms": self.mean_latency_ms,
+        }
+
+
+class CacheManager:
+    """The seed's cache API over any strategy, with stats, fallback and single flight.
+
+    >>> cache = CacheManager()                        # memory, on defaults
+    >>> await cache.set("ad:1", {"headline": "Hi"}, ttl=600)
+    >>> await cache.get("ad:1")
+    {'headline': 'Hi'}
+    >>> await cache.get_or_set("ad:2", load_ad, ttl=60)   # load_ad runs once per miss
+
+    ``strategy`` is the backend to use (the container injects its Selector's
+    choice); without one it is built from ``config.cache_type``. With a remote
+    backend and ``fallback_enabled``, Redis errors never reach the caller: the
+    manager serves from memory, counts a fallback per operation, and a
+    background probe returns it to Redis once Redis answers.
+    """
+
+    def __init__(
+        self, config: CacheConfig | None = None, strategy: CacheStrategy | None = None
+    ) -> None:
+        if config is None:
+            config = strategy.config if strategy is not None else CacheConfig()
+        self.config = config
+        self.strategy = strategy if strategy is not None else build_strategy(config)
+        self.backend = self.strategy.backend
+        self.stats = CacheStats()
+        # Copied to attributes once: the hot path reads no config.
+        self._prefix = self.strategy.prefix
+        self._codec = self.strategy.codec
+        self._default_ttl = float(config.default_ttl)
+        self._timed = config.stats_enabled
+        self._remote: CacheStrategy | None
+        if isinstance(self.strategy, MemoryCacheStrategy):
+            self._local = self.strategy
+            self._remote = None
+        else:
+            self._local = MemoryCacheStrategy(config)
+            self._remote = self.strategy
+        self._two_level = bool(config.two_level and self._remote and config.local_ttl > 0)
+        self._local_ttl = float(config.local_ttl)
+        self._fallback = config.fallback_enabled
+        self._remote_up = True
+        self._probe_task: asyncio.Task[None] | None = None
+        self._inflight: dict[str, asyncio.Future[Any]] = {}
+        # What changed while Redis was away; replayed on Redis before going back.
+        self._dirty_keys: set[str] = set()
+        self._dirty_patterns: list[str] = []
+        self._dirty_overflow = False
+
+    def __repr__(self) -> str:
+        return f"CacheManager(backend={self.backend!r}, target={self.strategy.target!r})"
+
+    @property
+    def in_fallback(self) -> bool:
+        """True while a failed remote backend is bypassed for memory."""
+        return not self._remote_up
+
+    @property
+    def active_backend(self) -> str:
+        return self.backend if self._remote_up else "memory"
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Ping the remote backend: fail fast, or (with fallback) log and serve from memory."""
+        if self._remote is None:
+            return
+        try:
+            await self._remote.ping()
+        except REMOTE_ERRORS as exc:
+            self._remote_failed(exc, "start")
+
+    async def close(self) -> None:
+        """Stop the probe and release the connection pool (``aclose()``)."""
+        task, self._probe_task = self._probe_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.strategy.close()
+        self._remote_up = True
+
+    async def health_check(self) -> HealthStatus:
+        if self._remote is None:
+            return HealthStatus(
+                component="cache",
+                backend=self.backend,
+                healthy=True,
+                latency_ms=0.0,
+                detail=f"{len(self._local)} of {self._local.max_size} entries",
+                target=self.strategy.target,
+            )
+        started = perf_counter()
+        try:
+            await self._remote.ping()
+        except REMOTE_ERRORS as exc:
+            detail = f"unreachable: {_reason(exc)}"
+            if self._fallback:
+                detail += "; serving from memory until it answers"
+            healthy, latency = False, None
+        else:
+            detail = "" if self._remote_up else "answers again; leaving fallback"
+            healthy, latency = True, (perf_counter() - started) * 1000
+        return HealthStatus(
+            component="cache",
+            backend=self.backend,
+            healthy=healthy,
+            latency_ms=latency,
+            detail=detail,
+            target=self.strategy.target,
+        )
+
+    async def get_stats(self) -> dict[str, Any]:
+        """Counters, hit rate, mean latency, and which backend is serving."""
+        stats = self.stats.to_dict()
+        stats.update(
+            backend=self.backend,
+            active_backend=self.active_backend,
+            in_fallback=not self._remote_up,
+            evictions=self._local.evictions,
+            local_entries=len(self._local),
+            max_size=self._local.max_size,
+        )
+        return stats
+
+    # --- single-key operations ------------------------------------------------------
+
+    async def get(self, key: str, default: Any = None) -> Any:
+        """The cached value, or ``default`` when absent or expired."""
+        started = perf_counter() if self._timed else 0.0
+        full = self._prefix + key
+        data = self._local.lookup(full) if self._remote is None else await self._remote_get(full)
+        stats = self.stats
+        if data is None:
+            stats.misses += 1
+            value = default
+        else:
+            stats.hits += 1
+            value = self._codec.decode(data)
+        stats.operations += 1
+        if started:
+            stats.latency_seconds += perf_counter() - started
+        return value
+
+    async def set(self, key: str, value: Any, ttl: float | None = None) -> bool:
+        """Store ``value`` for ``ttl`` seconds (None: default_ttl, 0: no expiry)."""
+        started = perf_counter() if self._timed else 0.0
+        seconds = self._default_ttl if ttl is None else expiry_seconds(ttl, 0)
+        data = self._codec.encode(value)
+        full = self._prefix + key
+        if self._remote is None:
+            self._local.store(full, data, seconds)
+        else:
+            await self._remote_set(full, data, seconds)
+        stats = self.stats
+        stats.sets += 1
+        stats.operations += 1
+        if started:
+            stats.latency_seconds += perf_counter() - started
+        return True
+
+    async def delete(self, key: str) -> bool:
+        """Remove ``key``; True when it existed."""
+        started = perf_counter() if self._timed else 0.0
+        removed = await self._delete([self._prefix + key])
+        self._count_delete(removed, started)
+        return removed > 0
+
+    async def exists(self, key: str) -> bool:
+        started = perf_counter() if self._timed else 0.0
+        full = self._prefix + key
+        found = self._local.lookup(full) is not None
+        if self._remote is not None and not (found and self._two_level):
+            if self._remote_up:
+                try:
+                    found = await self._remote.exists_raw(full)
+                except REMOTE_ERRORS as exc:
+                    self._remote_failed(exc, "exists")
+                    self.stats.fallbacks += 1
+            else:
+                self.stats.fallbacks += 1
+        self._timed_op(started)
+        return found
+
+    # --- multi-key operations ---------------------------------------------------------
+
+    async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        """The cached values of ``keys`` that are present (absent keys are left out)."""
+        started = perf_counter() if self._timed else 0.0
+        wanted = list(keys)
+        prefix = self._prefix
+        full = [prefix + k for k in wanted]
+        found = await self._get_many_raw(full)
+        decode = self._codec.decode
+        result = {k: decode(d) for k, d in zip(wanted, found, strict=True) if d is not None}
+        stats = self.stats
+        stats.hits += len(result)
+        stats.misses += len(wanted) - len(result)
+        self._timed_op(started)
+        return result
+
+    async def set_many(self, mapping: Mapping[str, Any], ttl: float | None = None) -> bool:
+        """Store every item of ``mapping`` (pipelined on Redis)."""
+        started = perf_counter() if self._timed else 0.0
+        seconds = self._default_ttl if ttl is None else expiry_seconds(ttl, 0)
+        encode, prefix = self._codec.encode, self._prefix
+        items = [(prefix + k, encode(v)) for k, v in mapping.items()]
+        await self._set_many_raw(items, seconds)
+        self.stats.sets += len(items)
+        self._timed_op(started)
+        return True
+
+    async def delete_many(self, keys: Iterable[str]) -> int:
+        started = perf_counter() if self._timed else 0.0
+        removed = await self._delete([self._prefix + k for k in keys])
+        self._count_delete(removed, started)
+        return removed
+
+    async def invalidate_pattern(self, pattern: str) -> int:
+        """Delete every key of the namespace matching the glob ``pattern`` (``"ad:*"``).
+
+        On Redis this is SCAN + UNLINK in batches, never KEYS. Returns how
+        many keys were deleted.
+        """
+        started = perf_counter() if self._timed else 0.0
+        removed = self._local.remove_matching(self._prefix, pattern)
+        if self._remote is not None:
+            if self._remote_up:
+                try:
+                    removed = await self._remote.delete_pattern_raw(self._prefix, pattern)
+                except REMOTE_ERRORS as exc:
+                    self._remote_failed(exc, "delete_pattern")
+                    self._record_pattern(pattern)
+            else:
+                self._record_pattern(pattern)
+        self._count_delete(removed, started)
+        return removed
+
+    delete_pattern = invalidate_pattern
+
+    async def clear(self) -> int:
+        """Delete every key of this namespace (and nothing else)."""
+        return await self.invalidate_pattern("*")
+
+    async def get_or_set(
+        self,
+        key: str,
+        factory: Callable[[], T | Awaitable[T]],
+        ttl: float | None = None,
+    ) -> T:
+        """The cached value of ``key``, or ``factory()``'s result, cached for ``ttl``.
+
+        Single flight: concurrent callers of one key share one lookup and at
+        most one factory call; the others await its result (or its error).
+        """
+        inflight = self._inflight
+        while (flight := inflight.get(key)) is not None:
+            try:
+                return cast(T, await asyncio.shield(flight))
+            except asyncio.CancelledError:
+                if not flight.cancelled():
+                    raise  # we were cancelled, not the flight's owner
+        flight = asyncio.get_running_loop().create_future()
+        inflight[key] = flight
+        try:
+            value: Any = await self.get(key, _MISSING)
+            if value is _MISSING:
+                produced = factory()
+                value = await produced if inspect.isawaitable(produced) else produced
+                await self.set(key, value, ttl)
+        except asyncio.CancelledError:
+            flight.cancel()
+            raise
+        except BaseException as exc:
+            flight.set_exception(exc)
+            flight.exception()  # retrieved: no "never retrieved" warning without waiters
+            raise
+        else:
+            flight.set_result(value)
+        finally:
+            if inflight.get(key) is flight:
+                del inflight[key]
+        return cast(T, value)
+
+    # --- remote paths: breaker and two-level ------------------------------------------
+
+    async def _remote_get(self, full: str) -> bytes | None:
+        remote = self._remote
+        assert remote is not None
+        if self._two_level:
+            data = self._local.lookup(full)
+            if data is not None:
+                return data
+        if self._remote_up:
+            try:
+                data = await remote.get_raw(full)
+            except REMOTE_ERRORS as exc:
+                self._remote_failed(exc, "get")
+            else:
+                if data is not None and self._two_level:
+                    self._local.store(full, data, self._local_ttl)
+                return data
+        self.stats.fallbacks += 1
+        return self._local.lookup(full)
+
+    async def _remote_set(self, full: str, data: bytes, seconds: float) -> None:
+        remote = self._remote
+        assert remote is not None
+        if self._remote_up:
+            try:
+                await remote.set_raw(full, data, seconds)
+            except REMOTE_ERRORS as exc:
+                self._remote_failed(exc, "set")
+            else:
+                if self._two_level:
+                    self._local.store(full, data, self._local_seconds(seconds))
+                return
+        self.stats.fallbacks += 1
+        self._local.store(full, data, seconds)
+        self._mark_dirty(full)
+
+    async def _get_many_raw(self, full: Sequence[str]) -> list[bytes | None]:
+        local = self._local
+        if self._remote is None:
+            return [local.lookup(k) for k in full]
+        found: list[bytes | None] = (
+            [local.lookup(k) for k in full] if self._two_level else [None] * len(full)
+        )
+        missing = [i for i, d in enumerate(found) if d is None]
+        if not missing:
+            return found
+        if self._remote_up:
+            try:
+                fetched = await self._remote.get_many_raw([full[i] for i in missing])
+            except REMOTE_ERRORS as exc:
+                self._remote_failed(exc, "get_many")
+            else:
+                for i, data in zip(missing, fetched, strict=True):
+                    found[i] = data
+                    if data is not None and self._two_level:
+                        local.store(full[i], data, self._local_ttl)
+                return found
+        self.stats.fallbacks += 1
+        return [local.lookup(k) for k in full]
+
+    async def _set_many_raw(self, items: list[tuple[str, bytes]], seconds: float) -> None:
+        local = self._local
+        if self._remote is None:
+            for key, data in items:
+                local.store(key, data, seconds)
+            return
+        if self._remote_up:
+            try:
+                await self._remote.set_many_raw(items, seconds)
+            except REMOTE_ERRORS as exc:
+                self._remote_failed(exc, "set_many")
+            else:
+                if self._two_level:
+                    local_seconds = self._local_seconds(seconds)
+                    for key, data in items:
+                        local.store(key, data, local_seconds)
+                return
+        self.stats.fallbacks += 1
+        for key, data in items:
+            local.store(key, data, seconds)
+            self._mark_dirty(key)
+
+    async def _delete(self, full: list[str]) -> int:
+        removed = self._local.remove(full)
+        if self._remote is None:
+            return removed
+        if self._remote_up:
+            try:
+                return await self._remote.delete_raw(full)
+            except REMOTE_ERRORS as exc:
+                self._remote_failed(exc, "delete")
+        else:
+            self.stats.fallbacks += 1
+        for key in full:
+            self._mark_dirty(key)
+        return removed
+
+    def _local_seconds(self, seconds: float) -> float:
+        return min(seconds, self._local_ttl) if seconds else self._local_ttl
+
+    def _count_delete(self, removed: int, started: float) -> None:
+        self.stats.deletes += removed
+        self._timed_op(started)
+
+    def _timed_op(self, started: float) -> None:
+        stats = self.stats
+        stats.operations += 1
+        if started:
+            stats.latency_seconds += perf_counter() - started
+
+    # --- the breaker ----------------------------------------------------------------
+
+    def _remote_failed(self, exc: BaseException, operation: str) -> None:
+        """Count a remote failure; open the breaker (fallback) or raise CacheError."""
+        self.stats.errors += 1
+        if not self._fallback:
+            raise CacheError(
+                f"cache {operation} failed on {self.backend} at {self.strategy.target}: "
+                f"{_reason(exc)}; check that the server is running and reachable, or set "
+                "cache.fallback_enabled to serve from memory meanwhile"
+            ) from None
+        if operation != "start":
+            self.stats.fallbacks += 1
+        if self._remote_up:
+            self._remote_up = False
+            logger.warning(
+                "cache: %s at %s failed during %s (%s); serving from memory and probing it "
+                "again in %.1fs",
+                self.backend,
+                self.strategy.target,
+                operation,
+                _reason(exc),
+                self.config.fallback_probe_interval,
+            )
+            if self._probe_task is None or self._probe_task.done():
+                self._probe_task = asyncio.get_running_loop().create_task(
+                    self._probe(), name="ads-infra cache probe"
+                )
+
+    def _mark_dirty(self, full: str) -> None:
+        if len(self._dirty_keys) < self._local.max_size:
+            self._dirty_keys.add(full)
+        else:
+            self._dirty_overflow = True
+
+    def _record_pattern(self, pattern: str) -> None:
+        self.stats.fallbacks += 1
+        if pattern not in self._dirty_patterns:
+            self._dirty_patterns.append(pattern)
+
+    async def _probe(self) -> None:
+        """Ping the remote with a growing back-off; go back to it once it answers."""
+        remote = self._remote
+        assert remote is not None
+        delay = self.config.fallback_probe_interval
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await remote.ping()
+                await self._reconcile(remote)
+            except REMOTE_ERRORS as exc:
+                delay = min(delay * 2, self.config.fallback_probe_max_interval)
+                logger.debug("cache: %s still unavailable (%s)", self.backend, _reason(exc))
+                continue
+            break
+        # Written while away: only in memory, and now older than Redis's truth.
+        self._local.purge()
+        self._remote_up = True
+        logger.warning("cache: %s at %s answers again; back on it", self.backend, remote.target)
+
+    async def _reconcile(self, remote: CacheStrategy) -> None:
+        """Delete on Redis what changed while it was away, so it serves nothing stale."""
+        while self._dirty_keys or self._dirty_patterns:
+            keys, self._dirty_keys = list(self._dirty_keys), set()
+            patterns, self._dirty_patterns = self._dirty_patterns, []
+            try:
+                for start in range(0, len(keys), _DELETE_BATCH):
+                    await remote.delete_raw(keys[start : start + _DELETE_BATCH])
+                for pattern in patterns:
+                    await remote.delete_pattern_raw(self._prefix, pattern)
+            except BaseException:
+                self._dirty_keys.update(keys)
+                self._dirty_patterns.extend(p for p in patterns if p not in self._dirty_patterns)
+                raise
+        if self._dirty_overflow:
+            self._dirty_overflow = False
+            logger.warning(
+                "cache: more keys changed while %s was away than could be tracked "
+                "(max_size); some of its entries may be stale until they expire",
+                self.backend,
+            )
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,419 @@
+"""Cache backends: one small interface, three implementations.
+
+:class:`CacheStrategy` owns what every backend shares (the namespace prefix,
+the codec, the public value-level API); a backend implements only the
+byte-level hooks (``get_raw``, ``set_raw``, ...), which take keys that already
+carry the namespace. :class:`~ads_infra.cache.CacheManager` calls the hooks
+directly and adds statistics, fallback, two-level caching and single flight.
+"""
+
+from __future__ import annotations
+
+import abc
+import fnmatch
+import math
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ads_infra.cache.codec import Codec
+from ads_infra.config import CacheConfig, CacheType, mask_url
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
+
+__all__ = [
+    "CacheStrategy",
+    "MemoryCacheStrategy",
+    "RedisCacheStrategy",
+    "RedisClusterCacheStrategy",
+    "expiry_seconds",
+    "glob_escape",
+]
+
+_GLOB_SPECIAL = re.compile(r"([\\*?\[\]])")
+
+
+def glob_escape(text: str) -> str:
+    """Escape Redis glob metacharacters so ``text`` matches only itself."""
+    return _GLOB_SPECIAL.sub(r"\\\1", text)
+
+
+def expiry_seconds(ttl: float | None, default_ttl: int) -> float:
+    """The TTL to apply: ``None`` means the default, ``0`` means no expiry."""
+    if ttl is None:
+        return float(default_ttl)
+    if ttl < 0:
+        raise ValueError(f"ttl must be >= 0 seconds (0 = no expiry), got {ttl}")
+    return float(ttl)
+
+
+class CacheStrategy(abc.ABC):
+    """A cache backend. Public methods take plain keys and values.
+
+    Every key lives under ``{namespace}:``. ``ttl=None`` uses
+    ``config.default_ttl``; ``ttl=0`` stores without expiry.
+    """
+
+    backend: ClassVar[str] = ""
+
+    def __init__(self, config: CacheConfig | None = None, *, codec: Codec | None = None) -> None:
+        self.config = config or CacheConfig()
+        self.prefix = f"{self.config.namespace}:"
+        self.codec = codec or self._default_codec(self.config)
+
+    @staticmethod
+    def _default_codec(config: CacheConfig) -> Codec:
+        threshold = config.compression_threshold if config.compression_enabled else None
+        return Codec(config.serializer, compression_threshold=threshold)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(namespace={self.config.namespace!r})"
+
+    @property
+    def target(self) -> str:
+        """Where the backend points, safe to print."""
+        return "process memory"
+
+    # --- hooks: keys carry the namespace, values are codec bytes ----------------
+
+    @abc.abstractmethod
+    async def get_raw(self, key: str) -> bytes | None: ...
+
+    @abc.abstractmethod
+    async def set_raw(self, key: str, data: bytes, ttl: float) -> None: ...
+
+    @abc.abstractmethod
+    async def delete_raw(self, keys: Sequence[str]) -> int: ...
+
+    @abc.abstractmethod
+    async def exists_raw(self, key: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def get_many_raw(self, keys: Sequence[str]) -> list[bytes | None]: ...
+
+    @abc.abstractmethod
+    async def set_many_raw(self, items: Sequence[tuple[str, bytes]], ttl: float) -> None: ...
+
+    @abc.abstractmethod
+    async def delete_pattern_raw(self, prefix: str, pattern: str) -> int:
+        """Delete keys ``prefix + k`` where ``k`` matches the glob ``pattern``."""
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise when the backend cannot answer."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections; the strategy reconnects on next use."""
+
+    # --- public value-level API ------------------------------------------------
+
+    async def get(self, key: str, default: Any = None) -> Any:
+        data = await self.get_raw(self.prefix + key)
+        return default if data is None else self.codec.decode(data)
+
+    async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        seconds = expiry_seconds(ttl, self.config.default_ttl)
+        await self.set_raw(self.prefix + key, self.codec.encode(value), seconds)
+
+    async def delete(self, key: str) -> bool:
+        return await self.delete_raw([self.prefix + key]) > 0
+
+    async def exists(self, key: str) -> bool:
+        return await self.exists_raw(self.prefix + key)
+
+    async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        wanted = list(keys)
+        found = await self.get_many_raw([self.prefix + k for k in wanted])
+        decode = self.codec.decode
+        return {k: decode(d) for k, d in zip(wanted, found, strict=True) if d is not None}
+
+    async def set_many(self, mapping: Mapping[str, Any], ttl: float | None = None) -> None:
+        seconds = expiry_seconds(ttl, self.config.default_ttl)
+        encode, prefix = self.codec.encode, self.prefix
+        await self.set_many_raw([(prefix + k, encode(v)) for k, v in mapping.items()], seconds)
+
+    async def delete_pattern(self, pattern: str) -> int:
+        """Delete every key of this namespace matching the glob ``pattern``."""
+        return await self.delete_pattern_raw(self.prefix, pattern)
+
+    async def clear(self) -> int:
+        """Delete every key of this namespace (never anything else)."""
+        return await self.delete_pattern_raw(self.prefix, "*")
+
+
+class MemoryCacheStrategy(CacheStrategy):
+    """A bounded in-process cache: LRU eviction at ``max_size``, per-key TTL.
+
+    Values are stored serialized, like in Redis, so a caller mutating what it
+    got back cannot change the cache and every backend returns the same types.
+
+    Hand-written on an OrderedDict rather than cachetools: LRU order, per-key
+    expiry and glob deletion fit in one O(1) structure here, and the manager
+    calls its synchronous ``lookup``/``store`` on its hot path.
+    """
+
+    backend: ClassVar[str] = "memory"
+
+    def __init__(self, config: CacheConfig | None = None, *, codec: Codec | None = None) -> None:
+        super().__init__(config, codec=codec)
+        # key -> (monotonic expiry or inf, payload); order = least recently used first
+        self._data: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self.max_size = self.config.max_size
+        self.evictions = 0
+        self.expirations = 0
+
+    @staticmethod
+    def _default_codec(config: CacheConfig) -> Codec:
+        return Codec(config.serializer, compression_threshold=None)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    # Synchronous core, used by the manager without a coroutine per call.
+
+    def lookup(self, key: str) -> bytes | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        expires = item[0]
+        if expires != math.inf and expires <= time.monotonic():
+            del self._data[key]
+            self.expirations += 1
+            return None
+        self._data.move_to_end(key)
+        return item[1]
+
+    def store(self, key: str, data: bytes, ttl: float) -> None:
+        entries = self._data
+        entries[key] = (time.monotonic() + ttl if ttl else math.inf, data)
+        entries.move_to_end(key)
+        if len(entries) > self.max_size:
+            entries.popitem(last=False)
+            self.evictions += 1
+
+    def remove(self, keys: Iterable[str]) -> int:
+        pop, removed = self._data.pop, 0
+        for key in keys:
+            if pop(key, None) is not None:
+                removed += 1
+        return removed
+
+    def remove_matching(self, prefix: str, pattern: str) -> int:
+        # Redis globs write a negated class as [^...]; fnmatch wants [!...].
+        match = re.compile(fnmatch.translate(pattern.replace("[^", "[!"))).match
+        start = len(prefix)
+        doomed = [k for k in self._data if k.startswith(prefix) and match(k, start)]
+        return self.remove(doomed)
+
+    def purge(self) -> None:
+        """Drop every entry (all namespaces)."""
+        self._data.clear()
+
+    # Async hooks.
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def get_raw(self, key: str) -> bytes | None:
+        return self.lookup(key)
+
+    async def set_raw(self, key: str, data: bytes, ttl: float) -> None:
+        self.store(key, data, ttl)
+
+    async def delete_raw(self, keys: Sequence[str]) -> int:
+        return self.remove(keys)
+
+    async def exists_raw(self, key: str) -> bool:
+        return self.lookup(key) is not None
+
+    async def get_many_raw(self, keys: Sequence[str]) -> list[bytes | None]:
+        return [self.lookup(k) for k in keys]
+
+    async def set_many_raw(self, items: Sequence[tuple[str, bytes]], ttl: float) -> None:
+        for key, data in items:
+            self.store(key, data, ttl)
+
+    async def delete_pattern_raw(self, prefix: str, pattern: str) -> int:
+        return self.remove_matching(prefix, pattern)
+
+
+def _ex_px(ttl: float) -> tuple[int | None, int | None]:
+    """SET's expiry arguments (EX, PX): EX for whole seconds, PX otherwise, none for 0."""
+    if not ttl:
+        return None, None
+    if ttl == int(ttl):
+        return int(ttl), None
+    return None, max(1, round(ttl * 1000))
+
+
+class RedisCacheStrategy(CacheStrategy):
+    """Redis through redis.asyncio with one blocking connection pool.
+
+    The pool (``redis_max_connections``) is created on first use inside the
+    running loop; callers beyond the pool size wait up to ``pool_timeout``.
+    ``close()`` releases it with ``aclose()``.
+    """
+
+    backend: ClassVar[str] = "redis"
+
+    def __init__(self, config: CacheConfig | None = None, *, codec: Codec | None = None) -> None:
+        config = config or CacheConfig(cache_type=CacheType.REDIS)
+        super().__init__(config, codec=codec)
+        self.url = self.config.redis_url or "redis://127.0.0.1:6379/0"
+        self._client: Any = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(url={self.target!r}, namespace={self.config.namespace!r})"
+
+    @property
+    def target(self) -> str:
+        return mask_url(self.url)
+
+    def _connection_kwargs(self) -> dict[str, Any]:
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        cfg = self.config
+        return {
+            "socket_timeout": cfg.socket_timeout or None,
+            "socket_connect_timeout": cfg.socket_timeout or None,
+            # One immediate retry replaces a pooled connection the server
+            # closed; anything longer is the manager's breaker's job.
+            "retry": Retry(NoBackoff(), 1),
+        }
+
+    def _connect(self) -> Redis:
+        from redis.asyncio import BlockingConnectionPool, Redis
+
+        pool = BlockingConnectionPool.from_url(
+            self.url,
+            max_connections=self.config.redis_max_connections,
+            timeout=self.config.pool_timeout,
+            **self._connection_kwargs(),
+        )
+        return Redis.from_pool(pool)
+
+    @property
+    def client(self) -> Any:
+        """The redis.asyncio client (Redis or RedisCluster), created on first use.
+
+        No I/O happens here; connections open on the first command.
+        """
+        if self._client is None:
+            self._client = self._connect()
+        return self._client
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def get_raw(self, key: str) -> bytes | None:
+        return await self.client.get(key)  # type: ignore[no-any-return]
+
+    async def set_raw(self, key: str, data: bytes, ttl: float) -> None:
+        ex, px = _ex_px(ttl)
+        await self.client.set(key, data, ex=ex, px=px)
+
+    async def delete_raw(self, keys: Sequence[str]) -> int:
+        if not keys:
+            return 0
+        return int(await self.client.unlink(*keys))
+
+    async def exists_raw(self, key: str) -> bool:
+        return bool(await self.client.exists(key))
+
+    async def get_many_raw(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        return list(await self.client.mget(keys))
+
+    async def set_many_raw(self, items: Sequence[tuple[str, bytes]], ttl: float) -> None:
+        if not items:
+            return
+        ex, px = _ex_px(ttl)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key, data in items:
+                pipe.set(key, data, ex=ex, px=px)
+            await pipe.execute()
+
+    async def _scan_unlink(self, client: Any, match: str, **scan_kwargs: Any) -> int:
+        # SCAN + UNLINK in batches: never KEYS (which blocks the server for the
+        # whole keyspace), and UNLINK frees memory off the main thread.
+        batch_size = self.config.scan_batch_size
+        deleted, batch = 0, []
+        async for key in client.scan_iter(match=match, count=batch_size, **scan_kwargs):
+            batch.append(key)
+            if len(batch) >= batch_size:
+                deleted += int(await self.client.unlink(*batch))
+                batch = []
+        if batch:
+            deleted += int(await self.client.unlink(*batch))
+        return deleted
+
+    async def delete_pattern_raw(self, prefix: str, pattern: str) -> int:
+        return await self._scan_unlink(self.client, glob_escape(prefix) + pattern)
+
+
+class RedisClusterCacheStrategy(RedisCacheStrategy):
+    """Redis Cluster through redis.asyncio's RedisCluster.
+
+    ``redis_url`` names any node; the client discovers the rest. Multi-key
+    operations are split by hash slot (MGET per slot, pipelined SETs), and
+    ``delete_pattern`` scans every primary.
+    """
+
+    backend: ClassVar[str] = "redis_cluster"
+
+    def _connect(self) -> RedisCluster:  # type: ignore[override]
+        from redis.asyncio.cluster import RedisCluster
+
+        kwargs = self._connection_kwargs()
+        kwargs.pop("retry")  # the cluster client retries on topology changes itself
+        return RedisCluster.from_url(
+            self.url, max_connections=self.config.redis_max_connections, **kwargs
+        )
+
+    async def get_many_raw(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        return list(await self.client.mget_nonatomic(list(keys)))
+
+    async def delete_raw(self, keys: Sequence[str]) -> int:
+        if not keys:
+            return 0
+        # RedisCluster splits a multi-key UNLINK by slot.
+        return int(await self.client.unlink(*keys))
+
+    async def delete_pattern_raw(self, prefix: str, pattern: str) -> int:
+        match = glob_escape(prefix) + pattern
+        cluster: Any = self.client
+        await cluster.initialize()
+        deleted = 0
+        for node in cluster.get_primaries():
+            deleted += await self._scan_node(cluster, node, match)
+        return deleted
+
+    async def _scan_node(self, cluster: Any, node: Any, match: str) -> int:
+        batch_size = self.config.scan_batch_size
+        deleted, cursor = 0, 0
+        while True:
+            reply = await cluster.scan(cursor, match=match, count=batch_size, target_nodes=node)
+            cursor, keys = reply
+            if isinstance(cursor, dict):  # some versions key the reply by node name
+                cursor = next(iter(cursor.values()))
+            if keys:
+                deleted += int(await cluster.unlink(*keys))
+            if not cursor:
+                return deleted
