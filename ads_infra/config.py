@@ -581,7 +581,12 @@ class AIProviderConfig(ConfigSection):
 
 @dataclasses.dataclass(repr=False)
 class AnalyticsConfig(ConfigSection):
-    """Segment-style analytics endpoint (``/v1/batch``); off when ``url`` is empty."""
+    """Segment-style analytics endpoint (``/v1/batch``); off when ``url`` is empty.
+
+    Events are sent in batches of ``flush_size``, every ``flush_interval``
+    seconds and on close; at most ``max_buffer`` wait while the endpoint is
+    down (the oldest are dropped beyond that).
+    """
 
     _section: ClassVar[str] = "services.analytics"
 
@@ -589,6 +594,7 @@ class AnalyticsConfig(ConfigSection):
     write_key: Secret | None = None
     flush_size: int = dataclasses.field(default=100, metadata={"min": 1})
     flush_interval: float = dataclasses.field(default=5.0, metadata={"min": 0})
+    max_buffer: int = dataclasses.field(default=10_000, metadata={"min": 1})
     rate_limit: int = dataclasses.field(default=50, metadata={"min": 1})
     timeout: float = dataclasses.field(default=10.0, metadata={"min": 0})
     max_retries: int = dataclasses.field(default=3, metadata={"min": 0})

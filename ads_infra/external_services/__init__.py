@@ -1,0 +1,42 @@
+"""External HTTP services: one shared session, rate limits, retries, breakers, metrics.
+
+:class:`ExternalServiceManager` owns the aiohttp session and the request
+path; :class:`AIProviderService`, :class:`AnalyticsService` and
+:class:`NotificationService` are built on it. See ``docs/services.md``.
+"""
+
+from ads_infra.external_services.ai import (
+    OFFLINE_PROVIDER,
+    AIProviderService,
+    AIResponse,
+    TokenUsage,
+    offline_ad_copy,
+)
+from ads_infra.external_services.analytics import AnalyticsService
+from ads_infra.external_services.breaker import CircuitBreaker, CircuitState
+from ads_infra.external_services.manager import (
+    AuthScheme,
+    ExternalServiceConfig,
+    ExternalServiceManager,
+    ServiceResponse,
+    ServiceType,
+)
+from ads_infra.external_services.notifications import ChannelKind, NotificationService
+
+__all__ = [
+    "OFFLINE_PROVIDER",
+    "AIProviderService",
+    "AIResponse",
+    "AnalyticsService",
+    "AuthScheme",
+    "ChannelKind",
+    "CircuitBreaker",
+    "CircuitState",
+    "ExternalServiceConfig",
+    "ExternalServiceManager",
+    "NotificationService",
+    "ServiceResponse",
+    "ServiceType",
+    "TokenUsage",
+    "offline_ad_copy",
+]

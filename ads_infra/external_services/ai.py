@@ -1,0 +1,243 @@
+"""AIProviderService: ad copy from an OpenAI-compatible chat completions API, or offline.
+
+Any API speaking OpenAI's ``POST /v1/chat/completions`` works (OpenAI, Azure
+gateways, vLLM, Ollama, LiteLLM, ...). The ``offline`` provider, always
+registered and the embedded default, writes deterministic ad copy from the
+prompt with no network at all, so demos and tests run anywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+import uuid
+from typing import Any
+
+from ads_infra.config import AIProviderConfig, AIProviderType
+from ads_infra.errors import ConfigurationError, UpstreamError
+from ads_infra.external_services.manager import (
+    ExternalServiceConfig,
+    ExternalServiceManager,
+    ServiceType,
+)
+
+__all__ = ["OFFLINE_PROVIDER", "AIProviderService", "AIResponse", "TokenUsage"]
+
+OFFLINE_PROVIDER = "offline"
+SERVICE_PREFIX = "ai."
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TokenUsage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AIResponse:
+    """What ``generate_content`` returns; ``str(response)`` is the content."""
+
+    content: str
+    model: str
+    provider: str
+    usage: TokenUsage = dataclasses.field(default_factory=TokenUsage)
+    finish_reason: str | None = None
+    response_id: str | None = None
+
+    def __str__(self) -> str:
+        return self.content
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# --- the offline provider ------------------------------------------------------------
+
+_HEADLINES = (
+    "Discover {topic} Today",
+    "{topic}: Made for You",
+    "Upgrade to Better {topic}",
+    "Love {topic}? Start Here",
+    "The Smarter Way to {topic}",
+)
+_BODIES = (
+    "Join thousands who switched to {topic}. Fast setup, real results.",
+    "{topic} that fits your day. Try it free and see the difference.",
+    "Save time and money with {topic}. Trusted, simple, ready now.",
+    "Get more from {topic} with tools built for people like you.",
+)
+_CALLS = ("Shop now", "Learn more", "Get started", "Try it free", "Sign up today")
+_STOPWORDS = frozenset(
+    {"a", "an", "the", "for", "to", "of", "and", "or", "in", "on", "with", "about", "my"}
+    | {"our", "your", "please", "me", "us", "some", "new", "create", "write", "make"}
+    | {"ad", "ads", "copy"}
+)
+
+
+def offline_ad_copy(prompt: str, model: str) -> str:
+    """Deterministic ad copy: the same prompt and model always give the same text."""
+    words = [w for w in re.findall(r"[A-Za-z0-9']+", prompt) if w.lower() not in _STOPWORDS]
+    topic = " ".join(words[:3]).title() or "Our Product"
+    digest = hashlib.sha256(f"{model}\0{prompt}".encode()).digest()
+    headline = _HEADLINES[digest[0] % len(_HEADLINES)].format(topic=topic)
+    body = _BODIES[digest[1] % len(_BODIES)].format(topic=topic)
+    call = _CALLS[digest[2] % len(_CALLS)]
+    return f"{headline}\n{body}\n{call}."
+
+
+def _approx_tokens(text: str) -> int:
+    return max(1, len(text.split()))
+
+
+# --- the service -------------------------------------------------------------------
+
+
+class AIProviderService:
+    """Named AI providers over one :class:`ExternalServiceManager`.
+
+    ``config`` (the container's ``services.ai`` section) registers its
+    provider at construction (no I/O); ``offline`` is always there.
+    """
+
+    def __init__(
+        self, manager: ExternalServiceManager, config: AIProviderConfig | None = None
+    ) -> None:
+        self.manager = manager
+        self.config = config or AIProviderConfig()
+        self._providers: dict[str, ExternalServiceConfig | None] = {}
+        self._register(OFFLINE_PROVIDER, None)
+        self.default_provider = self.config.provider.value
+        if self.config.provider is AIProviderType.OPENAI:
+            cfg = self.config
+            self._register(
+                cfg.provider.value,
+                ExternalServiceConfig(
+                    service_type=ServiceType.AI_PROVIDER,
+                    base_url=cfg.base_url or "https://api.openai.com",
+                    api_key=cfg.api_key,
+                    rate_limit=cfg.rate_limit,
+                    timeout=cfg.timeout,
+                    max_retries=cfg.max_retries,
+                ),
+            )
+
+    @property
+    def providers(self) -> list[str]:
+        return list(self._providers)
+
+    async def register_provider(self, name: str, config: ExternalServiceConfig) -> None:
+        """Register an OpenAI-compatible provider under ``name`` (the seed's API)."""
+        if name == OFFLINE_PROVIDER:
+            raise ConfigurationError(
+                "the name 'offline' is reserved for the built-in offline provider; "
+                "choose another name",
+                key="provider",
+            )
+        self._register(name, config)
+
+    def _register(self, name: str, config: ExternalServiceConfig | None) -> None:
+        service = SERVICE_PREFIX + name
+        if config is None:
+            self.manager.register_offline(
+                service, ServiceType.AI_PROVIDER, "deterministic ad copy, no network"
+            )
+        else:
+            self.manager.register_service(service, config)
+        self._providers[name] = config
+
+    async def generate_content(
+        self,
+        provider: str | None,
+        prompt: str,
+        model: str | None = None,
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        system: str | None = None,
+    ) -> AIResponse:
+        """Ask ``provider`` (None: the configured default) to write content for ``prompt``."""
+        name = provider or self.default_provider
+        if name not in self._providers:
+            raise ConfigurationError(
+                f"AI provider {name!r} is not registered (registered: "
+                f"{', '.join(self._providers)}); call register_provider() or set "
+                "ADS_AI_PROVIDER",
+                key="services.ai.provider",
+            )
+        if not prompt or not prompt.strip():
+            raise ValueError("generate_content needs a non-empty prompt")
+        model = model or self.config.model
+        config = self._providers[name]
+        if config is None:
+            content = offline_ad_copy(prompt, model)
+            used_in, used_out = _approx_tokens(prompt), _approx_tokens(content)
+            return AIResponse(
+                content=content,
+                model=model,
+                provider=name,
+                usage=TokenUsage(used_in, used_out, used_in + used_out),
+                finish_reason="stop",
+            )
+        messages = [{"role": "user", "content": prompt}]
+        if system:
+            messages.insert(0, {"role": "system", "content": system})
+        body = {
+            "model": model,
+            "messages": messages,
+            "max_tokens": max_tokens or self.config.max_tokens,
+            "temperature": self.config.temperature if temperature is None else temperature,
+        }
+        path = "/chat/completions" if config.base_url.endswith("/v1") else "/v1/chat/completions"
+        # Generating text changes nothing upstream, so a retry is safe; the key
+        # lets gateways that support it deduplicate.
+        data = await self.manager.request_json(
+            SERVICE_PREFIX + name, "POST", path, json=body, idempotency_key=uuid.uuid4().hex
+        )
+        return self._parse(name, model, data)
+
+    def _parse(self, provider: str, model: str, data: Any) -> AIResponse:
+        service = SERVICE_PREFIX + provider
+        if not isinstance(data, dict):
+            raise UpstreamError(
+                f"{service}: the chat completion is not a JSON object; check that the "
+                "base URL points at an OpenAI-compatible API",
+                service=service,
+            )
+        error = data.get("error")
+        if error:
+            message = error.get("message") if isinstance(error, dict) else error
+            message = self.manager.scrub(service, str(message))
+            raise UpstreamError(
+                f"{service}: the provider answered an error: {message}", service=service
+            )
+        try:
+            choice = data["choices"][0]
+            content = choice["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            raise UpstreamError(
+                f"{service}: the chat completion has no choices[0].message.content; check "
+                "that the base URL points at an OpenAI-compatible API",
+                service=service,
+            ) from None
+        usage = data.get("usage") or {}
+        return AIResponse(
+            content=content or "",
+            model=str(data.get("model") or model),
+            provider=provider,
+            usage=TokenUsage(
+                int(usage.get("prompt_tokens") or 0),
+                int(usage.get("completion_tokens") or 0),
+                int(usage.get("total_tokens") or 0),
+            ),
+            finish_reason=choice.get("finish_reason"),
+            response_id=data.get("id"),
+        )
+
+    async def health_check(self) -> list[Any]:
+        return [
+            r
+            for r in await self.manager.health_check()
+            if r.component.startswith("services." + SERVICE_PREFIX)
+        ]

@@ -1,0 +1,126 @@
+"""NotificationService: messages to Slack-style incoming webhooks and generic JSON webhooks.
+
+A webhook URL carries its credential in the path, so the URL is kept as a
+:class:`~ads_infra.config.Secret`: the manager is given only its origin, and
+the path is masked wherever the manager reports on the channel.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from ads_infra.config import NotificationsConfig, Secret, _url_problem
+from ads_infra.errors import ConfigurationError
+from ads_infra.external_services.manager import (
+    AuthScheme,
+    ExternalServiceConfig,
+    ExternalServiceManager,
+    ServiceType,
+)
+
+__all__ = ["ChannelKind", "NotificationService"]
+
+SERVICE_PREFIX = "notifications."
+
+
+class ChannelKind(enum.StrEnum):
+    SLACK = "slack"  # body {"text": message}
+    WEBHOOK = "webhook"  # body {"channel", "text", "sent_at", ...extra}
+
+
+class NotificationService:
+    """Named channels; ``slack`` and ``webhook`` come from the configuration when set."""
+
+    def __init__(
+        self, manager: ExternalServiceManager, config: NotificationsConfig | None = None
+    ) -> None:
+        self.manager = manager
+        self.config = config or NotificationsConfig()
+        self._channels: dict[str, tuple[ChannelKind, str]] = {}
+        if self.config.slack_webhook_url:
+            self.register_channel("slack", self.config.slack_webhook_url, ChannelKind.SLACK)
+        if self.config.webhook_url:
+            self.register_channel("webhook", self.config.webhook_url, ChannelKind.WEBHOOK)
+
+    @property
+    def channels(self) -> list[str]:
+        return list(self._channels)
+
+    def register_channel(
+        self, name: str, url: str | Secret, kind: ChannelKind | str = ChannelKind.WEBHOOK
+    ) -> None:
+        """Add (or replace) channel ``name`` posting to webhook ``url``. No I/O."""
+        kind = ChannelKind(kind)
+        secret = url if isinstance(url, Secret) else Secret(url)
+        raw = secret.get_secret_value()
+        problem = _url_problem(raw, ("http", "https"))
+        if problem:
+            raise ConfigurationError(f"the webhook URL {problem}", key=f"channel {name}")
+        parts = urlsplit(raw)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        cfg = self.config
+        self.manager.register_service(
+            SERVICE_PREFIX + name,
+            ExternalServiceConfig(
+                service_type=ServiceType.NOTIFICATION,
+                base_url=origin,
+                auth_scheme=AuthScheme.NONE,
+                rate_limit=cfg.rate_limit,
+                timeout=cfg.timeout,
+                max_retries=cfg.max_retries,
+            ),
+            secrets=(path,) if path != "/" else (),
+        )
+        self._channels[name] = (kind, path)
+
+    async def send_notification(
+        self,
+        channel: str,
+        message: str,
+        *,
+        extra: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> None:
+        """Post ``message`` to ``channel``; raises ExternalServiceError when it fails.
+
+        Each notification carries one ``Idempotency-Key`` across its retries, so
+        a receiver that honours it shows the message once; Slack ignores it, and
+        after a 5xx that Slack had in fact delivered, a retry can post twice:
+        a duplicate alert is judged better than a lost one.
+        """
+        try:
+            kind, path = self._channels[channel]
+        except KeyError:
+            hint = {
+                "slack": "set ADS_SLACK_WEBHOOK_URL (services.notifications.slack_webhook_url)",
+                "webhook": "set ADS_WEBHOOK_URL (services.notifications.webhook_url)",
+            }.get(channel, "call register_channel() first")
+            known = ", ".join(self._channels) or "none"
+            raise ConfigurationError(
+                f"notification channel {channel!r} is not configured (configured: {known}); {hint}",
+                key="services.notifications",
+            ) from None
+        if kind is ChannelKind.SLACK:
+            body: dict[str, Any] = {"text": message, **(extra or {})}
+        else:
+            body = {
+                "channel": channel,
+                "text": message,
+                "sent_at": dt.datetime.now(dt.UTC).isoformat(),
+                **(extra or {}),
+            }
+        await self.manager.request(
+            SERVICE_PREFIX + channel,
+            "POST",
+            path,
+            json=body,
+            idempotency_key=idempotency_key or uuid.uuid4().hex,
+        )
