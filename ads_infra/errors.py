@@ -122,6 +122,10 @@ class IntegrityCheckError(StorageError):
     """A stored file failed its checksum or could not be decrypted."""
 
 
+class ObjectExistsError(StorageError):
+    """A create-only write found an object already stored under that name."""
+
+
 # --- external services -------------------------------------------------------
 
 

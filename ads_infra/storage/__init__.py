@@ -1,0 +1,29 @@
+"""File storage: one FileStorageManager over local disk or S3 (the seed's "Storage Management").
+
+>>> manager = FileStorageManager(StorageConfig(base_path="./storage"))
+>>> name = await manager.save_file(pdf_bytes, "document.pdf")
+>>> info = await manager.get_file_info(name)
+
+``StorageConfig`` and ``StorageType`` live in :mod:`ads_infra.config` and are
+re-exported here so that the seed's import works.
+"""
+
+from ads_infra.config import StorageConfig, StorageType
+from ads_infra.storage.base import ListPage, ObjectInfo, StorageStrategy
+from ads_infra.storage.codec import EncryptionKey
+from ads_infra.storage.local import LocalStorageStrategy
+from ads_infra.storage.manager import FileStorageManager, build_strategy
+from ads_infra.storage.s3 import CloudStorageStrategy
+
+__all__ = [
+    "CloudStorageStrategy",
+    "EncryptionKey",
+    "FileStorageManager",
+    "ListPage",
+    "LocalStorageStrategy",
+    "ObjectInfo",
+    "StorageConfig",
+    "StorageStrategy",
+    "StorageType",
+    "build_strategy",
+]

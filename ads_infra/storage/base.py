@@ -1,0 +1,220 @@
+"""The storage backend interface and what every backend shares: object info, keys, pages.
+
+A strategy stores opaque bytes under a key. It knows nothing of file types,
+checksums, compression or encryption: :class:`FileStorageManager` does those
+and hands the strategy the bytes to keep and a flat ``str -> str`` metadata
+map (S3 user-metadata rules: lowercase ASCII keys, ASCII values).
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from typing import TypeAlias
+
+from ads_infra.errors import InvalidFileNameError
+from ads_infra.health import HealthStatus
+
+__all__ = [
+    "ListPage",
+    "Metadata",
+    "ObjectInfo",
+    "Payload",
+    "StorageStrategy",
+    "resolve_metadata",
+    "validate_key",
+    "validate_metadata",
+]
+
+# What a strategy accepts to store: the whole content, or an async stream of chunks.
+Payload: TypeAlias = bytes | AsyncIterable[bytes]
+# Metadata, or a function that returns it once the payload has been consumed: a
+# streamed file's checksum is known only at its end.
+Metadata: TypeAlias = dict[str, str] | Callable[[], dict[str, str]] | None
+
+MAX_KEY_BYTES = 512
+# S3 allows 2 KiB of user metadata per object; keeping every backend inside that
+# limit means an object can move between backends without losing any.
+MAX_METADATA_BYTES = 2048
+_METADATA_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """What a backend knows about one stored object (sizes are stored bytes)."""
+
+    key: str
+    size: int
+    last_modified: dt.datetime
+    content_type: str = "application/octet-stream"
+    metadata: dict[str, str] = dataclasses.field(default_factory=dict)
+    etag: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ListPage:
+    """One page of a listing; pass ``next_token`` as ``start_after`` for the next one."""
+
+    items: list[ObjectInfo]
+    next_token: str | None = None
+
+
+def validate_key(key: object) -> str:
+    """Return ``key`` if it is a safe relative object key, else raise InvalidFileNameError.
+
+    Keys are ``/``-separated like S3 keys. Refused: empty, NUL and control
+    characters, backslashes, absolute paths, drive letters, ``.``/``..`` and
+    empty segments, more than 512 UTF-8 bytes. Each backend may refuse more
+    (the local one: keys whose encoded file name is too long).
+    """
+    if not isinstance(key, str):
+        raise InvalidFileNameError(f"a file name must be a string, got {type(key).__name__}")
+    if not key:
+        raise InvalidFileNameError("the file name is empty; pass the name save_file returned")
+    shown = ascii(key)[:80]
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in key):
+        raise InvalidFileNameError(
+            f"file name {shown} contains control characters; use printable characters only"
+        )
+    if "\\" in key or key.startswith("/") or re.match(r"^[A-Za-z]:", key):
+        raise InvalidFileNameError(
+            f"file name {shown} is an absolute or Windows path; use a relative name like 'a/b.png'"
+        )
+    if any(part in ("", ".", "..") for part in key.split("/")):
+        raise InvalidFileNameError(
+            f"file name {shown} has an empty, '.' or '..' segment; such names could leave "
+            "the storage root"
+        )
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise InvalidFileNameError(f"file name {shown} is longer than {MAX_KEY_BYTES} bytes")
+    return key
+
+
+def resolve_metadata(metadata: Metadata) -> dict[str, str]:
+    """The metadata a strategy stores: call it if it is late-bound (after the payload)."""
+    if metadata is None:
+        return {}
+    return metadata() if callable(metadata) else dict(metadata)
+
+
+def validate_metadata(metadata: dict[str, str] | None) -> dict[str, str]:
+    """Check user metadata against the rules every backend can keep (S3's)."""
+    if not metadata:
+        return {}
+    total = 0
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not _METADATA_KEY.match(key):
+            raise InvalidFileNameError(
+                f"metadata key {ascii(key)[:40]} is not allowed; use lowercase letters, "
+                "digits and '-' (at most 64)"
+            )
+        if not isinstance(value, str) or not value.isascii() or not value.isprintable():
+            raise InvalidFileNameError(
+                f"metadata value for {key!r} must be printable ASCII; percent-encode other text"
+            )
+        total += len(key) + len(value)
+    if total > MAX_METADATA_BYTES:
+        raise InvalidFileNameError(
+            f"metadata is {total} bytes; at most {MAX_METADATA_BYTES} fit on every backend"
+        )
+    return dict(metadata)
+
+
+class StorageStrategy(abc.ABC):
+    """A storage backend. Constructors do no I/O; ``start()`` checks the backend.
+
+    Every write is atomic (a reader sees the whole object or nothing) and, unless
+    ``overwrite=True``, create-only: an existing object is never replaced
+    silently (:class:`~ads_infra.errors.ObjectExistsError`). A stream that raises
+    midway leaves nothing behind under the key.
+    """
+
+    backend: str = ""
+
+    @property
+    @abc.abstractmethod
+    def target(self) -> str:
+        """Where it stores, safe to print (a path, a bucket and endpoint)."""
+
+    async def start(self) -> None:  # noqa: B027  (optional hook)
+        """Prepare and check the backend (create the folder, reach the bucket)."""
+
+    async def close(self) -> None:  # noqa: B027  (optional hook)
+        """Release what ``start`` or first use opened."""
+
+    @abc.abstractmethod
+    async def put(
+        self,
+        key: str,
+        data: Payload,
+        *,
+        content_type: str = "application/octet-stream",
+        metadata: Metadata = None,
+        overwrite: bool = False,
+    ) -> ObjectInfo:
+        """Store ``data`` under ``key`` atomically; create-only unless ``overwrite``.
+
+        A callable ``metadata`` is called only after ``data`` is fully consumed.
+        """
+
+    @abc.abstractmethod
+    async def get(self, key: str) -> bytes:
+        """The whole stored object. StoredFileNotFoundError when absent."""
+
+    async def get_with_info(self, key: str) -> tuple[ObjectInfo, bytes]:
+        """Info and content together (backends override it to save a round trip)."""
+        return await self.stat(key), await self.get(key)
+
+    @abc.abstractmethod
+    async def open(self, key: str, *, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:
+        """A stream of the stored bytes; raises StoredFileNotFoundError before returning."""
+
+    @abc.abstractmethod
+    async def delete(self, key: str) -> bool:
+        """Remove the object; False when there was none."""
+
+    @abc.abstractmethod
+    async def exists(self, key: str) -> bool:
+        """Whether an object is stored under ``key``."""
+
+    @abc.abstractmethod
+    async def stat(self, key: str) -> ObjectInfo:
+        """Size, time, content type and metadata. StoredFileNotFoundError when absent."""
+
+    @abc.abstractmethod
+    async def list(
+        self, prefix: str = "", *, limit: int = 1000, start_after: str | None = None
+    ) -> ListPage:
+        """Objects whose key starts with ``prefix``, in key order, at most ``limit``.
+
+        Items carry key, size and time; content type and metadata need :meth:`stat`.
+        """
+
+    async def presigned_url(self, key: str, *, expires_in: int = 3600) -> str | None:
+        """A time-limited GET URL where the backend has them; None otherwise."""
+        return None
+
+    @abc.abstractmethod
+    async def cleanup_temp(self, older_than: float) -> int:
+        """Remove leftovers of interrupted writes older than ``older_than`` seconds."""
+
+    @abc.abstractmethod
+    async def health_check(self) -> HealthStatus:
+        """Reachability of the backend; never raises."""
+
+    async def iter_all(
+        self, prefix: str = "", *, page_size: int = 1000
+    ) -> AsyncIterator[ObjectInfo]:
+        """Every object under ``prefix``, page by page."""
+        token: str | None = None
+        while True:
+            page = await self.list(prefix, limit=page_size, start_after=token)
+            for item in page.items:
+                yield item
+            if page.next_token is None:
+                return
+            token = page.next_token

@@ -1,0 +1,321 @@
+"""FileStorageManager: the seed's file API over any storage backend.
+
+It decides what a file becomes before a backend sees a byte: the caller's name
+is cleaned and kept only as metadata (the stored name is random), the
+extension must be allowed and match the content, the size limit holds while a
+stream arrives, and the content is hashed, gzip-compressed when that can help,
+and encrypted when configured. Reads reverse that and verify size and sha256.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
+from urllib.parse import quote, unquote
+
+from ads_infra.config import StorageConfig, StorageType
+from ads_infra.errors import ConfigurationError, FileTooLargeError, InvalidFileNameError
+from ads_infra.health import HealthStatus
+from ads_infra.storage.base import (
+    ObjectInfo,
+    StorageStrategy,
+    validate_key,
+    validate_metadata,
+)
+from ads_infra.storage.codec import ENCRYPTION_SCHEME, Decoder, Encoder, EncryptionKey
+from ads_infra.storage.validation import (
+    COMPRESSED_EXTENSIONS,
+    ContentChecker,
+    clean_filename,
+    content_type_for,
+)
+
+__all__ = ["FileStorageManager", "build_strategy"]
+
+ENCRYPTION_KEY_ENV = "ADS_STORAGE_ENCRYPTION_KEY"
+# Above this, encoding/decoding a whole file runs in a worker thread (hashlib,
+# zlib and AES-GCM release the GIL) instead of holding up the event loop.
+_OFFLOAD_BYTES = 256 * 1024
+
+
+def build_strategy(config: StorageConfig) -> StorageStrategy:
+    """The backend ``config.storage_type`` names (what the container's Selector does)."""
+    from ads_infra.storage.local import LocalStorageStrategy
+    from ads_infra.storage.s3 import CloudStorageStrategy
+
+    if config.storage_type is StorageType.S3:
+        return CloudStorageStrategy(config)
+    return LocalStorageStrategy(config)
+
+
+def _encoded_stream(source: AsyncIterable[bytes], encoder: Encoder) -> AsyncIterator[bytes]:
+    async def stream() -> AsyncIterator[bytes]:
+        async for chunk in source:
+            if not isinstance(chunk, bytes | bytearray | memoryview):
+                raise TypeError(f"a file stream must yield bytes, got {type(chunk).__name__}")
+            out = encoder.feed(bytes(chunk))
+            if out:
+                yield out
+        tail = encoder.finish()
+        if tail:
+            yield tail
+
+    return stream()
+
+
+class FileStorageManager:
+    """Save, read, describe, list and delete files on the configured backend.
+
+    ``FileStorageManager()`` works on defaults (a local ``storage`` folder).
+    ``strategy`` replaces the backend built from ``config`` (the container
+    passes its Selector's choice).
+    """
+
+    def __init__(
+        self, config: StorageConfig | None = None, strategy: StorageStrategy | None = None
+    ) -> None:
+        self.config = config or StorageConfig()
+        self.strategy = strategy or build_strategy(self.config)
+        secret = self.config.encryption_key or os.environ.get(ENCRYPTION_KEY_ENV) or None
+        self._key = EncryptionKey(secret) if secret else None
+        if self.config.encryption_enabled and self._key is None:
+            raise ConfigurationError(
+                f"encryption is enabled but no key is set; set {ENCRYPTION_KEY_ENV} "
+                "(64 hex characters) or storage.encryption_key",
+                key="storage.encryption_key",
+            )
+
+    def __repr__(self) -> str:
+        return f"FileStorageManager(backend={self.strategy.backend!r}, target={self.target!r})"
+
+    @property
+    def target(self) -> str:
+        return self.strategy.target
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.strategy.start()
+
+    async def close(self) -> None:
+        await self.strategy.close()
+
+    async def health_check(self) -> HealthStatus:
+        return await self.strategy.health_check()
+
+    # --- writes ---------------------------------------------------------------------
+
+    async def save_file(
+        self,
+        content: bytes | AsyncIterable[bytes],
+        filename: str,
+        *,
+        metadata: dict[str, str] | None = None,
+    ) -> str:
+        """Validate and store ``content``; return the stored name to read it back with.
+
+        ``content`` is bytes or an async stream of bytes. ``filename`` is the
+        caller's name: only its extension matters for validation, and a
+        cleaned copy is kept as ``original_name``. Raises FileTooLargeError,
+        FileTypeNotAllowedError or InvalidFileNameError before anything is kept.
+        """
+        display, extension = clean_filename(filename, self.config.allowed_extensions)
+        extra = validate_metadata(metadata)
+        if any(k.startswith("ads-") for k in extra):
+            raise InvalidFileNameError("metadata keys starting with 'ads-' are reserved")
+        stored = f"{uuid.uuid4().hex}{extension}"
+        encrypt = self.config.encryption_enabled
+        compress = self.config.compression_enabled and extension not in COMPRESSED_EXTENSIONS
+        checker = ContentChecker(extension, display)
+        encoder = Encoder(
+            name=display,
+            max_size=self.config.max_file_size,
+            check=lambda chunk, final: checker.feed(chunk, final=final),
+            compress=compress,
+            key=self._key if encrypt else None,
+        )
+        created = dt.datetime.now(dt.UTC).isoformat()
+
+        def describe() -> dict[str, str]:
+            meta = {
+                "ads-name": quote(display, safe=" ()[]-_.,+=@"),
+                "ads-size": str(encoder.size),
+                "ads-sha256": encoder.sha256,
+                "ads-encoding": "gzip" if compress else "identity",
+                "ads-created": created,
+            }
+            if encrypt and self._key is not None:
+                meta["ads-encryption"] = ENCRYPTION_SCHEME
+                meta["ads-key-id"] = self._key.key_id
+            return {**meta, **extra}
+
+        content_type = content_type_for(extension)
+        if isinstance(content, bytes | bytearray | memoryview):
+            content = bytes(content)
+            if len(content) > self.config.max_file_size:
+                raise FileTooLargeError(
+                    f"{display!r} is {len(content)} bytes, over the limit of "
+                    f"{self.config.max_file_size} (storage.max_file_size); nothing was stored"
+                )
+
+            def encode() -> bytes:
+                head = encoder.feed(content)
+                tail = encoder.finish()
+                return head + tail if tail else head
+
+            if len(content) >= _OFFLOAD_BYTES and (compress or encrypt):
+                payload = await asyncio.to_thread(encode)
+            else:
+                payload = encode()
+            await self.strategy.put(stored, payload, content_type=content_type, metadata=describe())
+        else:
+            await self.strategy.put(
+                stored,
+                _encoded_stream(content, encoder),
+                content_type=content_type,
+                metadata=describe,
+            )
+        return stored
+
+    # --- reads ----------------------------------------------------------------------
+
+    def _decoder(self, name: str, info: ObjectInfo) -> Decoder:
+        meta = info.metadata
+        size = meta.get("ads-size")
+        return Decoder(
+            name=name,
+            compressed=meta.get("ads-encoding") == "gzip",
+            encrypted=bool(meta.get("ads-encryption")),
+            key=self._key,
+            key_id=meta.get("ads-key-id"),
+            expected_size=int(size) if size and size.isdigit() else None,
+            expected_sha256=meta.get("ads-sha256"),
+        )
+
+    async def get_file(self, filename: str) -> bytes:
+        """The file's content, verified against its size and sha256 (IntegrityCheckError)."""
+        key = validate_key(filename)
+        info, stored = await self.strategy.get_with_info(key)
+        decoder = self._decoder(key, info)
+
+        def decode() -> bytes:
+            head = decoder.feed(stored)
+            tail = decoder.finish()
+            return head + tail if tail else head
+
+        meta = info.metadata
+        if len(stored) >= _OFFLOAD_BYTES and (
+            meta.get("ads-encryption") or meta.get("ads-encoding") == "gzip"
+        ):
+            return await asyncio.to_thread(decode)
+        return decode()
+
+    async def open_file(
+        self, filename: str, *, chunk_size: int = 1024 * 1024
+    ) -> AsyncIterator[bytes]:
+        """Stream the file's content. Encrypted files are authenticated chunk by chunk;
+        the size and sha256 are checked at the end, where a mismatch raises
+        IntegrityCheckError instead of a clean end of stream."""
+        key = validate_key(filename)
+        info = await self.strategy.stat(key)
+        decoder = self._decoder(key, info)
+        source = await self.strategy.open(key, chunk_size=chunk_size)
+
+        async def stream() -> AsyncIterator[bytes]:
+            async for chunk in source:
+                out = decoder.feed(chunk)
+                if out:
+                    yield out
+            tail = decoder.finish()
+            if tail:
+                yield tail
+
+        return stream()
+
+    async def get_file_info(self, filename: str) -> dict[str, Any]:
+        """What is known about a stored file, without reading its content."""
+        key = validate_key(filename)
+        return self._describe(await self.strategy.stat(key))
+
+    @staticmethod
+    def _describe(info: ObjectInfo) -> dict[str, Any]:
+        meta = info.metadata
+        size = meta.get("ads-size", "")
+        return {
+            "filename": info.key,
+            "original_name": unquote(meta["ads-name"]) if "ads-name" in meta else info.key,
+            "size": int(size) if size.isdigit() else info.size,
+            "stored_size": info.size,
+            "content_type": info.content_type,
+            "extension": os.path.splitext(info.key)[1].lower(),
+            "sha256": meta.get("ads-sha256"),
+            "compressed": meta.get("ads-encoding") == "gzip",
+            "encrypted": bool(meta.get("ads-encryption")),
+            "created_at": meta.get("ads-created") or info.last_modified.isoformat(),
+            "modified_at": info.last_modified.isoformat(),
+            "metadata": {k: v for k, v in meta.items() if not k.startswith("ads-")},
+        }
+
+    async def file_exists(self, filename: str) -> bool:
+        return await self.strategy.exists(validate_key(filename))
+
+    async def delete_file(self, filename: str) -> bool:
+        """Delete a stored file; False when there was none."""
+        return await self.strategy.delete(validate_key(filename))
+
+    async def list_files(
+        self, prefix: str = "", *, limit: int = 100, start_after: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Stored files in name order: ``filename``, ``stored_size``, ``modified_at``.
+
+        Page with ``start_after=<last filename of the previous page>``.
+        """
+        page = await self.strategy.list(prefix, limit=limit, start_after=start_after)
+        return [
+            {
+                "filename": item.key,
+                "stored_size": item.size,
+                "modified_at": item.last_modified.isoformat(),
+            }
+            for item in page.items
+        ]
+
+    async def get_file_url(self, filename: str, *, expires_in: int | None = None) -> str | None:
+        """A presigned GET URL of the stored bytes (S3); None on local storage.
+
+        The URL serves what is stored: compressed or encrypted files come out so.
+        """
+        return await self.strategy.presigned_url(
+            validate_key(filename), expires_in=expires_in or self.config.presign_expiry
+        )
+
+    async def get_storage_stats(self) -> dict[str, Any]:
+        """``total_files`` and ``total_size`` (stored bytes), and how storage is set up."""
+        total_files = total_size = 0
+        async for item in self.strategy.iter_all():
+            total_files += 1
+            total_size += item.size
+        return {
+            "backend": self.strategy.backend,
+            "target": self.target,
+            "total_files": total_files,
+            "total_size": total_size,
+            "max_file_size": self.config.max_file_size,
+            "compression_enabled": self.config.compression_enabled,
+            "encryption_enabled": self.config.encryption_enabled,
+        }
+
+    async def cleanup_temp_files(self, older_than: float | dt.timedelta | None = None) -> int:
+        """Remove leftovers of interrupted writes older than ``older_than`` (seconds or a
+        timedelta; default ``storage.temp_max_age``). Returns how many were removed."""
+        if older_than is None:
+            seconds = float(self.config.temp_max_age)
+        elif isinstance(older_than, dt.timedelta):
+            seconds = older_than.total_seconds()
+        else:
+            seconds = float(older_than)
+        return await self.strategy.cleanup_temp(max(seconds, 0.0))
