@@ -233,12 +233,26 @@ def _from_json(hint: Any, value: Any) -> Any:
     return value
 
 
+_HINTS: dict[type, tuple[tuple[str, Any], ...]] = {}
+
+
+def _field_hints(cls: type) -> tuple[tuple[str, Any], ...]:
+    # Resolving type hints is slow and cached reads rebuild entities on every hit.
+    found = _HINTS.get(cls)
+    if found is None:
+        hints = typing.get_type_hints(cls)
+        found = _HINTS[cls] = tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
+    return found
+
+
+_PLAIN = (int, str, float, bool, dict, list, typing.Any)
+
+
 def from_json_dict(cls: type[E], data: dict[str, Any]) -> E:
     """Rebuild an entity from :func:`to_json_dict`'s output (unknown keys ignored)."""
-    hints = typing.get_type_hints(cls)
-    kwargs = {
-        f.name: _from_json(hints[f.name], data[f.name])
-        for f in dataclasses.fields(cls)
-        if f.name in data
-    }
+    kwargs: dict[str, Any] = {}
+    for name, hint in _field_hints(cls):
+        if name in data:
+            value = data[name]
+            kwargs[name] = value if value is None or hint in _PLAIN else _from_json(hint, value)
     return cls(**kwargs)

@@ -21,7 +21,7 @@ import abc
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from ads_infra.domain.entities import (
     Ad,
@@ -168,7 +168,7 @@ class DailyPoint:
 class EntityRepository(abc.ABC, Generic[E, F]):
     """CRUD of one user-owned aggregate."""
 
-    ORDERINGS: frozenset[str] = frozenset({"id"})
+    ORDERINGS: ClassVar[frozenset[str]] = frozenset({"id"})
 
     @abc.abstractmethod
     async def create(self, entity: E) -> E:
@@ -220,7 +220,7 @@ class AdsRepository(EntityRepository[Ad, AdFilter]):
 class PerformanceRepository(abc.ABC):
     """Daily performance rows, keyed by (ad_id, date)."""
 
-    ORDERINGS: frozenset[str] = frozenset({"date"})
+    ORDERINGS: ClassVar[frozenset[str]] = frozenset({"date"})
 
     @abc.abstractmethod
     async def bulk_upsert(self, records: Iterable[PerformanceRecord], *, user_id: int) -> int:
@@ -258,7 +258,7 @@ class PerformanceRepository(abc.ABC):
 class AnalyticsRepository(abc.ABC):
     """Read-only roll-ups of performance with derived metrics computed from sums."""
 
-    METRICS: frozenset[str] = frozenset(
+    METRICS: ClassVar[frozenset[str]] = frozenset(
         {"impressions", "clicks", "conversions", "cost_micros", "conversion_value_micros",
          "ctr", "cpc_micros", "cpm_micros", "cpa_micros", "roas", "conversion_rate"}
     )  # fmt: skip
@@ -317,7 +317,7 @@ class AnalyticsRepository(abc.ABC):
 
 
 class OptimizationRepository(EntityRepository[OptimizationSuggestion, SuggestionFilter]):
-    ORDERINGS: frozenset[str] = frozenset({"id", "created_at", "score"})
+    ORDERINGS: ClassVar[frozenset[str]] = frozenset({"id", "created_at", "score"})
 
     @abc.abstractmethod
     async def apply(self, suggestion_id: int, *, user_id: int) -> OptimizationSuggestion:

@@ -1,0 +1,139 @@
+"""AdsRepositoryImpl: ads of a user, and the user's statistics (cached)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ads_infra.domain.entities import Ad
+from ads_infra.domain.errors import ValidationError
+from ads_infra.domain.metrics import MetricTotals
+from ads_infra.domain.repositories import AdFilter, AdsRepository, UserStats
+from ads_infra.repositories.base import EntityRepositoryBase, name_contains, owned, stats_key
+from ads_infra.tables import ad_groups, ads, campaigns, performance_daily
+
+__all__ = ["AdsRepositoryImpl", "load_user_stats", "stats_from_json", "stats_to_json"]
+
+
+class AdsRepositoryImpl(EntityRepositoryBase[Ad, AdFilter], AdsRepository):
+    ENTITY = "ad"
+    TABLE = ads
+    ENTITY_CLS = Ad
+    ORDERINGS = frozenset({"id", "name", "created_at", "updated_at", "status"})
+
+    def _conditions(self, filters: AdFilter | None) -> list[ColumnElement[bool]]:
+        if filters is None:
+            return []
+        t, out = self.TABLE, []
+        if filters.campaign_id is not None:
+            out.append(t.c.campaign_id == filters.campaign_id)
+        if filters.group_id is not None:
+            out.append(t.c.group_id == filters.group_id)
+        if filters.status is not None:
+            out.append(t.c.status == str(filters.status))
+        if filters.ad_type is not None:
+            out.append(t.c.ad_type == str(filters.ad_type))
+        if filters.name_contains:
+            out.append(name_contains(t.c.name, filters.name_contains))
+        return out
+
+    async def _check_references(self, session: AsyncSession, entity: Ad) -> None:
+        group = await owned(session, ad_groups, entity.group_id, entity.user_id, "campaign_id")
+        if group is None:
+            raise ValidationError(
+                "group_id",
+                f"ad group {entity.group_id} does not exist for user {entity.user_id}; "
+                "create the ad under one of the user's groups",
+                entity=self.ENTITY,
+            )
+        if group.campaign_id != entity.campaign_id:
+            raise ValidationError(
+                "campaign_id",
+                f"is {entity.campaign_id} but ad group {entity.group_id} belongs to campaign "
+                f"{group.campaign_id}; use the group's campaign",
+                entity=self.ENTITY,
+            )
+
+    async def get_user_stats(self, user_id: int) -> UserStats:
+        async def load() -> UserStats:
+            return await self._run(lambda session: load_user_stats(session, user_id))
+
+        stats = await self._cached(stats_key(user_id), load, stats_to_json, stats_from_json)
+        assert stats is not None
+        return stats
+
+
+async def load_user_stats(session: AsyncSession, user_id: int) -> UserStats:
+    """Counts by status of campaigns, groups and ads, and all-time performance sums."""
+    counts: dict[str, dict[str, int]] = {}
+    for name, table in (("campaigns", campaigns), ("groups", ad_groups), ("ads", ads)):
+        stmt = (
+            select(table.c.status, func.count())
+            .where(table.c.user_id == user_id)
+            .group_by(table.c.status)
+        )
+        counts[name] = {str(s): int(n) for s, n in (await session.execute(stmt)).all()}
+    p = performance_daily
+    sums = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(p.c.impressions), 0),
+                func.coalesce(func.sum(p.c.clicks), 0),
+                func.coalesce(func.sum(p.c.conversions), 0),
+                func.coalesce(func.sum(p.c.cost_micros), 0),
+                func.coalesce(func.sum(p.c.conversion_value_micros), 0),
+            ).where(p.c.user_id == user_id)
+        )
+    ).one()
+    return UserStats(
+        user_id=user_id,
+        campaigns_by_status=counts["campaigns"],
+        groups_by_status=counts["groups"],
+        ads_by_status=counts["ads"],
+        totals=totals_of(sums),
+    )
+
+
+def totals_of(sums: Any) -> MetricTotals:
+    """MetricTotals from a row of five sums (impressions, clicks, conversions, cost, value)."""
+    impressions, clicks, conversions, cost, value = sums
+    return MetricTotals(
+        impressions=int(impressions or 0),
+        clicks=int(clicks or 0),
+        conversions=_decimal(conversions),
+        cost_micros=int(cost or 0),
+        conversion_value_micros=int(value or 0),
+    )
+
+
+def _decimal(value: Any) -> Decimal:
+    # SQLite sums NUMERIC as float: round back to the column's 4 decimal places.
+    if value is None:
+        return Decimal(0)
+    if isinstance(value, Decimal):
+        return value.quantize(Decimal("0.0001"))
+    return Decimal(str(value)).quantize(Decimal("0.0001"))
+
+
+def stats_to_json(stats: UserStats) -> dict[str, Any]:
+    return stats.to_dict()
+
+
+def stats_from_json(data: dict[str, Any]) -> UserStats:
+    t = data["totals"]
+    return UserStats(
+        user_id=data["user_id"],
+        campaigns_by_status=data["campaigns_by_status"],
+        groups_by_status=data["groups_by_status"],
+        ads_by_status=data["ads_by_status"],
+        totals=MetricTotals(
+            impressions=t["impressions"],
+            clicks=t["clicks"],
+            conversions=Decimal(t["conversions"]),
+            cost_micros=t["cost_micros"],
+            conversion_value_micros=t["conversion_value_micros"],
+        ),
+    )

@@ -1,0 +1,218 @@
+"""AnalyticsRepositoryImpl: roll-ups of daily performance per campaign, group or ad.
+
+Sums are computed in SQL; the derived metrics are always derived from the
+sums (:mod:`ads_infra.domain.metrics`), never averaged from daily ratios.
+Ranking by a derived metric is done in SQL with the same formula, so
+``top`` reads only N rows however many ads a user has.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Float, Table, cast, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ads_infra.domain.errors import ValidationError
+from ads_infra.domain.metrics import MetricTotals
+from ads_infra.domain.repositories import AnalyticsRepository, DailyPoint, Summary
+from ads_infra.repositories.ads import totals_of
+from ads_infra.repositories.base import BaseRepository, owned
+from ads_infra.tables import ad_groups, ads, campaigns, performance_daily
+
+__all__ = ["AnalyticsRepositoryImpl"]
+
+p = performance_daily
+LEVELS: dict[str, tuple[Table, Any]] = {
+    "campaign": (campaigns, p.c.campaign_id),
+    "group": (ad_groups, p.c.group_id),
+    "ad": (ads, p.c.ad_id),
+}
+MAX_RANGE_DAYS = 3700
+
+_impressions = func.coalesce(func.sum(p.c.impressions), 0)
+_clicks = func.coalesce(func.sum(p.c.clicks), 0)
+_conversions = func.coalesce(func.sum(p.c.conversions), 0)
+_cost = func.coalesce(func.sum(p.c.cost_micros), 0)
+_value = func.coalesce(func.sum(p.c.conversion_value_micros), 0)
+SUMS = (_impressions, _clicks, _conversions, _cost, _value)
+
+
+def _ratio(numerator: Any, denominator: Any, scale: int = 1) -> ColumnElement[Any]:
+    num = cast(numerator, Float) * scale if scale != 1 else cast(numerator, Float)
+    return num / func.nullif(cast(denominator, Float), 0)
+
+
+# The SQL twin of each metric, used only to rank (values come from domain.metrics).
+RANK_EXPRESSIONS: dict[str, ColumnElement[Any]] = {
+    "impressions": _impressions,
+    "clicks": _clicks,
+    "conversions": _conversions,
+    "cost_micros": _cost,
+    "conversion_value_micros": _value,
+    "ctr": _ratio(_clicks, _impressions),
+    "cpc_micros": _ratio(_cost, _clicks),
+    "cpm_micros": _ratio(_cost, _impressions, 1000),
+    "cpa_micros": _ratio(_cost, _conversions),
+    "roas": _ratio(_value, _cost),
+    "conversion_rate": _ratio(_conversions, _clicks),
+}
+
+
+def _check_range(start_date: dt.date, end_date: dt.date) -> None:
+    for name, value in (("start_date", start_date), ("end_date", end_date)):
+        if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
+            raise ValidationError(name, f"must be a date, got {value!r}")
+    if end_date < start_date:
+        raise ValidationError("end_date", f"{end_date} is before start_date {start_date}")
+    if (end_date - start_date).days > MAX_RANGE_DAYS:
+        raise ValidationError("end_date", f"the range is longer than {MAX_RANGE_DAYS} days")
+
+
+def _level(level: str) -> tuple[Table, Any]:
+    try:
+        return LEVELS[level]
+    except KeyError:
+        raise ValidationError(
+            "level", f"unknown level {level!r}; use one of: {', '.join(LEVELS)}"
+        ) from None
+
+
+class AnalyticsRepositoryImpl(BaseRepository, AnalyticsRepository):
+    ENTITY = "analytics"
+
+    def _grouped(
+        self, level: str, user_id: int, start_date: dt.date, end_date: dt.date
+    ) -> tuple[Table, Any]:
+        _check_range(start_date, end_date)
+        table, key = _level(level)
+        stmt = (
+            select(table.c.id, table.c.name, *SUMS)
+            .select_from(p.join(table, key == table.c.id))
+            .where(
+                p.c.user_id == user_id,
+                table.c.user_id == user_id,
+                p.c.date >= start_date,
+                p.c.date <= end_date,
+            )
+            .group_by(table.c.id, table.c.name)
+        )
+        return table, stmt
+
+    @staticmethod
+    def _summary(level: str, row: Any) -> Summary:
+        return Summary(level=level, id=row[0], name=row[1], totals=totals_of(row[2:7]))
+
+    async def summaries(
+        self,
+        level: str,
+        *,
+        user_id: int,
+        start_date: dt.date,
+        end_date: dt.date,
+        campaign_id: int | None = None,
+        group_id: int | None = None,
+    ) -> list[Summary]:
+        _, stmt = self._grouped(level, user_id, start_date, end_date)
+        if campaign_id is not None:
+            stmt = stmt.where(p.c.campaign_id == campaign_id)
+        if group_id is not None:
+            stmt = stmt.where(p.c.group_id == group_id)
+        stmt = stmt.order_by(*stmt.selected_columns[:1])
+
+        async def op(session: AsyncSession) -> list[Summary]:
+            return [self._summary(level, r) for r in (await session.execute(stmt)).all()]
+
+        return await self._run(op)
+
+    async def summary(
+        self,
+        level: str,
+        entity_id: int,
+        *,
+        user_id: int,
+        start_date: dt.date,
+        end_date: dt.date,
+    ) -> Summary | None:
+        table, stmt = self._grouped(level, user_id, start_date, end_date)
+        stmt = stmt.where(table.c.id == entity_id)
+
+        async def op(session: AsyncSession) -> Summary | None:
+            row = (await session.execute(stmt)).first()
+            if row is not None:
+                return self._summary(level, row)
+            entity = await owned(session, table, entity_id, user_id, "id", "name")
+            if entity is None:
+                return None
+            return Summary(level=level, id=entity.id, name=entity.name, totals=MetricTotals())
+
+        return await self._run(op)
+
+    async def daily_series(
+        self,
+        *,
+        user_id: int,
+        start_date: dt.date,
+        end_date: dt.date,
+        campaign_id: int | None = None,
+        group_id: int | None = None,
+        ad_id: int | None = None,
+    ) -> list[DailyPoint]:
+        _check_range(start_date, end_date)
+        stmt = select(p.c.date, *SUMS).where(
+            p.c.user_id == user_id, p.c.date >= start_date, p.c.date <= end_date
+        )
+        for column, value in (
+            (p.c.campaign_id, campaign_id),
+            (p.c.group_id, group_id),
+            (p.c.ad_id, ad_id),
+        ):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        stmt = stmt.group_by(p.c.date).order_by(p.c.date)
+
+        async def op(session: AsyncSession) -> dict[dt.date, MetricTotals]:
+            rows = (await session.execute(stmt)).all()
+            return {_as_date(r[0]): totals_of(r[1:6]) for r in rows}
+
+        by_day = await self._run(op)
+        days = (end_date - start_date).days + 1
+        return [
+            DailyPoint(date=day, totals=by_day.get(day, MetricTotals()))
+            for day in (start_date + dt.timedelta(days=i) for i in range(days))
+        ]
+
+    async def top(
+        self,
+        level: str,
+        metric: str,
+        *,
+        user_id: int,
+        start_date: dt.date,
+        end_date: dt.date,
+        n: int = 10,
+        descending: bool = True,
+    ) -> Sequence[Summary]:
+        if metric not in RANK_EXPRESSIONS:
+            raise ValidationError(
+                "metric", f"cannot rank by {metric!r}; use one of: {', '.join(RANK_EXPRESSIONS)}"
+            )
+        if not isinstance(n, int) or not 1 <= n <= 1000:
+            raise ValidationError("n", f"must be between 1 and 1000, got {n!r}")
+        table, stmt = self._grouped(level, user_id, start_date, end_date)
+        rank = RANK_EXPRESSIONS[metric]
+        # None (a zero denominator) ranks last either way; ties by id for a stable order.
+        stmt = stmt.order_by(
+            rank.is_(None), rank.desc() if descending else rank.asc(), table.c.id
+        ).limit(n)
+
+        async def op(session: AsyncSession) -> list[Summary]:
+            return [self._summary(level, r) for r in (await session.execute(stmt)).all()]
+
+        return await self._run(op)
+
+
+def _as_date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))

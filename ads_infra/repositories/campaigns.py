@@ -1,0 +1,37 @@
+"""CampaignRepositoryImpl: campaigns of a user, on SQLAlchemy Core."""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement
+
+from ads_infra.domain.entities import Campaign
+from ads_infra.domain.repositories import CampaignFilter, CampaignRepository
+from ads_infra.repositories.base import EntityRepositoryBase, name_contains, user_pattern
+from ads_infra.tables import campaigns
+
+__all__ = ["CampaignRepositoryImpl"]
+
+
+class CampaignRepositoryImpl(EntityRepositoryBase[Campaign, CampaignFilter], CampaignRepository):
+    ENTITY = "campaign"
+    TABLE = campaigns
+    ENTITY_CLS = Campaign
+    ORDERINGS = frozenset(
+        {"id", "name", "created_at", "updated_at", "status", "daily_budget_micros"}
+    )
+
+    def _conditions(self, filters: CampaignFilter | None) -> list[ColumnElement[bool]]:
+        if filters is None:
+            return []
+        t, out = self.TABLE, []
+        if filters.status is not None:
+            out.append(t.c.status == str(filters.status))
+        if filters.objective is not None:
+            out.append(t.c.objective == str(filters.objective))
+        if filters.name_contains:
+            out.append(name_contains(t.c.name, filters.name_contains))
+        return out
+
+    def _invalidated_by_delete(self, user_id: int, entity_id: int) -> tuple[list[str], list[str]]:
+        # Deleting a campaign deletes its groups, ads, performance and suggestions.
+        return [], [user_pattern(user_id)]

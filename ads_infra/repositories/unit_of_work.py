@@ -1,0 +1,135 @@
+"""UnitOfWork: the six repositories sharing one session and one transaction.
+
+>>> async with factory.unit_of_work() as uow:
+...     campaign = await uow.campaigns.create(Campaign(...))
+...     group = await uow.groups.create(AdGroup(campaign_id=campaign.id, ...))
+... # committed here; an exception anywhere above rolls everything back
+
+Retried as a whole on transient errors: ``await factory.run(lambda uow: ...)``
+(DatabaseManager.run gives each attempt a fresh session). Cache entries the
+unit's writes affect are dropped after the commit, never before, so no reader
+can cache the old value between the two.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ads_infra.database import DatabaseManager
+from ads_infra.errors import DatabaseError
+
+if TYPE_CHECKING:
+    from ads_infra.repositories.ads import AdsRepositoryImpl
+    from ads_infra.repositories.analytics import AnalyticsRepositoryImpl
+    from ads_infra.repositories.base import CacheLike
+    from ads_infra.repositories.campaigns import CampaignRepositoryImpl
+    from ads_infra.repositories.groups import GroupRepositoryImpl
+    from ads_infra.repositories.optimization import OptimizationRepositoryImpl
+    from ads_infra.repositories.performance import PerformanceRepositoryImpl
+
+__all__ = ["UnitOfWork"]
+
+
+class UnitOfWork:
+    """One transaction shared by ``ads``, ``campaigns``, ``groups``, ``performance``,
+    ``analytics`` and ``optimization``.
+
+    Given a ``session`` (inside :meth:`DatabaseManager.run`), the unit joins
+    that transaction and leaves commit/rollback to its owner.
+    """
+
+    ads: AdsRepositoryImpl
+    campaigns: CampaignRepositoryImpl
+    groups: GroupRepositoryImpl
+    performance: PerformanceRepositoryImpl
+    analytics: AnalyticsRepositoryImpl
+    optimization: OptimizationRepositoryImpl
+
+    def __init__(
+        self,
+        db_manager: DatabaseManager,
+        cache: CacheLike | None = None,
+        *,
+        session: AsyncSession | None = None,
+        defer_invalidation: bool = False,
+    ) -> None:
+        self._db = db_manager
+        self._cache = cache
+        self._session = session
+        self._owns_session = session is None
+        self._scope: AbstractAsyncContextManager[AsyncSession] | None = None
+        self._defer = defer_invalidation
+        self._keys: list[str] = []
+        self._patterns: list[str] = []
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("use the unit of work inside `async with factory.unit_of_work()`")
+        return self._session
+
+    def defer_invalidation(self, keys: list[str], patterns: list[str]) -> None:
+        self._keys.extend(keys)
+        self._patterns.extend(patterns)
+
+    async def flush_invalidations(self) -> None:
+        from ads_infra.repositories.base import invalidate
+
+        keys, patterns = list(dict.fromkeys(self._keys)), list(dict.fromkeys(self._patterns))
+        self._keys.clear()
+        self._patterns.clear()
+        await invalidate(self._cache, keys, patterns)
+
+    async def __aenter__(self) -> UnitOfWork:
+        from ads_infra.repositories.ads import AdsRepositoryImpl
+        from ads_infra.repositories.analytics import AnalyticsRepositoryImpl
+        from ads_infra.repositories.campaigns import CampaignRepositoryImpl
+        from ads_infra.repositories.groups import GroupRepositoryImpl
+        from ads_infra.repositories.optimization import OptimizationRepositoryImpl
+        from ads_infra.repositories.performance import PerformanceRepositoryImpl
+
+        if self._owns_session:
+            self._scope = self._db.get_session()
+            self._session = await self._scope.__aenter__()
+        db, cache = self._db, self._cache
+        self.ads = AdsRepositoryImpl(db, cache, uow=self)
+        self.campaigns = CampaignRepositoryImpl(db, cache, uow=self)
+        self.groups = GroupRepositoryImpl(db, cache, uow=self)
+        self.performance = PerformanceRepositoryImpl(db, cache, uow=self)
+        self.analytics = AnalyticsRepositoryImpl(db, cache, uow=self)
+        self.optimization = OptimizationRepositoryImpl(db, cache, uow=self)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        from ads_infra.repositories.base import schema_error
+
+        if self._scope is not None:
+            scope, self._scope = self._scope, None
+            try:
+                await scope.__aexit__(exc_type, exc, tb)  # commit, or roll back and re-raise
+            except DatabaseError as error:
+                self._session = None
+                raise schema_error(error, self._db) from error
+            self._session = None
+        if exc_type is None and not self._defer:
+            await self.flush_invalidations()
+        return None
+
+    async def commit(self) -> None:
+        """Commit what was done so far (the unit goes on in a new transaction)."""
+        await self.session.commit()
+        await self.flush_invalidations()
+
+    async def rollback(self) -> None:
+        await self.session.rollback()
+        self._keys.clear()
+        self._patterns.clear()
