@@ -19,4 +19,5 @@ class Container(containers.DeclarativeContainer):
     repositories = providers.Container(
         RepositoriesContainer,
         database=database.manager,
+        cache=cache.manager,
     )
