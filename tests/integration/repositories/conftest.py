@@ -1,0 +1,65 @@
+"""Repositories on both backends: a migrated SQLite file under tmp_path, a fresh PostgreSQL db."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+
+import pytest
+
+from ads_infra import migrate
+from ads_infra.config import DatabaseConfig
+from ads_infra.database import DatabaseManager
+from ads_infra.domain.entities import Ad, AdGroup, Campaign
+from ads_infra.repositories import RepositoryFactory
+
+
+def make_db(url: str) -> DatabaseManager:
+    return DatabaseManager(
+        DatabaseConfig(url=url, pool_size=5, max_overflow=5, retry_delay=0.01, retry_max_delay=0.05)
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/repositories.db"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[DatabaseManager]:
+    """A migrated DatabaseManager (dropped with its database/file after the test)."""
+    manager = make_db(db_url)
+    await migrate.upgrade(manager)
+    yield manager
+    await manager.dispose()
+
+
+@pytest.fixture
+def factory(db: DatabaseManager) -> RepositoryFactory:
+    return RepositoryFactory(db)
+
+
+@dataclasses.dataclass
+class Tree:
+    campaign: Campaign
+    group: AdGroup
+    ad: Ad
+
+
+async def make_tree(factory: RepositoryFactory, user_id: int, name: str = "t") -> Tree:
+    """A campaign with one group and one ad, owned by ``user_id``."""
+    campaign = await factory.create_campaign_repository().create(
+        Campaign(user_id=user_id, name=f"{name}-campaign", daily_budget_micros=10_000_000)
+    )
+    assert campaign.id is not None
+    group = await factory.create_group_repository().create(
+        AdGroup(user_id=user_id, campaign_id=campaign.id, name=f"{name}-group")
+    )
+    assert group.id is not None
+    ad = await factory.create_ads_repository().create(
+        Ad(user_id=user_id, campaign_id=campaign.id, group_id=group.id, name=f"{name}-ad",
+           final_url="https://example.com/landing")
+    )  # fmt: skip
+    return Tree(campaign, group, ad)
