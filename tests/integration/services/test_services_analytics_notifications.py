@@ -1,0 +1,154 @@
+"""Analytics batching to a Segment-style /v1/batch, and webhook notifications, on real servers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from ads_infra.config import AnalyticsConfig, NotificationsConfig
+from ads_infra.errors import ConfigurationError, UpstreamError
+from ads_infra.external_services import (
+    AnalyticsService,
+    ExternalServiceManager,
+    NotificationService,
+)
+from tests.integration.services.conftest import Reply, Upstream
+
+
+async def eventually(condition: Callable[[], bool], *, tries: int = 300) -> None:
+    """Wait (up to ~3 s) for a background flush; fails only if it never happens."""
+    for _ in range(tries):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition never became true")
+
+
+def analytics(
+    manager: ExternalServiceManager, upstream: Upstream, **options: object
+) -> AnalyticsService:
+    config = AnalyticsConfig(
+        url=upstream.url,
+        write_key=upstream.write_key,  # type: ignore[arg-type]
+        **{"flush_size": 100, "flush_interval": 60.0, "max_retries": 1, **options},  # type: ignore[arg-type]
+    )
+    return AnalyticsService(manager, config)
+
+
+def events(upstream: Upstream) -> list[dict[str, object]]:
+    return [event for batch in upstream.batches for event in batch["batch"]]
+
+
+async def test_flush_by_size(upstream: Upstream, manager: ExternalServiceManager) -> None:
+    service = analytics(manager, upstream, flush_size=5)
+    for i in range(4):
+        await service.track("ad_clicked", {"i": i}, user_id=42)
+    await asyncio.sleep(0.05)
+    assert upstream.batches == [] and service.pending == 4  # below the size: kept
+    await service.track("ad_clicked", {"i": 4}, user_id=42)
+    await eventually(lambda: len(upstream.batches) == 1)
+    assert len(upstream.batches[0]["batch"]) == 5 and service.pending == 0
+    for i in range(5, 12):
+        await service.track("ad_clicked", {"i": i}, user_id=42)
+    await manager.close()
+    assert all(len(b["batch"]) <= 5 for b in upstream.batches)
+    assert [e["properties"]["i"] for e in events(upstream)] == list(range(12))  # type: ignore[index]
+    first = events(upstream)[0]
+    assert first["type"] == "track" and first["event"] == "ad_clicked"
+    assert first["userId"] == "42" and first["timestamp"]
+    assert len({e["messageId"] for e in events(upstream)}) == 12
+
+
+async def test_flush_by_interval(upstream: Upstream, manager: ExternalServiceManager) -> None:
+    service = analytics(manager, upstream, flush_interval=0.05)
+    await service.track("impression", {"ad": 1}, anonymous_id="anon-1")
+    await service.identify(7, {"plan": "pro"})
+    await eventually(lambda: len(events(upstream)) == 2)
+    assert [e["type"] for e in events(upstream)] == ["track", "identify"]
+    assert events(upstream)[0]["anonymousId"] == "anon-1"
+    assert service.pending == 0
+
+
+async def test_close_flushes_every_buffered_event(
+    upstream: Upstream, manager: ExternalServiceManager
+) -> None:
+    service = analytics(manager, upstream, flush_size=5)
+    upstream.script("batch", Reply(200, {"success": True}, delay=0.2))  # a slow flush in flight
+    for i in range(5):
+        await service.track("conversion", {"i": i}, user_id=1)
+    await eventually(lambda: upstream.count("batch") == 1)
+    for i in range(5, 7):
+        await service.track("conversion", {"i": i}, user_id=1)
+    assert upstream.batches == [] and service.pending == 2
+
+    await manager.close()  # closes the analytics service before the session
+
+    assert sorted(e["properties"]["i"] for e in events(upstream)) == list(range(7))  # type: ignore[index]
+    assert service.pending == 0 and service.get_stats()["sent"] == 7
+
+
+async def test_failed_batch_is_kept_for_the_next_flush(
+    upstream: Upstream, manager: ExternalServiceManager
+) -> None:
+    service = analytics(manager, upstream, max_retries=1)
+    upstream.script("batch", Reply(500), Reply(500))
+    for i in range(3):
+        await service.track("spend", {"i": i}, user_id=1)
+    with pytest.raises(UpstreamError):
+        await service.flush()
+    assert service.pending == 3
+    assert await service.flush() == 3
+    assert [e["properties"]["i"] for e in events(upstream)] == [0, 1, 2]  # type: ignore[index]
+
+
+async def test_analytics_is_off_without_url(manager: ExternalServiceManager) -> None:
+    service = AnalyticsService(manager)
+    await service.track("anything")
+    assert service.get_stats()["dropped"] == 1 and not service.enabled
+    assert manager.services == []
+
+
+async def test_slack_webhook(upstream: Upstream, manager: ExternalServiceManager) -> None:
+    url = f"{upstream.url}/services/T000/B000/XXXXSECRET"
+    notifications = NotificationService(
+        manager,
+        NotificationsConfig(slack_webhook_url=url),  # type: ignore[arg-type]
+    )
+    await notifications.send_notification("slack", "Campaign 12 is out of budget")
+    assert upstream.slack == [
+        {"path": "/services/T000/B000/XXXXSECRET", "text": "Campaign 12 is out of budget"}
+    ]
+    status = manager.get_service_status("notifications.slack")
+    assert "XXXXSECRET" not in repr(status) and "XXXXSECRET" not in repr(notifications.config)
+
+
+async def test_generic_webhook(upstream: Upstream, manager: ExternalServiceManager) -> None:
+    notifications = NotificationService(
+        manager,
+        NotificationsConfig(webhook_url=f"{upstream.url}/hooks/ads?token=abc"),  # type: ignore[arg-type]
+    )
+    await notifications.send_notification("webhook", "Spend spike", extra={"campaign_id": 12})
+    ((headers, body),) = upstream.webhooks
+    assert body["channel"] == "webhook" and body["text"] == "Spend spike"
+    assert body["campaign_id"] == 12 and body["sent_at"]
+    assert headers["Content-Type"] == "application/json" and headers["Idempotency-Key"]
+
+
+async def test_notification_retries_carry_one_idempotency_key(
+    upstream: Upstream, manager: ExternalServiceManager
+) -> None:
+    notifications = NotificationService(manager)
+    notifications.register_channel("ops", f"{upstream.url}/fault/hook", "webhook")
+    manager.get_config("notifications.ops").retry_backoff = 0.01
+    upstream.script("hook", Reply(503), Reply(200))
+    await notifications.send_notification("ops", "Deploy finished")
+    first, second = upstream.hits["hook"]
+    assert first.headers["Idempotency-Key"] == second.headers["Idempotency-Key"]
+
+
+async def test_unconfigured_channel_says_what_to_set(manager: ExternalServiceManager) -> None:
+    notifications = NotificationService(manager)
+    with pytest.raises(ConfigurationError, match="ADS_SLACK_WEBHOOK_URL"):
+        await notifications.send_notification("slack", "hello")

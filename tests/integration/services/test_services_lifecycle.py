@@ -1,0 +1,178 @@
+"""Session lifecycle, the container's services, health checks, status and metrics."""
+
+from __future__ import annotations
+
+import gc
+import warnings
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from ads_infra.config import AIProviderConfig, HttpConfig
+from ads_infra.external_services import (
+    AIProviderService,
+    ExternalServiceConfig,
+    ExternalServiceManager,
+)
+from containers import create_container
+from tests.integration.services.conftest import Reply, Upstream
+from tests.services import free_port
+
+CONFIG_FILE = Path(__file__).resolve().parents[3] / "config.yml"
+
+
+def test_constructors_do_no_io_and_need_no_loop() -> None:
+    manager = ExternalServiceManager(HttpConfig(connector_limit=7))
+    ai = AIProviderService(
+        manager,
+        AIProviderConfig(provider="openai", base_url="http://127.0.0.1:9", api_key="k"),  # type: ignore[arg-type]
+    )
+    assert manager._session is None
+    assert ai.providers == ["offline", "openai"]
+    assert manager.services == ["ai.openai", "ai.offline"]
+
+
+async def test_session_is_lazy_shared_and_closed_without_warning(upstream: Upstream) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        manager = ExternalServiceManager(HttpConfig(connector_limit=7, connector_limit_per_host=3))
+        manager.register_service("svc", ExternalServiceConfig(base_url=upstream.url))
+        await manager.request("svc", "GET", "/fault/a")
+        session = manager.session
+        await manager.request("svc", "GET", "/fault/a")
+        assert manager.session is session  # one session for every call
+        assert session.connector is not None and session.connector.limit == 7
+        assert session.connector.limit_per_host == 3
+        await manager.close()
+        assert session.closed
+        # Usable again after close, on a new session, closed again.
+        await manager.request("svc", "GET", "/fault/a")
+        assert manager.session is not session
+        await manager.close()
+        del manager, session
+        gc.collect()
+    unclosed = [w for w in caught if "nclosed" in str(w.message)]
+    assert unclosed == []
+
+    # Control: a session left open does warn, so the check above can fail.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        leaked = aiohttp.ClientSession()
+        connector = leaked.connector
+        del leaked
+        gc.collect()
+    assert connector is not None
+    await connector.close()
+    assert any("Unclosed client session" in str(w.message) for w in caught)
+
+
+async def test_container_builds_starts_and_flushes_on_shutdown(upstream: Upstream) -> None:
+    container = create_container(
+        CONFIG_FILE,
+        services={
+            "ai": {"provider": "openai", "base_url": upstream.url, "api_key": upstream.api_key},
+            "analytics": {"url": upstream.url, "write_key": upstream.write_key},
+            "notifications": {"slack_webhook_url": f"{upstream.url}/services/T/B/X"},
+        },
+    )
+    await container.init_resources()
+    manager = container.services.manager()
+    assert manager.session is not None and not manager.session.closed  # started
+    ai = container.services.ai()
+    assert ai.default_provider == "openai"
+    response = await ai.generate_content(None, "Create an ad", "gpt-4")
+    assert response.content == "Ad copy for: Create an ad"
+    analytics = container.services.analytics()
+    await analytics.track("generated", {"chars": len(response.content)}, user_id=1)
+    await container.services.notifications().send_notification("slack", "done")
+    assert analytics.pending == 1
+
+    await container.shutdown_resources()
+
+    assert manager._session is None
+    assert [e["event"] for b in upstream.batches for e in b["batch"]] == ["generated"]
+    assert upstream.slack[0]["text"] == "done"
+
+
+async def test_container_defaults_to_offline_and_reads_openai_from_env(
+    upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("ADS_AI_PROVIDER", "ADS_AI_BASE_URL", "ADS_AI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    offline = create_container(CONFIG_FILE).services.ai()
+    assert offline.default_provider == "offline" and offline.providers == ["offline"]
+    assert "Budget" in (await offline.generate_content(None, "Budget shoes")).content
+
+    monkeypatch.setenv("ADS_AI_PROVIDER", "openai")
+    monkeypatch.setenv("ADS_AI_BASE_URL", upstream.url)
+    monkeypatch.setenv("ADS_AI_API_KEY", upstream.api_key)
+    container = create_container(CONFIG_FILE)
+    ai = container.services.ai()
+    try:
+        response = await ai.generate_content(None, "Create an ad", "gpt-4")
+    finally:
+        await container.services.manager().close()
+    assert response.provider == "openai" and response.content == "Ad copy for: Create an ad"
+
+
+async def test_health_check_asks_services_with_a_health_path(
+    upstream: Upstream, manager: ExternalServiceManager
+) -> None:
+    AIProviderService(manager)  # registers the offline provider
+    manager.register_service(
+        "up", ExternalServiceConfig(base_url=upstream.url, health_path="/fault/health")
+    )
+    manager.register_service(
+        "sick", ExternalServiceConfig(base_url=upstream.url, health_path="/fault/sick")
+    )
+    manager.register_service(
+        "down",
+        ExternalServiceConfig(base_url=f"http://127.0.0.1:{free_port()}", health_path="/"),
+    )
+    manager.register_service("passive", ExternalServiceConfig(base_url=upstream.url))
+    upstream.script("sick", Reply(503))
+
+    reports = {r.component: r for r in await manager.health_check()}
+
+    assert set(reports) == {
+        "services.ai.offline",
+        "services.up",
+        "services.sick",
+        "services.down",
+        "services.passive",
+    }
+    assert reports["services.ai.offline"].healthy
+    assert reports["services.up"].healthy and reports["services.up"].target == upstream.url
+    assert not reports["services.sick"].healthy and "503" in reports["services.sick"].detail
+    assert not reports["services.down"].healthy
+    assert reports["services.passive"].healthy and reports["services.passive"].detail == (
+        "no calls yet"
+    )
+
+
+async def test_status_per_service(upstream: Upstream, manager: ExternalServiceManager) -> None:
+    manager.register_service("svc", ExternalServiceConfig(base_url=upstream.url, rate_limit=5))
+    await manager.request("svc", "GET", "/fault/s")
+    status = manager.get_service_status("svc")
+    assert status["state"] == "closed" and status["requests"] == 1 and status["errors"] == 0
+    assert status["latency_ms"] > 0 and status["last_success"] is not None
+    assert status["rate_limit"] == 5 and status["base_url"] == upstream.url
+    assert set(manager.get_service_status()) == {"svc"}
+
+
+async def test_each_manager_has_its_own_metrics_registry(upstream: Upstream) -> None:
+    one, two = ExternalServiceManager(), ExternalServiceManager()
+    for manager in (one, two):  # the same names in the global registry would collide
+        manager.register_service("svc", ExternalServiceConfig(base_url=upstream.url))
+    try:
+        await one.request("svc", "GET", "/fault/m")
+        assert one.metrics_registry.get_sample_value(
+            "ads_external_requests_total", {"service": "svc"}
+        ) == 1
+        assert two.metrics_registry.get_sample_value(
+            "ads_external_requests_total", {"service": "svc"}
+        ) == 0
+    finally:
+        await one.close()
+        await two.close()
