@@ -97,7 +97,7 @@ async def test_wrong_api_key_is_a_clear_401(
     await ai.register_provider(
         "openai", ExternalServiceConfig(base_url=upstream.url, api_key="sk-wrong-0123456789")
     )
-    with pytest.raises(UpstreamError, match="answered 401.*check the service's API key") as err:
+    with pytest.raises(UpstreamError, match=r"answered 401.*check the service's API key") as err:
         await ai.generate_content("openai", "Create an ad", "gpt-4")
     assert "sk-wrong-0123456789" not in str(err.value)
     assert upstream.count("chat") == 1  # a 401 is not retried

@@ -167,12 +167,14 @@ async def test_each_manager_has_its_own_metrics_registry(upstream: Upstream) -> 
         manager.register_service("svc", ExternalServiceConfig(base_url=upstream.url))
     try:
         await one.request("svc", "GET", "/fault/m")
-        assert one.metrics_registry.get_sample_value(
-            "ads_external_requests_total", {"service": "svc"}
-        ) == 1
-        assert two.metrics_registry.get_sample_value(
-            "ads_external_requests_total", {"service": "svc"}
-        ) == 0
+        assert (
+            one.metrics_registry.get_sample_value("ads_external_requests_total", {"service": "svc"})
+            == 1
+        )
+        assert (
+            two.metrics_registry.get_sample_value("ads_external_requests_total", {"service": "svc"})
+            == 0
+        )
     finally:
         await one.close()
         await two.close()

@@ -28,7 +28,8 @@ def register(
 ) -> None:
     settings: dict[str, object] = {"rate_limit": None, "retry_backoff": 0.01, **options}
     manager.register_service(
-        name, ExternalServiceConfig(base_url=upstream.url, **settings)  # type: ignore[arg-type]
+        name,
+        ExternalServiceConfig(base_url=upstream.url, **settings),  # type: ignore[arg-type]
     )
 
 
@@ -103,7 +104,7 @@ async def test_retry_after_beyond_the_cap_fails_at_once(
 ) -> None:
     register(manager, upstream, max_retries=3, retry_after_cap=5)
     upstream.script("later", Reply(429, {"error": "quota"}, {"Retry-After": "120"}))
-    with pytest.raises(RateLimitedError, match="retry after 120 s.*retry_after_cap") as err:
+    with pytest.raises(RateLimitedError, match=r"retry after 120 s.*retry_after_cap") as err:
         await manager.request("svc", "GET", "/fault/later")
     assert err.value.status == 429
     assert upstream.count("later") == 1

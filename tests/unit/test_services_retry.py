@@ -1,0 +1,46 @@
+"""Backoff with jitter and Retry-After parsing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+import pytest
+
+from ads_infra.external_services.retry import IDEMPOTENT_METHODS, backoff_delay, parse_retry_after
+
+
+@pytest.mark.parametrize(
+    ("attempt", "low", "high"),
+    [(1, 0.25, 0.5), (2, 0.5, 1.0), (3, 1.0, 2.0), (10, 2.5, 5.0)],
+)
+def test_backoff_grows_exponentially_with_jitter_and_a_cap(
+    attempt: int, low: float, high: float
+) -> None:
+    delays = {backoff_delay(attempt, base=0.5, cap=5.0) for _ in range(200)}
+    assert all(low <= d <= high for d in delays)
+    assert len(delays) > 100  # jittered, not one fixed value
+
+
+def test_retry_after_in_seconds() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(" 1.5 ") == 1.5
+    assert parse_retry_after("-4") == 0.0
+
+
+def test_retry_after_as_http_date() -> None:
+    now = 1_700_000_000.0
+    header = format_datetime(datetime.fromtimestamp(now + 30, UTC), usegmt=True)
+    assert parse_retry_after(header, now=now) == pytest.approx(30.0)
+    past = format_datetime(datetime.fromtimestamp(now - 30, UTC), usegmt=True)
+    assert parse_retry_after(past, now=now) == 0.0
+
+
+@pytest.mark.parametrize("value", [None, "", "soon", "Mon, 99 Foo 20"])
+def test_unreadable_retry_after_is_none(value: str | None) -> None:
+    assert parse_retry_after(value) is None
+
+
+def test_post_and_patch_are_not_idempotent() -> None:
+    assert {"GET", "PUT", "DELETE"} <= IDEMPOTENT_METHODS
+    assert not {"POST", "PATCH"} & IDEMPOTENT_METHODS
