@@ -106,6 +106,17 @@ class CloudStorageStrategy(StorageStrategy):
                 cfg.s3_bucket,
                 prefix=cfg.s3_prefix.strip("/") or None,
                 client_options=client or None,  # type: ignore[arg-type]
+                # object_store retries 10 times for up to 3 minutes by default; a caller
+                # (a web request) is better served by a clear error within seconds.
+                retry_config={
+                    "max_retries": 3,
+                    "retry_timeout": dt.timedelta(seconds=15),
+                    "backoff": {
+                        "init_backoff": dt.timedelta(milliseconds=100),
+                        "max_backoff": dt.timedelta(seconds=2),
+                        "base": 2,
+                    },
+                },
                 **options,
             )
         return self._store
@@ -120,17 +131,21 @@ class CloudStorageStrategy(StorageStrategy):
                 f"a file named {key!r} is already stored in {self.target} (or being written); "
                 "delete it first or choose another name"
             ) from None
-        # obstore's messages are long debug dumps (request, retries, body); keep the
-        # first line and never any credential.
-        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        what = f" {key!r}" if key else ""
+        raise StorageError(
+            f"S3 {action}{what} failed on {self.target}: {self._summary(exc)}; "
+            "check the bucket, endpoint (ADS_S3_ENDPOINT_URL) and credentials"
+        ) from None
+
+    def _summary(self, exc: BaseException) -> str:
+        """obstore's messages are long debug dumps (request, retries, body): keep the
+        first line, and never a credential."""
+        lines = str(exc).strip().splitlines()
+        detail = lines[0][:240] if lines else ""
         for secret in (self.config.s3_access_key_id, self.config.s3_secret_access_key):
             if secret:
                 detail = detail.replace(secret.get_secret_value(), "***")
-        what = f" {key!r}" if key else ""
-        raise StorageError(
-            f"S3 {action}{what} failed on {self.target}: {type(exc).__name__}: {detail}; "
-            "check the bucket, endpoint (ADS_S3_ENDPOINT_URL) and credentials"
-        ) from None
+        return f"{type(exc).__name__}: {detail}"
 
     @staticmethod
     def _split(attributes: Attributes) -> tuple[str, dict[str, str]]:
@@ -424,10 +439,8 @@ class CloudStorageStrategy(StorageStrategy):
         try:
             await obstore.list(self.store, chunk_size=1).collect_async()
         except Exception as exc:
-            reason = "unreachable"
-            if isinstance(exc, BaseError):
-                first = str(exc).strip().splitlines()
-                reason = f"{type(exc).__name__}: {first[0][:160] if first else ''}"
-            return HealthStatus("storage", self.backend, False, detail=reason, target=self.target)
+            return HealthStatus(
+                "storage", self.backend, False, detail=self._summary(exc), target=self.target
+            )
         latency = (time.perf_counter() - started) * 1000
         return HealthStatus("storage", self.backend, True, latency, target=self.target)

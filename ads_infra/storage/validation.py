@@ -14,6 +14,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Callable
+from urllib.parse import quote
 
 from ads_infra.errors import FileTypeNotAllowedError, InvalidFileNameError
 
@@ -27,6 +28,7 @@ __all__ = [
 ]
 
 MAX_NAME_CHARS = 255
+MAX_ENCODED_NAME = 600
 _WINDOWS_RESERVED = {
     "con", "prn", "aux", "nul", "conin$", "conout$",
     *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10)),
@@ -119,6 +121,9 @@ def clean_filename(filename: object, allowed_extensions: list[str]) -> tuple[str
     if stem.lower().split(".")[0] in _WINDOWS_RESERVED:
         stem = f"_{stem}"
     stem = stem[: MAX_NAME_CHARS - len(ext)]
+    # The name travels as percent-encoded S3 user metadata (2 KiB in all): cap its size.
+    while len(quote(stem, safe="")) > MAX_ENCODED_NAME - len(ext):
+        stem = stem[: len(stem) * 3 // 4]
     return f"{stem}{ext}", ext
 
 

@@ -1,0 +1,265 @@
+"""Local storage: the seed's snippet, hostile names, a write killed by SIGKILL, create-only."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ads_infra.errors import ObjectExistsError, StorageValidationError
+from ads_infra.storage import FileStorageManager, LocalStorageStrategy, StorageConfig, StorageType
+
+STORED_NAME = re.compile(r"^[0-9a-f]{32}\.[a-z0-9]+$")
+
+
+def files_under(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() or p.is_symlink())
+
+
+async def test_seed_snippet_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    file_content = b"%PDF-1.4\n" + os.urandom(4096)
+
+    # --- the seed's "Storage Management" usage, verbatim but for the import ---
+    from ads_infra.storage import FileStorageManager, StorageConfig
+
+    # Configure storage
+    storage_config = StorageConfig(
+        base_path="./storage",
+        cache_ttl=1800,
+        max_file_size=100 * 1024 * 1024,  # 100MB
+        storage_type=StorageType.LOCAL,
+    )
+
+    # Create manager
+    storage_manager = FileStorageManager(storage_config)
+
+    # Save file
+    filename = await storage_manager.save_file(file_content, "document.pdf")
+
+    # Get file info
+    file_info = await storage_manager.get_file_info(filename)
+    # --- end of the seed's snippet ---
+
+    assert STORED_NAME.match(filename)
+    assert file_info["original_name"] == "document.pdf"
+    assert file_info["size"] == len(file_content)
+    assert file_info["content_type"] == "application/pdf"
+    assert await storage_manager.get_file(filename) == file_content
+    storage_stats = await storage_manager.get_storage_stats()
+    assert storage_stats["total_files"] == 1
+    assert all(p.is_relative_to(tmp_path / "storage") for p in files_under(tmp_path))
+    assert await storage_manager.cleanup_temp_files(0) == 0
+    assert await storage_manager.delete_file(filename)
+
+
+async def test_bare_manager_works_on_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    manager = FileStorageManager()
+    name = await manager.save_file(b"hello", "hello.txt")
+    assert await manager.get_file(name) == b"hello"
+    assert (await manager.get_storage_stats())["total_files"] == 1
+    assert await manager.delete_file(name)
+
+
+HOSTILE_NAMES = [
+    "../../etc/passwd.txt",
+    "..\\..\\windows\\system32\\evil.txt",
+    "/etc/cron.d/evil.txt",
+    "C:\\Windows\\System32\\evil.txt",
+    "C:evil.txt",
+    "\\\\server\\share\\evil.txt",
+    "foo/../../../bar.txt",
+    "~/.ssh/authorized_keys.txt",
+    "file:///etc/passwd.txt",
+    "%2e%2e%2f%2e%2e%2fetc.txt",
+    "..%2f..%2fsecret.txt",
+    "\uff0e\uff0e\uff0f\uff0e\uff0e\uff0ffullwidth.txt",
+    "evil\x00.txt",
+    "\x00",
+    "line\nbreak.txt",
+    "tab\there.txt",
+    "\u202etxt.exe",
+    "zero\u200bwidth.txt",
+    "CON.txt",
+    "nul.txt",
+    "com1.txt",
+    "LPT9.txt",
+    "aux.tar.txt",
+    "..",
+    ".",
+    "...",
+    "",
+    "   ",
+    ".txt",
+    "/",
+    "dir/",
+    "trailing.txt.",
+    "trailing.txt   ",
+    'a:b|c?d*e<f>g".txt',
+    "<script>alert(1)</script>.txt",
+    "x" * 300 + ".txt",
+    "ü" * 200 + ".txt",
+    "y" * 5000 + ".txt",
+    "evil.php",
+    "evil.txt.php",
+    "evil.php.txt",
+    "shell.sh",
+    "archive.TXT",
+    ".htaccess",
+    "-rf .txt",
+    "$(reboot).txt",
+]
+
+
+async def test_hostile_names_are_refused_or_stored_safely(tmp_path: Path) -> None:
+    assert len(HOSTILE_NAMES) >= 30
+    base = tmp_path / "root" / "storage"
+    manager = FileStorageManager(StorageConfig(base_path=str(base)))
+    stored, refused = [], []
+    for name in HOSTILE_NAMES:
+        try:
+            saved = await manager.save_file(b"hostile but harmless text\n", name)
+        except StorageValidationError as exc:
+            assert str(exc) and "\x00" not in str(exc), name
+            refused.append(name)
+            continue
+        assert STORED_NAME.match(saved), (name, saved)
+        assert await manager.get_file(saved) == b"hostile but harmless text\n"
+        original = (await manager.get_file_info(saved))["original_name"]
+        assert "/" not in original and "\\" not in original and "\x00" not in original
+        stored.append(name)
+    assert stored and refused  # both outcomes occur
+    # Reads with hostile names are refused too, never resolved against the disk.
+    for name in HOSTILE_NAMES[:17]:
+        with pytest.raises((StorageValidationError, LookupError)):
+            await manager.get_file(name)
+    # Nothing was written anywhere but under base_path.
+    outside = [p for p in files_under(tmp_path) if not p.is_relative_to(base)]
+    assert outside == []
+    assert len(files_under(base)) == 2 * len(stored)  # each object + its metadata
+
+
+async def test_strategy_refuses_keys_that_could_leave_the_root(tmp_path: Path) -> None:
+    base = tmp_path / "root" / "storage"
+    strategy = LocalStorageStrategy(StorageConfig(base_path=str(base)))
+    for key in [
+        "../x",
+        "a/../../x",
+        "/abs",
+        "C:/x",
+        "a\\b",
+        "a//b",
+        "./a",
+        "a\x00b",
+        "",
+        "k" * 600,
+    ]:
+        with pytest.raises(StorageValidationError):
+            await strategy.put(key, b"x")
+    # Keys with odd but legal characters stay inside, one file per key.
+    for key in ["a/b/c.txt", "..a", "a..", "~meta", "x~tmp", "%2e%2e", "ü/ö"]:
+        await strategy.put(key, b"ok")
+        assert await strategy.get(key) == b"ok"
+        assert Path(strategy.path_for(key)).is_relative_to(base)
+    listed = [item.key async for item in strategy.iter_all()]
+    assert sorted(listed) == sorted(["a/b/c.txt", "..a", "a..", "~meta", "x~tmp", "%2e%2e", "ü/ö"])
+    assert [p for p in files_under(tmp_path) if not p.is_relative_to(base)] == []
+    assert await strategy.cleanup_temp(0) == 0  # "x~tmp" is an object, not a temp file
+
+
+async def test_create_only_never_overwrites(tmp_path: Path) -> None:
+    strategy = LocalStorageStrategy(StorageConfig(base_path=str(tmp_path / "s")))
+    await strategy.put("k.txt", b"first", metadata={"v": "1"})
+    with pytest.raises(ObjectExistsError, match="already stored"):
+        await strategy.put("k.txt", b"second", metadata={"v": "2"})
+
+    async def stream():  # type: ignore[no-untyped-def]
+        yield b"third"
+
+    with pytest.raises(ObjectExistsError):
+        await strategy.put("k.txt", stream())
+    assert await strategy.get("k.txt") == b"first"
+    assert (await strategy.stat("k.txt")).metadata == {"v": "1"}
+    await strategy.put("k.txt", b"fourth", overwrite=True)
+    assert await strategy.get("k.txt") == b"fourth"
+    # Concurrent creators of one key: exactly one wins.
+    results = await asyncio.gather(
+        *(strategy.put("race.txt", b"%d" % i) for i in range(8)), return_exceptions=True
+    )
+    assert sum(not isinstance(r, BaseException) for r in results) == 1
+    assert all(isinstance(r, ObjectExistsError) for r in results if isinstance(r, BaseException))
+    assert await strategy.cleanup_temp(0) == 0
+
+
+async def test_folders_are_sharded(tmp_path: Path) -> None:
+    manager = FileStorageManager(StorageConfig(base_path=str(tmp_path / "s")))
+    names = [await manager.save_file(b"x", f"{i}.txt") for i in range(20)]
+    top = {p.name for p in (tmp_path / "s").iterdir()}
+    assert len(top) > 5 and all(re.fullmatch(r"[0-9a-f]{2}", t) for t in top)
+    for name in names:
+        rel = Path(manager.strategy.path_for(name)).relative_to(tmp_path / "s")  # type: ignore[attr-defined]
+        assert len(rel.parts) == 3
+
+
+WRITER = textwrap.dedent(
+    """
+    import asyncio, os, sys
+    from ads_infra.storage import FileStorageManager, StorageConfig
+
+    async def main():
+        config = StorageConfig(base_path=sys.argv[1], compression_enabled=False)
+        manager = FileStorageManager(config)
+        chunk = b"%PDF-1.7\\n" + os.urandom(1024 * 1024 - 9)
+
+        async def fifty_mib():
+            for i in range(50):
+                yield chunk
+                if i == 20:  # 21 MiB handed over: tell the parent, then keep writing slowly
+                    print("WRITING", flush=True)
+                if i >= 20:
+                    await asyncio.sleep(0.5)
+
+        await manager.save_file(fifty_mib(), "video.pdf")
+        print("FINISHED", flush=True)
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.slow
+async def test_sigkill_mid_write_leaves_no_partial_file(tmp_path: Path) -> None:
+    base = tmp_path / "storage"
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", WRITER, str(base), stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert child.stdout is not None
+        line = await asyncio.wait_for(child.stdout.readline(), 60)
+        assert line.strip() == b"WRITING"
+        child.send_signal(signal.SIGKILL)
+        assert await child.wait() == -signal.SIGKILL
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+    leftovers = files_under(base)
+    # Only temporary files remain: nothing under a final name, no metadata.
+    assert leftovers and all(p.name.endswith("~tmp") for p in leftovers), leftovers
+    assert sum(p.stat().st_size for p in leftovers) >= 20 * 1024 * 1024  # it was mid-write
+    manager = FileStorageManager(StorageConfig(base_path=str(base)))
+    assert (await manager.get_storage_stats())["total_files"] == 0
+    assert await manager.cleanup_temp_files(older_than=3600) == 0  # too young to be stale
+    assert await manager.cleanup_temp_files(older_than=0) == len(leftovers)
+    assert files_under(base) == []
