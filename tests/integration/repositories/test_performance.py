@@ -1,0 +1,145 @@
+"""bulk_upsert: idempotent on (ad_id, date), last wins in a batch, nothing lost when concurrent."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from ads_infra.domain.entities import PerformanceRecord
+from ads_infra.domain.errors import NotFoundError, ValidationError
+from ads_infra.domain.repositories import PerformanceFilter
+from ads_infra.repositories import RepositoryFactory
+from tests.integration.repositories.conftest import make_tree
+
+USER = 7
+START = dt.date(2024, 1, 1)
+
+
+def rows(ad_ids: list[int], days: int, seed: int = 0) -> list[PerformanceRecord]:
+    return [
+        PerformanceRecord(
+            ad_id=ad_id,
+            date=START + dt.timedelta(days=d),
+            impressions=1000 + d + seed,
+            clicks=10 + d % 7,
+            conversions=Decimal(d % 3) / 2,
+            cost_micros=1_000_000 * (d + 1) + seed,
+            conversion_value_micros=3_000_000 * (d % 3),
+        )
+        for ad_id in ad_ids
+        for d in range(days)
+    ]
+
+
+async def all_rows(factory: RepositoryFactory, user_id: int = USER) -> list[PerformanceRecord]:
+    repo = factory.create_performance_repository()
+    out: list[PerformanceRecord] = []
+    cursor = None
+    while True:
+        page = await repo.list(user_id=user_id, order_by="ad_id", limit=1000, cursor=cursor)
+        out.extend(page.items)
+        if page.next_cursor is None:
+            return out
+        cursor = page.next_cursor
+
+
+async def two_ads(factory: RepositoryFactory) -> list[int]:
+    a = await make_tree(factory, USER, "a")
+    b = await make_tree(factory, USER, "b")
+    assert a.ad.id and b.ad.id
+    return [a.ad.id, b.ad.id]
+
+
+async def test_same_rows_twice_leave_the_same_table(factory: RepositoryFactory) -> None:
+    ad_ids = await two_ads(factory)
+    repo = factory.create_performance_repository()
+    batch = rows(ad_ids, 60)
+    assert await repo.bulk_upsert(batch, user_id=USER) == 120
+    first = await all_rows(factory)
+    assert await repo.bulk_upsert(batch, user_id=USER) == 120
+    assert await all_rows(factory) == first
+    assert len(first) == 120
+    # The stored rows are the records, with campaign and group filled from the ad.
+    stored = {(r.ad_id, r.date): r for r in first}
+    for r in batch:
+        got = stored[(r.ad_id, r.date)]
+        values = ("impressions", "clicks", "conversions", "cost_micros", "conversion_value_micros")
+        assert [getattr(got, v) for v in values] == [getattr(r, v) for v in values]
+        assert got.user_id == USER and got.campaign_id and got.group_id
+
+
+async def test_updates_replace_values_and_duplicates_in_a_batch_last_wins(
+    factory: RepositoryFactory,
+) -> None:
+    ad_ids = await two_ads(factory)
+    repo = factory.create_performance_repository()
+    await repo.bulk_upsert(rows(ad_ids, 5), user_id=USER)
+    batch = [
+        PerformanceRecord(ad_id=ad_ids[0], date=START, impressions=1, cost_micros=1),
+        PerformanceRecord(ad_id=ad_ids[0], date=START, impressions=2, cost_micros=2),
+        PerformanceRecord(ad_id=ad_ids[0], date=START + dt.timedelta(days=30), impressions=3),
+        PerformanceRecord(ad_id=ad_ids[0], date=START, impressions=9, cost_micros=9),  # wins
+    ]
+    assert await repo.bulk_upsert(batch, user_id=USER) == 2
+    got = await repo.get(ad_ids[0], START, user_id=USER)
+    assert got is not None and (got.impressions, got.cost_micros, got.clicks) == (9, 9, 0)
+    assert await repo.count(user_id=USER) == 11
+    assert await repo.count(user_id=USER, filters=PerformanceFilter(ad_id=ad_ids[1])) == 5
+
+
+async def test_concurrent_overlapping_upserts_lose_nothing(factory: RepositoryFactory) -> None:
+    ad_ids = await two_ads(factory)
+    repo = factory.create_performance_repository()
+    # Four writers, each 40 days of both ads, windows overlapping by 20 days.
+    batches = [
+        [r for r in rows(ad_ids, 100, seed=w) if 20 * w <= (r.date - START).days < 20 * w + 40]
+        for w in range(4)
+    ]
+    await asyncio.gather(*(repo.bulk_upsert(b, user_id=USER) for b in batches))
+    stored = {(r.ad_id, r.date): r for r in await all_rows(factory)}
+    expected = {(r.ad_id, r.date) for b in batches for r in b}
+    assert set(stored) == expected  # every key written by anyone is there
+    for key, r in stored.items():
+        # Each row is exactly one writer's version, never a mix.
+        writers = [w for w, b in enumerate(batches) for x in b if (x.ad_id, x.date) == key]
+        assert r.impressions - 1000 - (r.date - START).days in writers
+        assert r.cost_micros % 1_000_000 == r.impressions - 1000 - (r.date - START).days
+
+
+async def test_bad_records_name_the_field_and_write_nothing(factory: RepositoryFactory) -> None:
+    ad_ids = await two_ads(factory)
+    repo = factory.create_performance_repository()
+    good = rows(ad_ids, 3)
+    for bad, field in (
+        (PerformanceRecord(ad_id=ad_ids[0], date=START, cost_micros=-1), "cost_micros"),
+        (PerformanceRecord(ad_id=ad_ids[0], date=START, impressions=1, clicks=5), "clicks"),
+        (PerformanceRecord(ad_id=ad_ids[0], date=START, conversions=Decimal(-2)), "conversions"),
+        (PerformanceRecord(ad_id=ad_ids[0], date="2024-01-01"), "date"),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(ValidationError) as exc:
+            await repo.bulk_upsert([*good, bad], user_id=USER)
+        assert exc.value.field == field
+    with pytest.raises(NotFoundError, match="999999"):
+        await repo.bulk_upsert([*good, PerformanceRecord(ad_id=999999, date=START)], user_id=USER)
+    assert await repo.count(user_id=USER) == 0
+    assert await repo.bulk_upsert([], user_id=USER) == 0
+
+
+async def test_upsert_one_and_delete_a_range(factory: RepositoryFactory) -> None:
+    ad_ids = await two_ads(factory)
+    repo = factory.create_performance_repository()
+    stored = await repo.upsert(
+        PerformanceRecord(ad_id=ad_ids[0], date=START, impressions=5, conversions=Decimal("1.25")),
+        user_id=USER,
+    )
+    assert stored.conversions == Decimal("1.25") and stored.user_id == USER
+    await repo.bulk_upsert(rows(ad_ids, 10), user_id=USER)
+    window = PerformanceFilter(
+        start_date=START + dt.timedelta(days=2), end_date=START + dt.timedelta(days=4)
+    )
+    assert await repo.count(user_id=USER, filters=window) == 6
+    assert await repo.delete(user_id=USER, filters=window) == 6
+    assert await repo.count(user_id=USER) == 14
