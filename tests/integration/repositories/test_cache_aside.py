@@ -1,0 +1,136 @@
+"""Cache-aside with the real CacheManager (memory, and Redis in a unique namespace).
+
+A cached read is proven cached by changing the row behind the repository's
+back: the repository keeps returning the cached value until a write through
+it invalidates the entry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+
+from ads_infra.cache import CacheConfig, CacheManager, CacheType
+from ads_infra.database import DatabaseManager
+from ads_infra.domain.entities import Ad, PerformanceRecord, Status
+from ads_infra.repositories import RepositoryFactory
+from tests.integration.repositories.conftest import make_tree
+
+USER, OTHER = 21, 22
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def cache(request: pytest.FixtureRequest, namespace: str) -> AsyncIterator[CacheManager]:
+    if request.param == "memory":
+        manager = CacheManager(CacheConfig(namespace=namespace))
+    else:
+        url = request.getfixturevalue("redis_url")
+        manager = CacheManager(
+            CacheConfig(cache_type=CacheType.REDIS, redis_url=url, namespace=namespace,
+                        fallback_enabled=False)
+        )  # fmt: skip
+    await manager.start()
+    yield manager
+    await manager.clear()
+    await manager.close()
+
+
+@pytest.fixture
+def cached(db: DatabaseManager, cache: CacheManager) -> RepositoryFactory:
+    return RepositoryFactory(db, cache)
+
+
+async def behind_the_back(db: DatabaseManager, sql: str, **params: object) -> None:
+    async with db.get_session() as session:
+        await session.execute(text(sql), params)
+
+
+async def test_get_by_id_is_cached_and_invalidated_by_update_and_delete(
+    cached: RepositoryFactory, cache: CacheManager, db: DatabaseManager
+) -> None:
+    tree = await make_tree(cached, USER)
+    ads = cached.create_ads_repository()
+    ad_id = tree.ad.id or 0
+    first = await ads.get_by_id(ad_id, user_id=USER)
+    stored = await cache.get(ads.cache_key(USER, ad_id))
+    assert isinstance(stored, dict) and json.loads(json.dumps(stored)) == stored  # JSON-safe
+
+    await behind_the_back(db, "UPDATE ads SET name = 'changed behind' WHERE id = :id", id=ad_id)
+    assert await ads.get_by_id(ad_id, user_id=USER) == first  # served from the cache
+    assert await ads.get_by_id(ad_id, user_id=OTHER) is None  # never another user's entry
+
+    updated = await ads.update(ad_id, {"status": Status.ACTIVE}, user_id=USER)
+    assert await cache.get(ads.cache_key(USER, ad_id)) is None
+    again = await ads.get_by_id(ad_id, user_id=USER)
+    assert again == updated and again is not None and again.name == "changed behind"
+
+    await ads.delete(ad_id, user_id=USER)
+    assert await ads.get_by_id(ad_id, user_id=USER) is None
+
+
+async def test_user_stats_are_cached_and_invalidated_by_every_write_that_changes_them(
+    cached: RepositoryFactory, db: DatabaseManager
+) -> None:
+    tree = await make_tree(cached, USER)
+    ads = cached.create_ads_repository()
+    assert tree.campaign.id and tree.group.id and tree.ad.id
+    stats = await ads.get_user_stats(USER)
+    assert stats.ads_by_status == {"draft": 1}
+    await behind_the_back(db, "UPDATE ads SET status = 'paused'")
+    assert (await ads.get_user_stats(USER)).ads_by_status == {"draft": 1}  # cached
+
+    await ads.create(
+        Ad(user_id=USER, campaign_id=tree.campaign.id, group_id=tree.group.id, name="b")
+    )
+    assert (await ads.get_user_stats(USER)).ads_by_status == {"paused": 1, "draft": 1}
+
+    await cached.create_performance_repository().bulk_upsert(
+        [
+            PerformanceRecord(
+                ad_id=tree.ad.id, date=dt.date(2024, 1, 1), impressions=10, cost_micros=5
+            )
+        ],
+        user_id=USER,
+    )
+    assert (await ads.get_user_stats(USER)).spend_micros == 5
+
+    await ads.update(tree.ad.id, {"status": "active"}, user_id=USER)
+    assert (await ads.get_user_stats(USER)).ads_by_status == {"active": 1, "draft": 1}
+
+    await cached.create_campaign_repository().delete(tree.campaign.id, user_id=USER)
+    stats = await ads.get_user_stats(USER)
+    assert stats.total_ads == 0 and stats.spend_micros == 0
+
+
+async def test_a_unit_of_work_invalidates_after_commit_and_not_on_rollback(
+    cached: RepositoryFactory, cache: CacheManager
+) -> None:
+    tree = await make_tree(cached, USER)
+    campaigns = cached.create_campaign_repository()
+    cid = tree.campaign.id or 0
+    key = campaigns.cache_key(USER, cid)
+    await campaigns.get_by_id(cid, user_id=USER)
+
+    with pytest.raises(RuntimeError):
+        async with cached.unit_of_work() as uow:
+            await uow.campaigns.update(cid, {"name": "never"}, user_id=USER)
+            raise RuntimeError("roll back")
+    assert await cache.get(key) is not None  # nothing changed, nothing dropped
+    assert (await campaigns.get_by_id(cid, user_id=USER)).name == tree.campaign.name  # type: ignore[union-attr]
+
+    async with cached.unit_of_work() as uow:
+        await uow.campaigns.update(cid, {"name": "renamed"}, user_id=USER)
+        assert await cache.get(key) is not None  # not before the commit
+    assert await cache.get(key) is None
+    assert (await campaigns.get_by_id(cid, user_id=USER)).name == "renamed"  # type: ignore[union-attr]
+
+    async def rename(uow: object) -> None:
+        await uow.campaigns.update(cid, {"name": "via run"}, user_id=USER)  # type: ignore[attr-defined]
+
+    await campaigns.get_by_id(cid, user_id=USER)
+    await cached.run(rename)  # type: ignore[arg-type]
+    assert (await campaigns.get_by_id(cid, user_id=USER)).name == "via run"  # type: ignore[union-attr]
