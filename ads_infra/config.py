@@ -440,7 +440,9 @@ class CacheConfig(ConfigSection):
     ``msgpack`` or ``pickle`` (runs code on load: only with trusted writers).
     Payloads above ``compression_threshold`` bytes are zlib-compressed when
     ``compression_enabled``. ``socket_timeout`` bounds each Redis call and
-    ``pool_timeout`` the wait for a free pooled connection.
+    ``pool_timeout`` the wait for a free pooled connection. ``auto_pipeline``
+    sends the single-key commands that concurrent callers issue in the same
+    event-loop iteration as one pipeline (standalone Redis only).
 
     With ``fallback_enabled``, a Redis failure never reaches the caller: the
     manager serves from memory and probes Redis after
@@ -463,6 +465,7 @@ class CacheConfig(ConfigSection):
     compression_threshold: int = dataclasses.field(default=1024, metadata={"min": 0})
     socket_timeout: float = dataclasses.field(default=1.0, metadata={"min": 0})
     pool_timeout: float = dataclasses.field(default=5.0, metadata={"min": 0})
+    auto_pipeline: bool = True
     scan_batch_size: int = dataclasses.field(default=1000, metadata={"min": 1})
     fallback_enabled: bool = True
     fallback_probe_interval: float = dataclasses.field(default=1.0, metadata={"min": 0.01})

@@ -92,6 +92,11 @@ class Codec:
             )
         self._loads_other: Callable[[bytes], Any] | None = None
 
+    @property
+    def plain_json(self) -> bool:
+        """True when every payload this codec writes is bare orjson output."""
+        return self.serializer == "json" and self.compression_threshold is None
+
     def encode(self, value: Any) -> bytes:
         """Serialize ``value``; raise CacheSerializationError when it cannot be."""
         try:

@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from time import perf_counter
 from typing import Any, TypeVar, cast
 
+import orjson
+from orjson import JSONDecodeError
 from redis.exceptions import RedisError
 
 from ads_infra.cache.strategies import (
@@ -57,8 +59,10 @@ def build_strategy(config: CacheConfig) -> CacheStrategy:
 class CacheStats:
     """Counters since the manager was built: plain ints, ready for Prometheus.
 
-    ``latency_seconds`` sums the time spent in timed operations (all of them
-    unless ``stats_enabled`` is false); ``operations`` counts them.
+    ``latency_seconds`` and ``timed_operations`` are the sum and count of a
+    Prometheus summary over remote operations (when ``stats_enabled``).
+    Memory operations are counted but not timed: reading the clock twice
+    would cost more than the lookup itself.
     """
 
     __slots__ = (
@@ -68,8 +72,8 @@ class CacheStats:
         "hits",
         "latency_seconds",
         "misses",
-        "operations",
         "sets",
+        "timed_operations",
     )
 
     def __init__(self) -> None:
@@ -79,7 +83,7 @@ class CacheStats:
         self.deletes = 0
         self.errors = 0
         self.fallbacks = 0
-        self.operations = 0
+        self.timed_operations = 0
         self.latency_seconds = 0.0
 
     @property
@@ -89,7 +93,8 @@ class CacheStats:
 
     @property
     def mean_latency_ms(self) -> float:
-        return self.latency_seconds * 1000 / self.operations if self.operations else 0.0
+        timed = self.timed_operations
+        return self.latency_seconds * 1000 / timed if timed else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -100,7 +105,7 @@ class CacheStats:
             "deletes": self.deletes,
             "errors": self.errors,
             "fallbacks": self.fallbacks,
-            "operations": self.operations,
+            "timed_operations": self.timed_operations,
             "mean_latency_ms": self.mean_latency_ms,
         }
 
@@ -134,7 +139,6 @@ class CacheManager:
         self._prefix = self.strategy.prefix
         self._codec = self.strategy.codec
         self._default_ttl = float(config.default_ttl)
-        self._timed = config.stats_enabled
         self._remote: CacheStrategy | None
         if isinstance(self.strategy, MemoryCacheStrategy):
             self._local = self.strategy
@@ -142,6 +146,16 @@ class CacheManager:
         else:
             self._local = MemoryCacheStrategy(config)
             self._remote = self.strategy
+        # Memory fast path: bound once, called without attribute chains.
+        self._lookup = self._local.lookup
+        self._store = self._local.store
+        self._loads: Callable[[bytes], Any] = (
+            orjson.loads if self._codec.serializer == "json" else self._codec.decode
+        )
+        self._dumps: Callable[[Any], bytes] = (
+            orjson.dumps if self._codec.plain_json else self._codec.encode
+        )
+        self._timed = bool(config.stats_enabled and self._remote is not None)
         self._two_level = bool(config.two_level and self._remote and config.local_ttl > 0)
         self._local_ttl = float(config.local_ttl)
         self._fallback = config.fallback_enabled
@@ -233,9 +247,39 @@ class CacheManager:
 
     async def get(self, key: str, default: Any = None) -> Any:
         """The cached value, or ``default`` when absent or expired."""
+        if self._remote is not None:
+            return await self._remote_get_value(key, default)
+        data = self._lookup(key)
+        if data is None:
+            self.stats.misses += 1
+            return default
+        self.stats.hits += 1
+        try:
+            return self._loads(data)
+        except JSONDecodeError:  # a marked payload (compressed, msgpack, pickle)
+            return self._codec.decode(data)
+
+    async def set(self, key: str, value: Any, ttl: float | None = None) -> bool:
+        """Store ``value`` for ``ttl`` seconds (None: default_ttl, 0: no expiry)."""
+        if ttl is None:
+            seconds = self._default_ttl
+        elif ttl >= 0:
+            seconds = ttl
+        else:
+            seconds = expiry_seconds(ttl, 0)  # raises the explanatory ValueError
+        if self._remote is not None:
+            return await self._remote_set_value(key, value, seconds)
+        try:
+            data = self._dumps(value)
+        except TypeError:
+            data = self._codec.encode(value)  # raises CacheSerializationError
+        self._store(key, data, seconds)
+        self.stats.sets += 1
+        return True
+
+    async def _remote_get_value(self, key: str, default: Any) -> Any:
         started = perf_counter() if self._timed else 0.0
-        full = self._prefix + key
-        data = self._local.lookup(full) if self._remote is None else await self._remote_get(full)
+        data = await self._remote_get(self._prefix + key)
         stats = self.stats
         if data is None:
             stats.misses += 1
@@ -243,25 +287,18 @@ class CacheManager:
         else:
             stats.hits += 1
             value = self._codec.decode(data)
-        stats.operations += 1
         if started:
+            stats.timed_operations += 1
             stats.latency_seconds += perf_counter() - started
         return value
 
-    async def set(self, key: str, value: Any, ttl: float | None = None) -> bool:
-        """Store ``value`` for ``ttl`` seconds (None: default_ttl, 0: no expiry)."""
+    async def _remote_set_value(self, key: str, value: Any, seconds: float) -> bool:
         started = perf_counter() if self._timed else 0.0
-        seconds = self._default_ttl if ttl is None else expiry_seconds(ttl, 0)
-        data = self._codec.encode(value)
-        full = self._prefix + key
-        if self._remote is None:
-            self._local.store(full, data, seconds)
-        else:
-            await self._remote_set(full, data, seconds)
+        await self._remote_set(self._prefix + key, self._codec.encode(value), seconds)
         stats = self.stats
         stats.sets += 1
-        stats.operations += 1
         if started:
+            stats.timed_operations += 1
             stats.latency_seconds += perf_counter() - started
         return True
 
@@ -494,9 +531,9 @@ class CacheManager:
         self._timed_op(started)
 
     def _timed_op(self, started: float) -> None:
-        stats = self.stats
-        stats.operations += 1
         if started:
+            stats = self.stats
+            stats.timed_operations += 1
             stats.latency_seconds += perf_counter() - started
 
     # --- the breaker ----------------------------------------------------------------

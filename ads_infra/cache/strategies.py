@@ -10,12 +10,13 @@ directly and adds statistics, fallback, two-level caching and single flight.
 from __future__ import annotations
 
 import abc
+import asyncio
 import fnmatch
 import math
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ads_infra.cache.codec import Codec
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from redis.asyncio.cluster import RedisCluster
 
 __all__ = [
+    "AutoPipeline",
     "CacheStrategy",
     "MemoryCacheStrategy",
     "RedisCacheStrategy",
@@ -161,6 +163,9 @@ class MemoryCacheStrategy(CacheStrategy):
 
     def __init__(self, config: CacheConfig | None = None, *, codec: Codec | None = None) -> None:
         super().__init__(config, codec=codec)
+        # The store is private to this object: a namespace would only cost a
+        # string concatenation per call.
+        self.prefix = ""
         # key -> (monotonic expiry or inf, payload); order = least recently used first
         self._data: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self.max_size = self.config.max_size
@@ -254,6 +259,67 @@ def _ex_px(ttl: float) -> tuple[int | None, int | None]:
     return None, max(1, round(ttl * 1000))
 
 
+class AutoPipeline:
+    """Sends the commands issued during one event-loop iteration as one pipeline.
+
+    Concurrent callers each awaiting their own GET or SET would otherwise
+    each take a pooled connection and a network round trip; here they share
+    one write and one read (like ioredis' ``enableAutoPipelining``, which
+    redis-py lacks). A lone caller waits one loop iteration at most. Each
+    caller gets its own reply or its own error.
+    """
+
+    __slots__ = ("_client", "_loop", "_pending", "_tasks")
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, *command: Any) -> asyncio.Future[Any]:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        self._pending.append((command, future))
+        return future
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        assert self._loop is not None
+        task = self._loop.create_task(self._send(batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for command, _ in batch:
+                    pipe.execute_command(*command)
+                replies = await pipe.execute(raise_on_error=False)
+        except BaseException as exc:  # handed to every caller, who decides
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        for (_, future), reply in zip(batch, replies, strict=True):
+            if not future.done():
+                if isinstance(reply, BaseException):
+                    future.set_exception(reply)
+                else:
+                    future.set_result(reply)
+
+    async def aclose(self) -> None:
+        """Wait for batches in flight (their callers are waiting for them)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
 class RedisCacheStrategy(CacheStrategy):
     """Redis through redis.asyncio with one blocking connection pool.
 
@@ -269,6 +335,7 @@ class RedisCacheStrategy(CacheStrategy):
         super().__init__(config, codec=codec)
         self.url = self.config.redis_url or "redis://127.0.0.1:6379/0"
         self._client: Any = None
+        self._pipeline: AutoPipeline | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self.target!r}, namespace={self.config.namespace!r})"
@@ -309,30 +376,46 @@ class RedisCacheStrategy(CacheStrategy):
         """
         if self._client is None:
             self._client = self._connect()
+            if self.config.auto_pipeline and self.backend == "redis":
+                self._pipeline = AutoPipeline(self._client)
         return self._client
+
+    def _submit(self, *command: Any) -> Awaitable[Any]:
+        """Run one command: through the auto-pipeline when it is on."""
+        client = self._client if self._client is not None else self.client
+        if self._pipeline is not None:
+            return self._pipeline.submit(*command)
+        return client.execute_command(*command)  # type: ignore[no-any-return]
 
     async def ping(self) -> None:
         await self.client.ping()
 
     async def close(self) -> None:
         client, self._client = self._client, None
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None:
+            await pipeline.aclose()
         if client is not None:
             await client.aclose()
 
     async def get_raw(self, key: str) -> bytes | None:
-        return await self.client.get(key)  # type: ignore[no-any-return]
+        return await self._submit("GET", key)  # type: ignore[no-any-return]
 
     async def set_raw(self, key: str, data: bytes, ttl: float) -> None:
-        ex, px = _ex_px(ttl)
-        await self.client.set(key, data, ex=ex, px=px)
+        if not ttl:
+            await self._submit("SET", key, data)
+        elif ttl == int(ttl):
+            await self._submit("SET", key, data, "EX", int(ttl))
+        else:
+            await self._submit("SET", key, data, "PX", max(1, round(ttl * 1000)))
 
     async def delete_raw(self, keys: Sequence[str]) -> int:
         if not keys:
             return 0
-        return int(await self.client.unlink(*keys))
+        return int(await self._submit("UNLINK", *keys))
 
     async def exists_raw(self, key: str) -> bool:
-        return bool(await self.client.exists(key))
+        return bool(await self._submit("EXISTS", key))
 
     async def get_many_raw(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:

@@ -1,0 +1,244 @@
+"""CacheManager against the machine's Redis (database 15, a unique namespace per test)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from ads_infra.cache import CacheConfig, CacheManager, CacheType, RedisCacheStrategy
+from ads_infra.errors import CacheError, CacheSerializationError
+from tests.integration.cache.conftest import REDIS_CLI
+from tests.services import free_port
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def raw(redis_url: str, namespace: str) -> AsyncIterator[Redis]:
+    """A plain redis-py client; deletes the test's namespace afterwards."""
+    client = Redis.from_url(redis_url)
+    yield client
+    async for key in client.scan_iter(match=f"{namespace}:*", count=1000):
+        await client.unlink(key)
+    await client.aclose()
+
+
+@pytest.fixture
+async def cache(redis_url: str, namespace: str, raw: Redis) -> AsyncIterator[CacheManager]:
+    manager = CacheManager(
+        CacheConfig(cache_type=CacheType.REDIS, redis_url=redis_url, namespace=namespace)
+    )
+    await manager.start()
+    yield manager
+    await manager.close()
+
+
+async def test_seed_snippet_runs_as_written(redis_url: str, namespace: str, raw: Redis) -> None:
+    value = {"headline": "Save 30%", "bid_micros": 1_250_000, "tags": ["a", "b"]}
+    cache_config = CacheConfig(
+        default_ttl=300,
+        max_size=1000,
+        cache_type=CacheType.REDIS,
+        redis_url=redis_url,
+        namespace=namespace,
+    )
+    cache_manager = CacheManager(cache_config)
+
+    await cache_manager.set("key", value, ttl=600)
+    cached_value = await cache_manager.get("key")
+    assert cached_value == value
+    assert await raw.exists(f"{namespace}:key") == 1
+    await cache_manager.delete("key")
+    assert await cache_manager.get("key") is None
+    assert await raw.exists(f"{namespace}:key") == 0
+
+    cache_stats = await cache_manager.get_stats()
+    assert f"{cache_stats['hit_rate']:.2%}" == "50.00%"
+    assert cache_stats["backend"] == "redis"
+    await cache_manager.close()
+
+
+def test_redis_url_defaults_to_local_redis() -> None:
+    config = CacheConfig(default_ttl=300, max_size=1000, cache_type=CacheType.REDIS)
+    assert config.redis_url == "redis://127.0.0.1:6379/0"
+    assert CacheManager(config).backend == "redis"
+
+
+async def test_ttl_seen_by_another_client(
+    cache: CacheManager, redis_url: str, namespace: str
+) -> None:
+    assert REDIS_CLI is not None
+    await cache.set("ttl-key", "v", ttl=120)
+    ttl = subprocess.run(
+        [REDIS_CLI, "-u", redis_url, "TTL", f"{namespace}:ttl-key"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert 0 < int(ttl) <= 120
+
+    await cache.set("default-ttl", "v")  # default_ttl 300
+    await cache.set("fractional", "v", ttl=1.5)  # PX
+    await cache.set("forever", "v", ttl=0)
+    raw = Redis.from_url(redis_url)
+    try:
+        assert 0 < await raw.ttl(f"{namespace}:default-ttl") <= 300
+        assert 0 < await raw.pttl(f"{namespace}:fractional") <= 1500
+        assert await raw.ttl(f"{namespace}:forever") == -1
+    finally:
+        await raw.aclose()
+
+
+async def test_keys_live_under_the_namespace_as_readable_json(
+    cache: CacheManager, raw: Redis, namespace: str
+) -> None:
+    await cache.set("ad:1", {"id": 1, "name": "banner"})
+    assert await raw.get(f"{namespace}:ad:1") == b'{"id":1,"name":"banner"}'
+    assert await raw.get("ad:1") is None
+    assert [k async for k in raw.scan_iter(match=f"*{namespace}*")] == [
+        f"{namespace}:ad:1".encode()
+    ]
+
+
+async def test_large_values_are_compressed_and_marked(
+    cache: CacheManager, raw: Redis, namespace: str
+) -> None:
+    big = {"description": "free shipping " * 500}
+    await cache.set("big", big)
+    stored = await raw.get(f"{namespace}:big")
+    assert stored is not None and stored[0] == 0x01  # zlib-compressed JSON marker
+    assert len(stored) < len(str(big)) / 4
+    assert await cache.get("big") == big
+
+
+async def test_multi_key_operations(cache: CacheManager, raw: Redis, namespace: str) -> None:
+    items = {f"ad:{i}": {"id": i} for i in range(50)}
+    await cache.set_many(items, ttl=60)
+    assert 0 < await raw.ttl(f"{namespace}:ad:7") <= 60
+    found = await cache.get_many([*items, "absent"])
+    assert found == items
+    assert await cache.exists("ad:3") and not await cache.exists("absent")
+    assert await cache.delete_many(["ad:1", "ad:2", "absent"]) == 2
+    assert await cache.invalidate_pattern("ad:1*") == 10  # ad:10..19
+    assert await cache.get_many(items) == {
+        k: v for k, v in items.items() if not k.startswith("ad:1") and k != "ad:2"
+    }
+    assert await cache.clear() == 38
+    assert [k async for k in raw.scan_iter(match=f"{namespace}:*")] == []
+
+
+async def test_get_or_set_calls_the_factory_once_for_100_callers(cache: CacheManager) -> None:
+    calls = 0
+
+    async def load() -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.05)
+        return {"id": 7}
+
+    results = await asyncio.gather(*(cache.get_or_set("cold", load, ttl=60) for _ in range(100)))
+    assert calls == 1
+    assert results == [{"id": 7}] * 100
+    assert await cache.get_or_set("cold", load) == {"id": 7}
+    assert calls == 1
+
+
+async def test_unserializable_value_is_a_clear_error(cache: CacheManager) -> None:
+    with pytest.raises(CacheSerializationError, match="cannot serialize a object"):
+        await cache.set("bad", object())
+    assert await cache.get("bad") is None
+
+
+async def test_two_level_mode_serves_repeat_reads_from_memory(
+    redis_url: str, namespace: str, raw: Redis
+) -> None:
+    manager = CacheManager(
+        CacheConfig(
+            cache_type=CacheType.REDIS,
+            redis_url=redis_url,
+            namespace=namespace,
+            two_level=True,
+            local_ttl=30,
+        )
+    )
+    try:
+        await manager.set("ad:1", {"v": 1})
+        await raw.set(f"{namespace}:ad:1", b'{"v":2}')  # another process writes
+        assert await manager.get("ad:1") == {"v": 1}  # local copy, up to local_ttl old
+        await manager.delete("ad:1")
+        assert await manager.get("ad:1") is None
+        await raw.set(f"{namespace}:ad:2", b'{"v":3}')
+        assert await manager.get("ad:2") == {"v": 3}
+        await raw.unlink(f"{namespace}:ad:2")
+        assert await manager.get("ad:2") == {"v": 3}  # read-through copy
+    finally:
+        await manager.close()
+
+
+async def test_without_fallback_start_fails_fast_without_secrets() -> None:
+    port = free_port()  # nothing listens here
+    manager = CacheManager(
+        CacheConfig(
+            cache_type=CacheType.REDIS,
+            redis_url=f"redis://user:s3cret-pw@127.0.0.1:{port}/0",
+            fallback_enabled=False,
+            socket_timeout=0.5,
+        )
+    )
+    with pytest.raises(CacheError) as caught:
+        await manager.start()
+    message = str(caught.value)
+    assert "s3cret-pw" not in message and "s3cret-pw" not in repr(manager)
+    assert f"127.0.0.1:{port}" in message and "fallback_enabled" in message
+    health = await manager.health_check()
+    assert not health.healthy and health.component == "cache" and health.backend == "redis"
+    assert "s3cret-pw" not in str(health)
+    await manager.close()
+
+
+async def test_with_fallback_start_serves_from_memory(caplog: pytest.LogCaptureFixture) -> None:
+    port = free_port()
+    manager = CacheManager(
+        CacheConfig(
+            cache_type=CacheType.REDIS,
+            redis_url=f"redis://127.0.0.1:{port}/0",
+            fallback_probe_interval=5,
+        )
+    )
+    await manager.start()
+    assert manager.in_fallback
+    await manager.set("k", {"v": 1})
+    assert await manager.get("k") == {"v": 1}
+    stats = await manager.get_stats()
+    assert stats["active_backend"] == "memory" and stats["fallbacks"] == 2
+    assert sum("serving from memory" in r.message for r in caplog.records) == 1
+    await manager.close()
+
+
+async def test_health_check_reports_redis(cache: CacheManager) -> None:
+    health = await cache.health_check()
+    assert health.healthy and health.backend == "redis" and health.component == "cache"
+    assert health.latency_ms is not None and health.latency_ms >= 0
+
+
+async def test_strategy_alone_offers_the_same_api(
+    redis_url: str, namespace: str, raw: Redis
+) -> None:
+    strategy = RedisCacheStrategy(
+        CacheConfig(cache_type=CacheType.REDIS, redis_url=redis_url, namespace=namespace)
+    )
+    try:
+        await strategy.set("a", [1, 2], ttl=30)
+        await strategy.set_many({"b": 2, "c": 3})
+        assert await strategy.get("a") == [1, 2]
+        assert await strategy.get_many(["a", "b", "x"]) == {"a": [1, 2], "b": 2}
+        assert await strategy.exists("c")
+        assert await strategy.delete("c") and not await strategy.delete("c")
+        assert await strategy.delete_pattern("*") == 2
+    finally:
+        await strategy.close()
