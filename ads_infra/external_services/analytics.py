@@ -216,13 +216,12 @@ class AnalyticsService:
             try:
                 await self.flush()
             except ExternalServiceError as exc:
-                logger.error(
-                    "%s: %d events could not be delivered at close: %s",
-                    self.service_name,
-                    len(self._buffer),
-                    exc,
-                )
-                raise
+                raise ExternalServiceError(
+                    f"{self.service_name}: {len(self._buffer)} events could not be delivered "
+                    f"at close ({exc}); check the analytics endpoint",
+                    service=self.service_name,
+                    status=exc.status,
+                ) from None
 
     def get_stats(self) -> dict[str, Any]:
         return {

@@ -108,7 +108,8 @@ class ExternalServiceConfig(ConfigSection):
 
     service_type: ServiceType = ServiceType.CUSTOM
     base_url: str = ""
-    api_key: Secret | None = None
+    # Given as a str (the seed does) or a Secret; always held as a Secret.
+    api_key: Secret | str | None = None
     rate_limit: int | None = dataclasses.field(default=100, metadata={"min": 1})
     rate_period: float = dataclasses.field(default=1.0, metadata={"min": 0})
     timeout: float = dataclasses.field(default=30.0, metadata={"min": 0})
@@ -203,7 +204,7 @@ class _Service:
         self.target = mask_url(config.base_url)
         headers: dict[str, str] = {}
         secrets: list[str] = []
-        key = config.api_key.get_secret_value() if config.api_key else ""
+        key = config.api_key.get_secret_value() if isinstance(config.api_key, Secret) else ""
         if key and config.auth_scheme is AuthScheme.BEARER:
             headers["Authorization"] = f"Bearer {key}"
         elif key and config.auth_scheme is AuthScheme.BASIC:

@@ -21,7 +21,7 @@ def test_seed_fields_and_the_key_held_as_a_secret() -> None:
     config = ExternalServiceConfig(
         service_type=ServiceType.AI_PROVIDER,
         base_url="https://api.openai.com/",
-        api_key="your_key",  # type: ignore[arg-type]
+        api_key="your_key",
         rate_limit=100,
     )
     assert isinstance(config.api_key, Secret)

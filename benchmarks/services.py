@@ -1,0 +1,127 @@
+"""``ads-infra bench services``: calls/s through ExternalServiceManager vs raw aiohttp.
+
+Both sides call the same local aiohttp server, in this process and event
+loop, with the same concurrency and the same connector limits; the raw side
+shares one ClientSession, as a well-written client would. Rounds alternate
+between the two sides and the median of each is reported, so a noisy
+neighbour on the machine slows both alike. The manager's service has a rate
+limit (set far above what the loop can reach) and a circuit breaker on the
+path, as in production.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from ads_infra.config import HttpConfig
+from ads_infra.external_services import ExternalServiceConfig, ExternalServiceManager
+from benchmarks.report import Measurement, measure_ops
+
+AREA = "services"
+TARGET = 0.85
+CONCURRENCY = 16
+PAYLOAD = b'{"id":"chatcmpl-1","choices":[{"message":{"content":"Ad copy"}}]}'
+
+
+async def _ping(_request: web.Request) -> web.Response:
+    return web.Response(body=PAYLOAD, content_type="application/json")
+
+
+async def _server() -> tuple[web.AppRunner, str]:
+    app = web.Application()
+    app.router.add_get("/ping", _ping)
+    app.router.add_post("/ping", _ping)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    return runner, f"http://{host}:{port}"
+
+
+async def _alternate(
+    sides: dict[str, Callable[[], Awaitable[Any]]], *, rounds: int, operations: int
+) -> dict[str, float]:
+    results: dict[str, list[float]] = {name: [] for name in sides}
+    for op in sides.values():  # warm connections and code paths
+        await measure_ops(op, operations=operations // 4, concurrency=CONCURRENCY)
+    for _ in range(rounds):
+        for name, op in sides.items():
+            results[name].append(
+                await measure_ops(op, operations=operations, concurrency=CONCURRENCY)
+            )
+    return {name: statistics.median(values) for name, values in results.items()}
+
+
+async def run(*, quick: bool) -> list[Measurement]:
+    rounds, operations = (3, 1500) if quick else (7, 4000)
+    http = HttpConfig(connector_limit=100, connector_limit_per_host=CONCURRENCY)
+    runner, url = await _server()
+    raw = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(
+            limit=http.connector_limit, limit_per_host=http.connector_limit_per_host
+        ),
+        timeout=aiohttp.ClientTimeout(total=http.total_timeout, connect=http.connect_timeout),
+    )
+    manager = ExternalServiceManager(http)
+    manager.register_service(
+        "bench",
+        ExternalServiceConfig(base_url=url, api_key="bench-key", rate_limit=1_000_000),
+    )
+    headers = {"Authorization": "Bearer bench-key"}
+    body = {"model": "gpt-4", "messages": [{"role": "user", "content": "Create an ad"}]}
+    ping = f"{url}/ping"
+
+    async def raw_get() -> bytes:
+        async with raw.get(ping, headers=headers) as response:
+            return await response.read()
+
+    async def managed_get() -> Any:
+        return await manager.request("bench", "GET", "/ping")
+
+    async def raw_post() -> bytes:
+        async with raw.post(ping, json=body, headers=headers) as response:
+            return await response.read()
+
+    async def managed_post() -> Any:
+        return (await manager.request("bench", "POST", "/ping", json=body)).json()
+
+    try:
+        get = await _alternate(
+            {"raw": raw_get, "ours": managed_get}, rounds=rounds, operations=operations
+        )
+        post = await _alternate(
+            {"raw": raw_post, "ours": managed_post}, rounds=rounds, operations=operations
+        )
+    finally:
+        await manager.close()
+        await raw.close()
+        await runner.cleanup()
+    note = f"c={CONCURRENCY}, median of {rounds} alternating rounds of {operations}"
+    return [
+        Measurement(
+            AREA,
+            "GET through the manager",
+            get["ours"],
+            "raw aiohttp",
+            get["raw"],
+            unit="calls/s",
+            target=TARGET,
+            note=note,
+        ),
+        Measurement(
+            AREA,
+            "POST JSON through the manager (decoded)",
+            post["ours"],
+            "raw aiohttp",
+            post["raw"],
+            unit="calls/s",
+            target=TARGET,
+            note=note,
+        ),
+    ]
