@@ -74,13 +74,11 @@ async def test_ttl_seen_by_another_client(
 ) -> None:
     assert REDIS_CLI is not None
     await cache.set("ttl-key", "v", ttl=120)
-    ttl = subprocess.run(
-        [REDIS_CLI, "-u", redis_url, "TTL", f"{namespace}:ttl-key"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    assert 0 < int(ttl) <= 120
+    cli = await asyncio.create_subprocess_exec(
+        REDIS_CLI, "-u", redis_url, "TTL", f"{namespace}:ttl-key", stdout=subprocess.PIPE
+    )
+    out, _ = await cli.communicate()
+    assert 0 < int(out.strip()) <= 120
 
     await cache.set("default-ttl", "v")  # default_ttl 300
     await cache.set("fractional", "v", ttl=1.5)  # PX

@@ -1,0 +1,164 @@
+"""Tests that need a Redis server of their own: bulk pattern deletion and faults.
+
+The server is started by the ``private_redis`` fixture on a free port and is
+the only one these tests stop; the machine's Redis is never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from ads_infra.cache import CacheConfig, CacheManager, CacheType
+from tests.integration.cache.conftest import RedisServer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def raw(private_redis: RedisServer) -> AsyncIterator[Redis]:
+    client = Redis.from_url(private_redis.url)
+    yield client
+    await client.aclose()
+
+
+def _keys_calls(info: dict[str, object]) -> int:
+    stat = info.get("cmdstat_keys")
+    return int(stat["calls"]) if isinstance(stat, dict) else 0
+
+
+async def test_delete_pattern_removes_100k_keys_without_keys_command(
+    private_redis: RedisServer, raw: Redis
+) -> None:
+    manager = CacheManager(
+        CacheConfig(cache_type=CacheType.REDIS, redis_url=private_redis.url, namespace="ads")
+    )
+    # 100,000 matching keys, written by the manager in pipelined batches...
+    for start in range(0, 100_000, 10_000):
+        await manager.set_many({f"ad:{i}": i for i in range(start, start + 10_000)}, ttl=600)
+    # ...and keys that must survive: same namespace other prefix, other namespace, no namespace.
+    await manager.set_many({f"campaign:{i}": i for i in range(100)})
+    await raw.set("other:ad:1", b"1")
+    await raw.set("ad:1", b"1")
+    before = _keys_calls(await raw.info("commandstats"))
+
+    deleted = await manager.delete_pattern("ad:*")
+
+    assert deleted == 100_000
+    assert await raw.dbsize() == 102
+    assert await manager.get("campaign:42") == 42
+    assert await raw.get("other:ad:1") == b"1" and await raw.get("ad:1") == b"1"
+    stats = await raw.info("commandstats")
+    assert _keys_calls(stats) == before == 0
+    assert int(stats["cmdstat_scan"]["calls"]) > 0
+    assert int(stats["cmdstat_unlink"]["calls"]) >= 100
+    await manager.close()
+
+
+@pytest.mark.parametrize("auto_pipeline", [True, False], ids=["pipelined", "direct"])
+async def test_server_killed_during_5000_operations(
+    private_redis: RedisServer, raw: Redis, auto_pipeline: bool
+) -> None:
+    manager = CacheManager(
+        CacheConfig(
+            cache_type=CacheType.REDIS,
+            redis_url=private_redis.url,
+            namespace="ads",
+            socket_timeout=1.0,
+            pool_timeout=2.0,
+            fallback_probe_interval=0.1,
+            fallback_probe_max_interval=0.5,
+            auto_pipeline=auto_pipeline,
+        )
+    )
+    await manager.start()
+    completed = 0
+    halfway = asyncio.Event()
+    killed = asyncio.Event()
+
+    async def worker(i: int) -> None:
+        nonlocal completed
+        for step in range(5):
+            key = f"ad:{random.randrange(500)}"
+            if step % 2:
+                await manager.set(key, {"id": i, "step": step}, ttl=60)
+            else:
+                value = await manager.get(key)
+                assert value is None or set(value) == {"id", "step"}
+            completed += 1
+            if completed == 5_000:
+                halfway.set()
+
+    async def killer() -> None:
+        await halfway.wait()
+        private_redis.stop()
+        killed.set()
+
+    # 5,000 concurrent callers; any exception reaching one fails the gather.
+    await asyncio.gather(killer(), *(worker(i) for i in range(5_000)))
+
+    assert killed.is_set() and completed == 25_000
+    stats = await manager.get_stats()
+    assert manager.in_fallback and stats["active_backend"] == "memory"
+    assert stats["fallbacks"] > 0 and stats["errors"] > 0
+    assert stats["hits"] + stats["misses"] + stats["sets"] == 25_000
+    assert not (await manager.health_check()).healthy
+
+    private_redis.start()  # same port, empty
+    for _ in range(300):  # poll: the probe backs off to 0.5 s at most
+        if not manager.in_fallback:
+            break
+        await manager.get("ad:1")
+        await asyncio.sleep(0.05)
+    assert not manager.in_fallback, "the manager did not return to Redis"
+
+    await manager.set("after", {"back": True})
+    probe = Redis.from_url(private_redis.url)
+    try:
+        assert await probe.get("ads:after") == b'{"back":true}'
+    finally:
+        await probe.aclose()
+    assert (await manager.health_check()).healthy
+    await manager.close()
+
+
+async def test_writes_during_an_outage_never_leave_stale_redis_values(
+    private_redis: RedisServer, raw: Redis
+) -> None:
+    """CLIENT PAUSE makes Redis time out without losing data, then come back."""
+    manager = CacheManager(
+        CacheConfig(
+            cache_type=CacheType.REDIS,
+            redis_url=private_redis.url,
+            namespace="ads",
+            socket_timeout=0.2,
+            fallback_probe_interval=0.1,
+            fallback_probe_max_interval=0.3,
+        )
+    )
+    await manager.set("price", 1)
+    await manager.set("gone", 1)
+    await manager.set_many({"ad:1": 1, "ad:2": 2})
+    await raw.execute_command("CLIENT", "PAUSE", "1500", "ALL")
+
+    await manager.set("price", 2)  # times out: memory only, Redis still holds 1
+    assert manager.in_fallback
+    await manager.delete("gone")
+    await manager.invalidate_pattern("ad:*")
+    assert await manager.get("price") == 2 and await manager.get("gone") is None
+
+    for _ in range(300):
+        if not manager.in_fallback:
+            break
+        await asyncio.sleep(0.05)
+    assert not manager.in_fallback, "the manager did not return to Redis"
+    # Redis's old values were deleted on the way back: a miss, never the stale 1.
+    assert await manager.get("price") is None
+    assert await manager.get("gone") is None
+    assert await manager.get_many(["ad:1", "ad:2"]) == {}
+    assert await raw.dbsize() == 0
+    await manager.close()
