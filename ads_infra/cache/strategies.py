@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import fnmatch
 import math
 import re
 import time
@@ -34,6 +33,7 @@ __all__ = [
     "RedisClusterCacheStrategy",
     "expiry_seconds",
     "glob_escape",
+    "glob_to_regex",
 ]
 
 _GLOB_SPECIAL = re.compile(r"([\\*?\[\]])")
@@ -42,6 +42,46 @@ _GLOB_SPECIAL = re.compile(r"([\\*?\[\]])")
 def glob_escape(text: str) -> str:
     """Escape Redis glob metacharacters so ``text`` matches only itself."""
     return _GLOB_SPECIAL.sub(r"\\\1", text)
+
+
+def glob_to_regex(pattern: str) -> re.Pattern[str]:
+    """Compile a Redis glob (``*``, ``?``, ``[a-z]``, ``[^x]``, backslash escapes).
+
+    Written here because fnmatch differs from Redis on ``[^...]`` and on
+    backslash escapes, and the memory backend must match the keys Redis would.
+    """
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        char = pattern[i]
+        i += 1
+        if char == "\\" and i < n:
+            out.append(re.escape(pattern[i]))
+            i += 1
+        elif char == "*":
+            out.append(".*")
+        elif char == "?":
+            out.append(".")
+        elif char == "[":
+            negate = i < n and pattern[i] == "^"
+            i += negate
+            members: list[str] = []
+            while i < n and pattern[i] != "]":
+                if pattern[i] == "\\" and i + 1 < n:
+                    members.append(re.escape(pattern[i + 1]))
+                    i += 2
+                elif i + 2 < n and pattern[i + 1] == "-" and pattern[i + 2] != "]":
+                    low, high = sorted((pattern[i], pattern[i + 2]))
+                    members.append(f"{re.escape(low)}-{re.escape(high)}")
+                    i += 3
+                else:
+                    members.append(re.escape(pattern[i]))
+                    i += 1
+            i += 1  # the closing "]" (Redis tolerates a missing one)
+            out.append(f"[{'^' if negate else ''}{''.join(members)}]" if members else "(?!)")
+        else:
+            out.append(re.escape(char))
+    return re.compile("".join(out) + r"\Z", re.DOTALL)
 
 
 def expiry_seconds(ttl: float | None, default_ttl: int) -> float:
@@ -209,8 +249,7 @@ class MemoryCacheStrategy(CacheStrategy):
         return removed
 
     def remove_matching(self, prefix: str, pattern: str) -> int:
-        # Redis globs write a negated class as [^...]; fnmatch wants [!...].
-        match = re.compile(fnmatch.translate(pattern.replace("[^", "[!"))).match
+        match = glob_to_regex(pattern).match
         start = len(prefix)
         doomed = [k for k in self._data if k.startswith(prefix) and match(k, start)]
         return self.remove(doomed)

@@ -11,6 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from ads_infra.cache import CacheConfig, CacheManager, CacheType, RedisCacheStrategy
+from ads_infra.cache.strategies import glob_to_regex
 from ads_infra.errors import CacheError, CacheSerializationError
 from tests.integration.cache.conftest import REDIS_CLI
 from tests.services import free_port
@@ -240,3 +241,20 @@ async def test_strategy_alone_offers_the_same_api(
         assert await strategy.delete_pattern("*") == 2
     finally:
         await strategy.close()
+
+
+@pytest.mark.parametrize(
+    "pattern", ["*", "ad:?", "ad:*", "a[bd]*", "a[^d]", "ad:[0-9]", "a\\*", "\\[x\\]", "[a-a]?"]
+)
+async def test_memory_globs_match_what_redis_matches(
+    raw: Redis, namespace: str, pattern: str
+) -> None:
+    keys = ["ad:1", "ad:22", "ab", "a*", "[x]"]
+    for key in keys:
+        await raw.set(f"{namespace}:{key}", b"1")
+    on_redis = {
+        k.decode()[len(namespace) + 1 :]
+        async for k in raw.scan_iter(match=f"{namespace}:{pattern}", count=1000)
+    }
+    regex = glob_to_regex(pattern)
+    assert {k for k in keys if regex.match(k)} == on_redis

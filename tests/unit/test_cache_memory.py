@@ -1,0 +1,222 @@
+"""CacheManager and MemoryCacheStrategy on the memory backend (no I/O)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from ads_infra.cache import CacheConfig, CacheManager, MemoryCacheStrategy
+from ads_infra.cache.strategies import glob_to_regex
+from ads_infra.errors import CacheSerializationError
+
+
+async def test_seed_unit_test() -> None:
+    cache_manager = CacheManager()
+
+    await cache_manager.set("test_key", "test_value")
+    result = await cache_manager.get("test_key")
+    assert result == "test_value"
+
+
+async def test_bare_manager_is_memory_on_defaults() -> None:
+    manager = CacheManager()
+    assert manager.backend == "memory" and manager.config.default_ttl == 300
+    await manager.start()
+    health = await manager.health_check()
+    assert health.healthy and health.component == "cache" and health.backend == "memory"
+    await manager.close()
+
+
+async def test_get_stats_counts_and_rates() -> None:
+    manager = CacheManager()
+    await manager.set("a", 1)
+    assert await manager.get("a") == 1
+    assert await manager.get("missing") is None
+    assert await manager.get("missing", "dflt") == "dflt"
+    await manager.delete("a")
+    stats = await manager.get_stats()
+    assert (stats["hits"], stats["misses"], stats["sets"], stats["deletes"]) == (1, 2, 1, 1)
+    assert stats["hit_rate"] == pytest.approx(1 / 3)
+    assert f"{stats['hit_rate']:.2%}" == "33.33%"
+    for name in ("errors", "fallbacks", "evictions", "mean_latency_ms"):
+        assert stats[name] == 0
+    assert manager.stats.hits == 1  # plain counters for Prometheus
+
+
+async def test_lru_eviction_at_max_size() -> None:
+    manager = CacheManager(CacheConfig(max_size=3))
+    for key in ("a", "b", "c"):
+        await manager.set(key, key)
+    assert await manager.get("a") == "a"  # a is now the most recently used
+    await manager.set("d", "d")  # evicts b, the least recently used
+    assert await manager.get("b") is None
+    assert [await manager.get(k) for k in ("a", "c", "d")] == ["a", "c", "d"]
+    stats = await manager.get_stats()
+    assert stats["evictions"] == 1 and stats["local_entries"] == 3
+
+
+async def test_overwriting_refreshes_recency_without_growing() -> None:
+    manager = CacheManager(CacheConfig(max_size=2))
+    await manager.set("a", 1)
+    await manager.set("b", 2)
+    await manager.set("a", 3)
+    await manager.set("c", 4)  # evicts b
+    assert await manager.get_many(["a", "b", "c"]) == {"a": 3, "c": 4}
+
+
+async def test_per_key_ttl() -> None:
+    manager = CacheManager(CacheConfig(default_ttl=300))
+    await manager.set("short", 1, ttl=0.05)
+    await manager.set("default", 2)
+    await manager.set("forever", 3, ttl=0)
+    await asyncio.sleep(0.1)
+    assert await manager.get("short") is None
+    assert not await manager.exists("short")
+    assert await manager.get("default") == 2 and await manager.get("forever") == 3
+
+
+async def test_negative_ttl_is_refused() -> None:
+    manager = CacheManager()
+    with pytest.raises(ValueError, match="ttl must be >= 0"):
+        await manager.set("k", 1, ttl=-1)
+    with pytest.raises(ValueError, match="ttl must be >= 0"):
+        await manager.set_many({"k": 1}, ttl=-5)
+    assert await manager.get("k") is None
+
+
+async def test_values_are_copies() -> None:
+    manager = CacheManager()
+    value = {"tags": ["a"]}
+    await manager.set("k", value)
+    value["tags"].append("mutated")
+    got = await manager.get("k")
+    got["tags"].append("mutated too")
+    assert await manager.get("k") == {"tags": ["a"]}
+
+
+async def test_unserializable_values_are_refused_in_memory_too() -> None:
+    manager = CacheManager()
+    with pytest.raises(CacheSerializationError, match="set"):
+        await manager.set("k", {1, 2})
+    assert not await manager.exists("k")
+
+
+async def test_many_and_patterns() -> None:
+    manager = CacheManager()
+    await manager.set_many({"ad:1": 1, "ad:2": 2, "ad:10": 10, "campaign:1": "c", "ad?x": "q"})
+    assert await manager.get_many(["ad:1", "ad:2", "nope"]) == {"ad:1": 1, "ad:2": 2}
+    assert await manager.invalidate_pattern("ad:?") == 2  # ad:1, ad:2
+    assert await manager.delete_pattern("ad:[0-9]*") == 1  # ad:10
+    assert await manager.invalidate_pattern("ad\\?x") == 1  # escaped like Redis: literal ?
+    assert await manager.exists("campaign:1")
+    assert await manager.clear() == 1
+    assert await manager.get_many(["campaign:1"]) == {}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "matches"),
+    [("*", ["ad:1", "ad:22", "ab", "a*", "[x]"]), ("ad:?", ["ad:1"]), ("ad:*", ["ad:1", "ad:22"]),
+     ("a[bd]*", ["ad:1", "ad:22", "ab"]), ("a[^d]", ["ab", "a*"]), ("ad:[0-9]", ["ad:1"]),
+     ("a\\*", ["a*"]), ("\\[x\\]", ["[x]"]), ("[a-a]?", ["ab", "a*"])],
+)  # fmt: skip
+def test_glob_follows_redis_semantics(pattern: str, matches: list[str]) -> None:
+    regex = glob_to_regex(pattern)
+    keys = ["ad:1", "ad:22", "ab", "a*", "[x]"]
+    assert [k for k in keys if regex.match(k)] == matches
+
+
+async def test_msgpack_and_pickle_serializers() -> None:
+    for serializer, value in (("msgpack", {"a": [1, 2]}), ("pickle", {1: {"set"}})):
+        manager = CacheManager(CacheConfig(serializer=serializer))
+        await manager.set("k", value)
+        assert await manager.get("k") == value
+        assert await manager.get_many(["k"]) == {"k": value}
+
+
+async def test_get_or_set_single_flight_100_callers() -> None:
+    manager = CacheManager()
+    calls = 0
+
+    async def load() -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.01)
+        return {"id": 1}
+
+    results = await asyncio.gather(*(manager.get_or_set("cold", load, ttl=60) for _ in range(100)))
+    assert calls == 1 and results == [{"id": 1}] * 100
+    assert await manager.get("cold") == {"id": 1}
+
+
+async def test_get_or_set_accepts_a_sync_factory_and_caches_none() -> None:
+    manager = CacheManager()
+    calls: list[int] = []
+
+    def load() -> None:
+        calls.append(1)
+
+    assert await manager.get_or_set("nothing", load) is None
+    assert await manager.get_or_set("nothing", load) is None
+    assert calls == [1]
+
+
+async def test_get_or_set_failure_reaches_every_waiter_and_is_not_cached() -> None:
+    manager = CacheManager()
+    calls = 0
+
+    async def broken() -> int:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.01)
+        raise RuntimeError("upstream down")
+
+    results = await asyncio.gather(
+        *(manager.get_or_set("k", broken) for _ in range(10)), return_exceptions=True
+    )
+    assert calls == 1
+    assert all(isinstance(r, RuntimeError) for r in results)
+    assert await manager.get_or_set("k", lambda: 5) == 5
+
+
+async def test_cancelled_owner_lets_waiters_retry() -> None:
+    manager = CacheManager()
+    started = asyncio.Event()
+
+    async def slow() -> int:
+        started.set()
+        await asyncio.sleep(10)
+        return 1
+
+    owner = asyncio.ensure_future(manager.get_or_set("k", slow))
+    await started.wait()
+    waiter = asyncio.ensure_future(manager.get_or_set("k", lambda: 2))
+    await asyncio.sleep(0)
+    owner.cancel()
+    assert await waiter == 2
+    with pytest.raises(asyncio.CancelledError):
+        await owner
+
+
+async def test_strategy_alone_offers_the_same_api() -> None:
+    strategy = MemoryCacheStrategy(CacheConfig(max_size=10))
+    await strategy.set("a", [1], ttl=30)
+    await strategy.set_many({"b": 2, "c": 3})
+    assert await strategy.get("a") == [1]
+    assert await strategy.get("zz", "d") == "d"
+    assert await strategy.get_many(["a", "b", "x"]) == {"a": [1], "b": 2}
+    assert await strategy.exists("c")
+    assert await strategy.delete("c") and not await strategy.delete("c")
+    assert await strategy.delete_pattern("*") == 2
+    assert await strategy.clear() == 0
+    await strategy.ping()
+    await strategy.close()
+
+
+async def test_manager_uses_an_injected_strategy() -> None:
+    strategy = MemoryCacheStrategy(CacheConfig(max_size=5))
+    manager = CacheManager(config=None, strategy=strategy)
+    assert manager.strategy is strategy and manager.config is strategy.config
+    await manager.set("k", 1)
+    assert await strategy.get("k") == 1
