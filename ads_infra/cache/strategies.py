@@ -13,9 +13,9 @@ import abc
 import asyncio
 import math
 import re
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from time import monotonic
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ads_infra.cache.codec import Codec
@@ -36,6 +36,7 @@ __all__ = [
     "glob_to_regex",
 ]
 
+_NEVER = math.inf  # the expiry of an entry stored without TTL
 _GLOB_SPECIAL = re.compile(r"([\\*?\[\]])")
 
 
@@ -226,7 +227,7 @@ class MemoryCacheStrategy(CacheStrategy):
         if item is None:
             return None
         expires = item[0]
-        if expires != math.inf and expires <= time.monotonic():
+        if expires != _NEVER and expires <= monotonic():
             del self._data[key]
             self.expirations += 1
             return None
@@ -235,7 +236,7 @@ class MemoryCacheStrategy(CacheStrategy):
 
     def store(self, key: str, data: bytes, ttl: float) -> None:
         entries = self._data
-        entries[key] = (time.monotonic() + ttl if ttl else math.inf, data)
+        entries[key] = (monotonic() + ttl if ttl else _NEVER, data)
         entries.move_to_end(key)
         if len(entries) > self.max_size:
             entries.popitem(last=False)
