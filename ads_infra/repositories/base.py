@@ -432,13 +432,16 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         )
         self._by_id_for_update: Select[Any] = self._by_id.with_for_update()
         self._keyset: KeysetQuery = KeysetQuery(t, self.ORDERINGS)
+        self._pg_sql: str | None = None
         self._fields = _entity_fields(self.ENTITY_CLS)
         self._columns = [name for name, _ in self._fields if name in t.c and name != "id"]
 
     # -- conversions
 
     def _to_entity(self, row: Row[Any]) -> E:
-        m = row._mapping
+        return self._from_mapping(row._mapping)
+
+    def _from_mapping(self, m: Any) -> E:
         return cast(
             E,
             self.ENTITY_CLS(
@@ -502,12 +505,45 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         params = {"id": entity_id, "user_id": user_id}
 
         async def load() -> E | None:
+            if self._uow is None and self._db.backend == "postgresql":
+                found, record = await self._pg_fetch_by_id(entity_id, user_id)
+                if found:
+                    return None if record is None else self._from_mapping(record)
             row = await self._fetch_row(self._by_id, params)
             return None if row is None else self._to_entity(row)
 
         return await self._cached(
             self.cache_key(user_id, entity_id), load, to_json_dict, self._restore
         )
+
+    async def _pg_fetch_by_id(self, entity_id: int, user_id: int) -> tuple[bool, Any]:
+        """The hot read on PostgreSQL: one prepared ``fetchrow`` on a pooled asyncpg connection.
+
+        SQLAlchemy's execution path would wrap the single SELECT in BEGIN and
+        ROLLBACK (three round trips); autocommit on the driver needs one. The
+        SQL is the Core statement compiled once by the asyncpg dialect, and
+        asyncpg's statement cache prepares it once per connection. Returns
+        (False, None) when this path failed: the caller then goes the retried
+        way, which also turns the error into a clear one.
+        """
+        sql = self._pg_sql
+        if sql is None:
+            compiled = self._by_id.compile(dialect=self._db.engine.dialect)
+            if list(compiled.positiontup or ()) != ["id", "user_id"]:
+                return False, None
+            sql = self._pg_sql = str(compiled)
+        try:
+            async with self._db.engine.connect() as conn:
+                raw = await conn.get_raw_connection()
+                try:
+                    record = await raw.driver_connection.fetchrow(sql, entity_id, user_id)  # type: ignore[union-attr]
+                except Exception:
+                    await conn.invalidate()  # the connection's state is unknown: never reuse it
+                    raise
+        except Exception as exc:
+            logger.debug("fast get_by_id failed (%s), retrying on the general path", exc)
+            return False, None
+        return True, record
 
     async def update(self, entity_id: int, changes: Mapping[str, Any], *, user_id: int) -> E:
         t = self.TABLE
