@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/ads-infra health
+	$(BIN)/ads-infra demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -31,10 +31,27 @@ _EXPORTS = {
     "InfrastructureSystemDemo": "ads_infra.infrastructure_demo",
 }
 
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = [
+    "CacheConfig",
+    "CacheManager",
+    "DatabaseConfig",
+    "DatabaseManager",
+    "ExternalServiceConfig",
+    "ExternalServiceManager",
+    "FileStorageManager",
+    "InfrastructureSystemDemo",
+    "RepositoryFactory",
+    "StorageConfig",
+    "__version__",
+]
 
 if TYPE_CHECKING:
+    from ads_infra.cache import CacheConfig, CacheManager
     from ads_infra.database import DatabaseConfig, DatabaseManager
+    from ads_infra.external_services import ExternalServiceConfig, ExternalServiceManager
+    from ads_infra.infrastructure_demo import InfrastructureSystemDemo
+    from ads_infra.repositories import RepositoryFactory
+    from ads_infra.storage import FileStorageManager, StorageConfig
 
 
 def __getattr__(name: str) -> Any:

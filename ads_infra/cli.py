@@ -201,6 +201,74 @@ def db_current(ctx: click.Context) -> None:
     click.echo(revision or "(not migrated)")
 
 
+# --- demo and stats ------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@click.option("--users", default=3, show_default=True, help="How many demo users to seed.")
+@click.option("--days", default=90, show_default=True, help="Days of daily performance.")
+@click.pass_context
+def demo(ctx: click.Context, as_json: bool, users: int, days: int) -> None:
+    """Run the main job: seed a data set and exercise every component (InfrastructureSystemDemo)."""
+    from ads_infra.infrastructure_demo import InfrastructureSystemDemo
+
+    runner = InfrastructureSystemDemo(_container(ctx), users=users, days=days, quiet=as_json)
+    report = _run(runner.run_comprehensive_demo())
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def stats(ctx: click.Context, as_json: bool) -> None:
+    """Pool, cache, storage and service statistics of the configured backends, and row counts."""
+    container = _container(ctx)
+    report = _run(collect_stats(container))
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+        return
+    for section, values in report.items():
+        click.echo(f"{section}:")
+        for key, value in values.items():
+            click.echo(f"  {key}: {value}")
+
+
+async def collect_stats(container: Container) -> dict[str, Any]:
+    """What ``ads-infra stats`` prints; opens and closes the backends it reads."""
+    from ads_infra.tables import metadata
+
+    init = container.init_resources()
+    if init is not None:
+        await init
+    try:
+        from sqlalchemy import func, select
+
+        from ads_infra import migrate
+
+        db = container.database.manager()
+        rows: dict[str, Any] = {}
+        if await migrate.current(db) is None:
+            rows["schema"] = "not migrated (run: ads-infra db upgrade)"
+        else:
+            async with db.get_session() as session:
+                for table in metadata.sorted_tables:
+                    count = select(func.count()).select_from(table)
+                    rows[table.name] = (await session.execute(count)).scalar_one()
+        return {
+            "rows": rows,
+            "pool": await db.get_pool_stats(),
+            "cache": await container.cache.manager().get_stats(),
+            "storage": await container.storage.manager().get_storage_stats(),
+            "services": container.services.manager().get_service_status(),
+        }
+    finally:
+        shutdown = container.shutdown_resources()
+        if shutdown is not None:
+            await shutdown
+
+
 # --- bench -------------------------------------------------------------------------
 
 
