@@ -20,7 +20,14 @@ from typing import Any, TypeVar, cast
 
 import orjson
 from orjson import JSONDecodeError
-from redis.exceptions import RedisError
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterDownError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 
 from ads_infra.cache.strategies import (
     CacheStrategy,
@@ -39,9 +46,13 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# What a remote backend raises when it is down, slow or failing over. Each of
-# these trips the breaker; serialization errors are the caller's and do not.
+# What a remote backend raises. Serialization errors are the caller's and are
+# not among them.
 REMOTE_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.TimeoutError)
+# A command-level error (WRONGTYPE on a foreign key, ...) says nothing about
+# availability: it fails that one call and leaves the breaker closed. These
+# ResponseErrors, though, mean the server cannot serve right now.
+_UNAVAILABLE_REPLIES = (BusyLoadingError, ReadOnlyError, ClusterDownError, TryAgainError)
 
 _MISSING: Any = object()
 _DELETE_BATCH = 1000
@@ -517,8 +528,7 @@ class CacheManager:
                 return await self._remote.delete_raw(full)
             except REMOTE_ERRORS as exc:
                 self._remote_failed(exc, "delete")
-        else:
-            self.stats.fallbacks += 1
+        self.stats.fallbacks += 1
         for key in full:
             self._mark_dirty(key)
         return removed
@@ -547,8 +557,14 @@ class CacheManager:
                 f"{_reason(exc)}; check that the server is running and reachable, or set "
                 "cache.fallback_enabled to serve from memory meanwhile"
             ) from None
-        if operation != "start":
-            self.stats.fallbacks += 1
+        if isinstance(exc, ResponseError) and not isinstance(exc, _UNAVAILABLE_REPLIES):
+            logger.warning(
+                "cache: %s refused a %s (%s); answering from memory for this call",
+                self.backend,
+                operation,
+                _reason(exc),
+            )
+            return
         if self._remote_up:
             self._remote_up = False
             logger.warning(

@@ -340,12 +340,14 @@ class AutoPipeline:
                 for command, _ in batch:
                     pipe.execute_command(*command)
                 replies = await pipe.execute(raise_on_error=False)
-        except BaseException as exc:  # handed to every caller, who decides
+        except asyncio.CancelledError:
+            for _, future in batch:
+                future.cancel()
+            raise
+        except Exception as exc:  # handed to every caller, whose manager decides
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
             return
         for (_, future), reply in zip(batch, replies, strict=True):
             if not future.done():

@@ -258,3 +258,32 @@ async def test_memory_globs_match_what_redis_matches(
     }
     regex = glob_to_regex(pattern)
     assert {k for k in keys if regex.match(k)} == on_redis
+
+
+async def test_a_refused_command_fails_one_call_not_the_backend(
+    cache: CacheManager, raw: Redis, namespace: str
+) -> None:
+    await raw.hset(f"{namespace}:foreign", mapping={"a": "1"})  # WRONGTYPE for GET
+    assert await cache.get("foreign") is None
+    stats = await cache.get_stats()
+    assert stats["errors"] == 1 and stats["fallbacks"] == 1
+    assert not cache.in_fallback  # the breaker stays closed: Redis is fine
+    await cache.set("fine", 1)
+    assert await raw.get(f"{namespace}:fine") == b"1"
+
+
+async def test_a_refused_command_without_fallback_is_a_cache_error(
+    redis_url: str, namespace: str, raw: Redis
+) -> None:
+    manager = CacheManager(
+        CacheConfig(
+            cache_type=CacheType.REDIS,
+            redis_url=redis_url,
+            namespace=namespace,
+            fallback_enabled=False,
+        )
+    )
+    await raw.hset(f"{namespace}:foreign", mapping={"a": "1"})
+    with pytest.raises(CacheError, match="WRONGTYPE"):
+        await manager.get("foreign")
+    await manager.close()
