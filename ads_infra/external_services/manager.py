@@ -445,9 +445,11 @@ class ExternalServiceManager:
     ) -> ServiceResponse:
         """Send one request to ``service`` and return its (2xx/3xx) response.
 
-        ``method`` is upper-case. Idempotent methods (GET, PUT, DELETE, ...) are
-        retried on connection errors, timeouts, 429 and 5xx; POST and PATCH only
-        when they carry an ``idempotency_key`` (sent as ``Idempotency-Key``).
+        Idempotent methods (GET, PUT, DELETE, ...) are retried on connection
+        errors, timeouts, 429 and 5xx; POST and PATCH only when they carry an
+        ``idempotency_key`` (sent as ``Idempotency-Key``). ``timeout`` (default:
+        the service's) bounds each attempt; time queued for the rate limit is
+        not part of it.
 
         Raises UpstreamError (4xx, or 5xx after retries), RateLimitedError,
         ServiceTimeoutError, CircuitOpenError or ExternalServiceError
@@ -456,6 +458,7 @@ class ExternalServiceManager:
         svc = self._services.get(service)
         if svc is None:
             svc = self._service(service)  # raises the explanatory error
+        method = method.upper()
         session = self._session
         if session is None or session.closed:
             session = self._open_session()
