@@ -21,6 +21,7 @@ from ads_infra.external_services.manager import (
     ExternalServiceManager,
     ServiceType,
 )
+from ads_infra.health import HealthStatus
 
 __all__ = ["OFFLINE_PROVIDER", "AIProviderService", "AIResponse", "TokenUsage"]
 
@@ -235,7 +236,8 @@ class AIProviderService:
             response_id=data.get("id"),
         )
 
-    async def health_check(self) -> list[Any]:
+    async def health_check(self) -> list[HealthStatus]:
+        """Health of the AI providers only (``services.ai.*``)."""
         return [
             r
             for r in await self.manager.health_check()

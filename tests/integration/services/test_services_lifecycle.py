@@ -178,3 +178,15 @@ async def test_each_manager_has_its_own_metrics_registry(upstream: Upstream) -> 
     finally:
         await one.close()
         await two.close()
+
+
+async def test_manager_as_context_manager_and_ai_health(upstream: Upstream) -> None:
+    async with ExternalServiceManager() as manager:
+        assert not manager.session.closed  # started on entry
+        ai = AIProviderService(manager)
+        await ai.register_provider("openai", ExternalServiceConfig(base_url=upstream.url))
+        manager.register_service("other", ExternalServiceConfig(base_url=upstream.url))
+        components = [r.component for r in await ai.health_check()]
+        assert sorted(components) == ["services.ai.offline", "services.ai.openai"]
+        session = manager.session
+    assert session.closed
