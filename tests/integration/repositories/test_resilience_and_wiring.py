@@ -1,0 +1,78 @@
+"""Reads survive dropped connections; the container builds the six repositories with the cache."""
+
+from __future__ import annotations
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from ads_infra import migrate
+from ads_infra.cache import CacheManager
+from ads_infra.config import DatabaseConfig
+from ads_infra.database import DatabaseManager
+from ads_infra.repositories import (
+    AdsRepositoryImpl,
+    AnalyticsRepositoryImpl,
+    CampaignRepositoryImpl,
+    GroupRepositoryImpl,
+    OptimizationRepositoryImpl,
+    PerformanceRepositoryImpl,
+    RepositoryFactory,
+)
+from containers import create_container
+from tests.integration.repositories.conftest import make_tree
+
+
+async def test_get_by_id_recovers_when_the_pooled_connections_were_killed(
+    postgres_url: str,
+) -> None:
+    # No pre-ping: the fast read path must notice the dead connection itself.
+    db = DatabaseManager(
+        DatabaseConfig(url=postgres_url, pool_size=3, pool_pre_ping=False, retry_delay=0.01)
+    )
+    try:
+        await migrate.upgrade(db)
+        factory = RepositoryFactory(db)
+        tree = await make_tree(factory, 1)
+        ads = factory.create_ads_repository()
+        assert await ads.get_by_id(tree.ad.id or 0, user_id=1) == tree.ad  # the pool is warm
+        dsn = make_url(postgres_url).set(drivername="postgresql")
+        admin = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+        try:
+            killed = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                dsn.database,
+            )
+        finally:
+            await admin.close()
+        assert killed >= 1
+        assert await ads.get_by_id(tree.ad.id or 0, user_id=1) == tree.ad
+        assert await ads.get_by_id(999_999, user_id=1) is None
+    finally:
+        await db.dispose()
+
+
+async def test_container_builds_the_repositories_with_the_cache(sqlite_url: str) -> None:
+    container = create_container(database={"url": sqlite_url})
+    factory = container.repositories.factory()
+    assert isinstance(factory, RepositoryFactory)
+    assert factory.db_manager is container.database.manager()
+    assert isinstance(factory.cache, CacheManager) and factory.cache is container.cache.manager()
+    built = {
+        "ads": AdsRepositoryImpl,
+        "campaigns": CampaignRepositoryImpl,
+        "groups": GroupRepositoryImpl,
+        "performance": PerformanceRepositoryImpl,
+        "analytics": AnalyticsRepositoryImpl,
+        "optimization": OptimizationRepositoryImpl,
+    }
+    for name, cls in built.items():
+        assert isinstance(getattr(container.repositories, name)(), cls)
+    db = container.database.manager()
+    await migrate.upgrade(db)
+    tree = await make_tree(factory, 9)
+    ads = container.repositories.ads()
+    assert await ads.get_by_id(tree.ad.id or 0, user_id=9) == tree.ad
+    assert await factory.cache.get(ads.cache_key(9, tree.ad.id or 0)) is not None
+    await factory.cache.close()
+    await db.dispose()
