@@ -531,8 +531,19 @@ class StorageConfig(ConfigSection):
     multipart_threshold: int = dataclasses.field(default=8 * 1024 * 1024, metadata={"min": 1})
     presign_expiry: int = dataclasses.field(default=3600, metadata={"min": 1})
     temp_max_age: int = dataclasses.field(default=3600, metadata={"min": 0})
+    # Where local storage keeps a file's metadata: "auto" = in the file's extended
+    # attributes (one fsync, published with the data), else a "<name>~meta" file
+    # beside it; "sidecar" = always the file (for backups that drop xattrs).
+    local_metadata: str = "auto"
+
+    _LOCAL_METADATA: ClassVar[tuple[str, ...]] = ("auto", "sidecar")
 
     def validate(self) -> None:
+        if self.local_metadata not in self._LOCAL_METADATA:
+            raise ConfigurationError(
+                f"unknown value {self.local_metadata!r}; allowed: auto, sidecar",
+                key="local_metadata",
+            )
         self.allowed_extensions = [
             ext.lower() if ext.startswith(".") else f".{ext.lower()}"
             for ext in self.allowed_extensions

@@ -31,6 +31,7 @@ from ads_infra.config import Secret
 from ads_infra.errors import ConfigurationError, FileTooLargeError, IntegrityCheckError
 
 __all__ = [
+    "ENCRYPTED_MAGIC",
     "ENCRYPTION_SCHEME",
     "Decoder",
     "Encoder",
@@ -42,6 +43,7 @@ SEGMENT = 64 * 1024
 _TAG = 16
 _PREFIX = 7  # nonce = 7-byte prefix + 4-byte counter + 1-byte last flag
 _MAGIC = b"ADSE1"
+ENCRYPTED_MAGIC = _MAGIC
 HEADER_SIZE = len(_MAGIC) + _PREFIX
 
 

@@ -18,7 +18,12 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from ads_infra.config import StorageConfig, StorageType
-from ads_infra.errors import ConfigurationError, FileTooLargeError, InvalidFileNameError
+from ads_infra.errors import (
+    ConfigurationError,
+    FileTooLargeError,
+    IntegrityCheckError,
+    InvalidFileNameError,
+)
 from ads_infra.health import HealthStatus
 from ads_infra.storage.base import (
     ObjectInfo,
@@ -26,7 +31,13 @@ from ads_infra.storage.base import (
     validate_key,
     validate_metadata,
 )
-from ads_infra.storage.codec import ENCRYPTION_SCHEME, Decoder, Encoder, EncryptionKey
+from ads_infra.storage.codec import (
+    ENCRYPTED_MAGIC,
+    ENCRYPTION_SCHEME,
+    Decoder,
+    Encoder,
+    EncryptionKey,
+)
 from ads_infra.storage.validation import (
     COMPRESSED_EXTENSIONS,
     ContentChecker,
@@ -196,10 +207,21 @@ class FileStorageManager:
             expected_sha256=meta.get("ads-sha256"),
         )
 
+    @staticmethod
+    def _check_not_orphaned(name: str, info: ObjectInfo, head: bytes) -> None:
+        """An object of ours that lost its metadata (copied without xattrs) must not be
+        handed out as if it were plain: its bytes may be ciphertext or gzip."""
+        if "ads-sha256" not in info.metadata and head.startswith(ENCRYPTED_MAGIC):
+            raise IntegrityCheckError(
+                f"{name!r} looks encrypted by ads-infra but its metadata is missing (was "
+                "it copied without extended attributes?); restore it with its metadata"
+            )
+
     async def get_file(self, filename: str) -> bytes:
         """The file's content, verified against its size and sha256 (IntegrityCheckError)."""
         key = validate_key(filename)
         info, stored = await self.strategy.get_with_info(key)
+        self._check_not_orphaned(key, info, stored)
         decoder = self._decoder(key, info)
 
         def decode() -> bytes:
@@ -226,7 +248,11 @@ class FileStorageManager:
         source = await self.strategy.open(key, chunk_size=chunk_size)
 
         async def stream() -> AsyncIterator[bytes]:
+            first = True
             async for chunk in source:
+                if first:
+                    self._check_not_orphaned(key, info, chunk)
+                    first = False
                 out = decoder.feed(chunk)
                 if out:
                     yield out

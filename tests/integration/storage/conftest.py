@@ -114,7 +114,7 @@ def s3_config(moto_endpoint: str, s3_bucket: str) -> StorageConfig:
     )
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", "local-sidecar", "s3"])
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -128,6 +128,8 @@ def make_config(backend: str, request: pytest.FixtureRequest, tmp_path: Any) -> 
             base = request.getfixturevalue("s3_config").to_dict()
         else:
             base = {"storage_type": "local", "base_path": str(tmp_path / "storage")}
+            if backend == "local-sidecar":
+                base["local_metadata"] = "sidecar"
         base.update(fields)
         return StorageConfig(**base)
 

@@ -18,6 +18,16 @@ from ads_infra.storage import FileStorageManager, LocalStorageStrategy, StorageC
 STORED_NAME = re.compile(r"^[0-9a-f]{32}\.[a-z0-9]+$")
 
 
+def read_bytes(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def copy_without_xattrs(path: Path) -> None:
+    data = path.read_bytes()
+    path.unlink()
+    path.write_bytes(data)
+
+
 def files_under(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() or p.is_symlink())
 
@@ -147,7 +157,9 @@ async def test_hostile_names_are_refused_or_stored_safely(tmp_path: Path) -> Non
     # Nothing was written anywhere but under base_path.
     outside = [p for p in files_under(tmp_path) if not p.is_relative_to(base)]
     assert outside == []
-    assert len(files_under(base)) == 2 * len(stored)  # each object + its metadata
+    # One file per object (its metadata is in an xattr), each under a generated name.
+    assert len(files_under(base)) == len(stored)
+    assert all(STORED_NAME.match(p.name) for p in files_under(base))
 
 
 async def test_strategy_refuses_keys_that_could_leave_the_root(tmp_path: Path) -> None:
@@ -263,3 +275,39 @@ async def test_sigkill_mid_write_leaves_no_partial_file(tmp_path: Path) -> None:
     assert await manager.cleanup_temp_files(older_than=3600) == 0  # too young to be stale
     assert await manager.cleanup_temp_files(older_than=0) == len(leftovers)
     assert files_under(base) == []
+
+
+@pytest.mark.parametrize("mode", ["auto", "sidecar"])
+async def test_metadata_lives_beside_the_data(tmp_path: Path, mode: str) -> None:
+    manager = FileStorageManager(StorageConfig(base_path=str(tmp_path / "s"), local_metadata=mode))
+    name = await manager.save_file(b"a,b\n1,2\n", "t.csv", metadata={"campaign-id": "7"})
+    path = Path(manager.strategy.path_for(name))  # type: ignore[attr-defined]
+    sidecar = Path(f"{path}~meta")
+    if mode == "auto":
+        assert b'"ads-sha256"' in os.getxattr(path, "user.ads.meta")
+        assert sidecar not in files_under(tmp_path)
+    else:
+        assert b'"ads-sha256"' in read_bytes(sidecar)
+    assert (await manager.get_file_info(name))["metadata"] == {"campaign-id": "7"}
+    assert await manager.delete_file(name)
+    assert files_under(tmp_path / "s") == []
+
+
+async def test_encrypted_file_that_lost_its_metadata_is_refused(tmp_path: Path) -> None:
+    from ads_infra.errors import IntegrityCheckError
+    from ads_infra.storage import EncryptionKey
+
+    config = StorageConfig(
+        base_path=str(tmp_path / "s"),
+        encryption_enabled=True,
+        encryption_key=EncryptionKey.generate(),
+    )
+    manager = FileStorageManager(config)
+    name = await manager.save_file(b"secret plan", "plan.txt")
+    path = Path(manager.strategy.path_for(name))  # type: ignore[attr-defined]
+    copy_without_xattrs(path)  # as plain `cp` does
+    with pytest.raises(IntegrityCheckError, match="metadata is missing"):
+        await manager.get_file(name)
+    with pytest.raises(IntegrityCheckError, match="metadata is missing"):
+        async for _ in await manager.open_file(name):
+            pass
