@@ -29,7 +29,6 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     Table,
-    and_,
     bindparam,
     delete,
     func,
@@ -256,11 +255,6 @@ def name_contains(column: ColumnElement[Any], text: str) -> ColumnElement[bool]:
     """Case-insensitive substring match, with LIKE wildcards in ``text`` taken literally."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return column.ilike(f"%{escaped}%", escape="\\")
-
-
-def where_all(*conditions: ColumnElement[bool] | None) -> ColumnElement[bool]:
-    present = [c for c in conditions if c is not None]
-    return and_(*present) if len(present) > 1 else present[0]
 
 
 # --- the base class ----------------------------------------------------------------------

@@ -177,7 +177,8 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
         raw = await conn.get_raw_connection()
         driver: Any = raw.driver_connection
         # The ownership SELECT above already opened the transaction on this connection.
-        await driver.execute(STAGE_DDL)
+        # Emptied first: a second upsert in the same transaction must not see the first's rows.
+        await driver.execute(f"{STAGE_DDL}; TRUNCATE {STAGE}")
         await driver.copy_records_to_table(STAGE, records=rows, columns=COLUMNS)
         await driver.execute(UPSERT_FROM_STAGE)
 

@@ -143,3 +143,14 @@ async def test_upsert_one_and_delete_a_range(factory: RepositoryFactory) -> None
     assert await repo.count(user_id=USER, filters=window) == 6
     assert await repo.delete(user_id=USER, filters=window) == 6
     assert await repo.count(user_id=USER) == 14
+
+
+async def test_two_upserts_in_one_unit_of_work(factory: RepositoryFactory) -> None:
+    ad_ids = await two_ads(factory)
+    async with factory.unit_of_work() as uow:
+        await uow.performance.bulk_upsert(rows(ad_ids, 10), user_id=USER)
+        await uow.performance.bulk_upsert(rows(ad_ids[:1], 15, seed=5), user_id=USER)
+        assert await uow.performance.count(user_id=USER) == 25
+    got = await factory.create_performance_repository().get(ad_ids[0], START, user_id=USER)
+    assert got is not None and got.impressions == 1005  # the second batch's value
+    assert await factory.create_performance_repository().count(user_id=USER) == 25
