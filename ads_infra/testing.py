@@ -54,14 +54,26 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def build_test_container(root: Path, overrides: Mapping[str, Any] | None = None) -> Container:
-    """A container on embedded backends under ``root`` (not started, not migrated)."""
-    from containers import create_container
+def build_test_container(
+    root: Path,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    container_cls: type[Container] | None = None,
+) -> Container:
+    """A container on embedded backends under ``root`` (not started, not migrated).
+
+    ``container_cls``: a host app's Container subclass (its wiring_config applies).
+    """
+    from containers import Container, create_container
 
     root.mkdir(parents=True, exist_ok=True)
     config_file = root / "ads-infra.yml"
     config_file.write_text("{}\n")  # dataclass defaults; no ${ENV} markers to read
-    return create_container(config_file, **_merge(embedded_overrides(root), overrides or {}))
+    return create_container(
+        config_file,
+        container_cls=container_cls or Container,
+        **_merge(embedded_overrides(root), overrides or {}),
+    )
 
 
 @contextlib.contextmanager

@@ -18,16 +18,20 @@ __all__ = ["Container", "create_container"]
 
 
 def create_container(
-    config_file: str | os.PathLike[str] | None = None, **overrides: Any
+    config_file: str | os.PathLike[str] | None = None,
+    *,
+    container_cls: type[Container] = Container,
+    **overrides: Any,
 ) -> Container:
     """Build a Container from a validated config file.
 
     ``config_file`` defaults to ADS_INFRA_CONFIG, then ./config.yml. Keyword
     arguments override whole or partial sections before validation:
     ``create_container(cache={"cache_type": "redis"})``. A bad file raises
-    ConfigurationError naming the key and the file.
+    ConfigurationError naming the key and the file. ``container_cls`` is a
+    host app's subclass of Container (with its own ``wiring_config``).
     """
     settings = load_settings(config_file, overrides)
-    container = Container()
+    container = container_cls()
     container.config.from_dict(settings.to_dict())
     return container

@@ -2,6 +2,7 @@
 
 from dependency_injector import containers, providers
 
+from ads_infra.metrics import build_registry
 from containers.cache import CacheContainer
 from containers.database import DatabaseContainer
 from containers.repositories import RepositoriesContainer
@@ -20,4 +21,10 @@ class Container(containers.DeclarativeContainer):
         RepositoriesContainer,
         database=database.manager,
         cache=cache.manager,
+    )
+    metrics = providers.Singleton(
+        build_registry,
+        database=database.manager,
+        cache=cache.manager,
+        services=services.manager,
     )

@@ -1,0 +1,111 @@
+"""Prometheus metrics of the whole layer, in one registry a host app exposes at ``/metrics``.
+
+The database pool and the cache keep plain counters (no prometheus-client on
+their hot paths); :class:`InfrastructureCollector` reads them at scrape
+time. The external services keep their own registry
+(``ExternalServiceManager.metrics_registry``), which :func:`build_registry`
+folds in, so one scrape returns pool, cache and service metrics together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from ads_infra.cache import CacheManager
+    from ads_infra.database import DatabaseManager
+    from ads_infra.external_services import ExternalServiceManager
+
+__all__ = ["InfrastructureCollector", "build_registry"]
+
+
+class InfrastructureCollector(Collector):
+    """Pool and cache figures, read from the managers when Prometheus scrapes."""
+
+    def __init__(
+        self, *, database: DatabaseManager | None = None, cache: CacheManager | None = None
+    ) -> None:
+        self.database = database
+        self.cache = cache
+
+    def collect(self) -> Iterator[Metric]:
+        if self.database is not None:
+            yield from self._database(self.database)
+        if self.cache is not None:
+            yield from self._cache(self.cache)
+
+    @staticmethod
+    def _database(db: DatabaseManager) -> Iterator[Metric]:
+        pool = db.pool
+        labels = ["backend"]
+        for name, help_text, value in (
+            ("ads_db_pool_size", "Configured pool size", pool.size),
+            ("ads_db_pool_checked_out", "Connections in use", pool.checked_out),
+            ("ads_db_pool_checked_in", "Idle pooled connections", pool.checked_in),
+            ("ads_db_pool_overflow", "Connections beyond pool_size", pool.overflow),
+        ):
+            gauge = GaugeMetricFamily(name, help_text, labels=labels)
+            gauge.add_metric([db.backend], value)
+            yield gauge
+        for name, help_text, count in (
+            ("ads_db_transactions", "Committed transactions", db.transactions),
+            ("ads_db_retries", "Units of work run again after a transient error", db.retries),
+            ("ads_db_failures", "Database operations that failed for good", db.failures),
+        ):
+            counter = CounterMetricFamily(name, help_text, labels=labels)
+            counter.add_metric([db.backend], count)
+            yield counter
+
+    @staticmethod
+    def _cache(cache: CacheManager) -> Iterator[Metric]:
+        stats = cache.stats
+        labels = ["backend"]
+        for name, help_text, count in (
+            ("ads_cache_hits", "Cache reads that found a value", stats.hits),
+            ("ads_cache_misses", "Cache reads that found nothing", stats.misses),
+            ("ads_cache_sets", "Values written", stats.sets),
+            ("ads_cache_deletes", "Keys deleted", stats.deletes),
+            ("ads_cache_errors", "Backend errors", stats.errors),
+            (
+                "ads_cache_fallbacks",
+                "Operations served from memory while Redis was away",
+                stats.fallbacks,
+            ),
+        ):
+            counter = CounterMetricFamily(name, help_text, labels=labels)
+            counter.add_metric([cache.backend], count)
+            yield counter
+        gauge = GaugeMetricFamily(
+            "ads_cache_fallback_active", "1 while the remote cache is bypassed", labels=labels
+        )
+        gauge.add_metric([cache.backend], 1.0 if cache.in_fallback else 0.0)
+        yield gauge
+
+
+class _RegistryCollector(Collector):
+    """Re-exports every metric of another registry (the services' own)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.registry.collect()
+
+
+def build_registry(
+    *,
+    database: DatabaseManager | None = None,
+    cache: CacheManager | None = None,
+    services: ExternalServiceManager | None = None,
+) -> CollectorRegistry:
+    """One registry with pool, cache and service metrics (the container's ``metrics``)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(InfrastructureCollector(database=database, cache=cache))
+    if services is not None:
+        registry.register(_RegistryCollector(services.metrics_registry))
+    return registry

@@ -1,0 +1,66 @@
+"""A host application wired to ads-infra the dependency-injector way.
+
+Run it with ``uvicorn examples.fastapi_app.app:app`` from the repository root
+(config from ADS_INFRA_CONFIG or ./config.yml). The container's resources
+start in the app's lifespan and stop with it; domain errors map to HTTP
+status codes in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from ads_infra.domain import NotFoundError, ValidationError
+from ads_infra.errors import InfrastructureError
+from containers import create_container
+from examples.fastapi_app import endpoints
+from examples.fastapi_app.containers import AppContainer
+
+
+def create_app(container: AppContainer | None = None) -> FastAPI:
+    """The app around ``container`` (default: built from the configuration file)."""
+    if container is None:
+        container = cast(AppContainer, create_container(container_cls=AppContainer))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        started = container.init_resources()
+        if started is not None:
+            await started
+        try:
+            yield
+        finally:
+            stopped = container.shutdown_resources()
+            if stopped is not None:
+                await stopped
+
+    app = FastAPI(title="ads-infra example host app", lifespan=lifespan)
+    app.state.container = container
+    app.include_router(endpoints.router)
+
+    @app.exception_handler(NotFoundError)
+    async def not_found(_request: Request, exc: NotFoundError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(ValidationError)
+    async def invalid(_request: Request, exc: ValidationError) -> JSONResponse:
+        body: dict[str, Any] = {"detail": str(exc), "field": exc.field}
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(InfrastructureError)
+    async def unavailable(_request: Request, exc: InfrastructureError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    """``app`` for uvicorn, built on first access so importing this module reads no config."""
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

@@ -1,0 +1,9 @@
+"""The host app's container: ads-infra's Container plus the app's wiring configuration."""
+
+from dependency_injector import containers
+
+from containers import Container
+
+
+class AppContainer(Container):
+    wiring_config = containers.WiringConfiguration(modules=[".endpoints"])
