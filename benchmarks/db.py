@@ -271,7 +271,7 @@ async def run(*, quick: bool) -> list[Measurement]:
         rows = 20_000 if quick else 100_000
         ad_ids = await _seed(factory, max(500, rows // DAYS))
         results = await _bench_get_by_id(
-            url, factory, ad_ids, operations=2_000 if quick else 10_000, rounds=3 if quick else 5
+            url, factory, ad_ids, operations=1_500 if quick else 5_000, rounds=3
         )
         results += await _bench_bulk_upsert(url, factory, ad_ids, rows, rounds=2 if quick else 3)
         return results
