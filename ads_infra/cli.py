@@ -8,6 +8,7 @@ line and exit with a non-zero code, never a traceback: 2 for configuration,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
 import logging
@@ -110,19 +111,29 @@ HEALTH_PROVIDERS = (
 
 
 async def collect_health(container: Container) -> list[HealthStatus]:
-    """Health of every configured component, each checked once, never raising."""
-    checks: list[Awaitable[Any]] = []
-    for sub, name in HEALTH_PROVIDERS:
-        provider = getattr(getattr(container, sub), name, None)
-        if provider is not None:
-            checks.append(provider().health_check())
+    """Health of every configured component, each checked once, never raising.
+
+    Each manager is started first, as the container's resources would be (a
+    local storage folder or SQLite file is created then); a start that fails
+    is not fatal here: the health check that follows reports why.
+    """
+    for name in ("ai", "analytics", "notifications"):
+        getattr(container.services, name)()  # registers each service with the manager
+    managers = [
+        getattr(getattr(container, sub), name)()
+        for sub, name in HEALTH_PROVIDERS
+        if getattr(getattr(container, sub), name, None) is not None
+    ]
+    for manager in managers:
+        with contextlib.suppress(Exception):
+            await manager.start()
     reports: list[HealthStatus] = []
-    for result in await asyncio.gather(*checks):
-        reports.extend(result if isinstance(result, list) else [result])
-    for sub, name in HEALTH_PROVIDERS:
-        provider = getattr(getattr(container, sub), name, None)
-        if provider is not None:
-            await provider().close()
+    try:
+        for result in await asyncio.gather(*(m.health_check() for m in managers)):
+            reports.extend(result if isinstance(result, list) else [result])
+    finally:
+        for manager in reversed(managers):
+            await manager.close()
     return reports
 
 
