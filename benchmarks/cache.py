@@ -266,12 +266,13 @@ async def _bench_redis(url: str, operations: int, rounds: int) -> list[Measureme
             result["raw"],
             peers={peer: result[peer] for peer in peers},
             target=0.9,
-            peer_target=1.2,
+            peer_target=peer_target,
             note=note + extra,
         )
-        for ours, suffix, extra in (
-            ("ours", "", "; auto_pipeline on (the default)"),
-            ("direct", " (auto_pipeline off)", "; one round trip per call, like the others"),
+        for ours, suffix, extra, peer_target in (
+            ("ours", "", "; auto_pipeline on (the default)", 1.2),
+            # Shown for honesty: where the speed-up comes from. No peer target.
+            ("direct", " (auto_pipeline off)", "; one round trip per call, like the others", None),
         )
         for name, result in (("set", sets), ("get", gets))
     ]

@@ -14,8 +14,9 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from time import perf_counter
+from time import monotonic, perf_counter
 from typing import Any, TypeVar, cast
 
 import orjson
@@ -55,6 +56,7 @@ REMOTE_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.T
 _UNAVAILABLE_REPLIES = (BusyLoadingError, ReadOnlyError, ClusterDownError, TryAgainError)
 
 _MISSING: Any = object()
+_NEVER = math.inf
 _DELETE_BATCH = 1000
 
 
@@ -159,6 +161,7 @@ class CacheManager:
             self._remote = self.strategy
         # Memory fast path: bound once, called without attribute chains.
         self._lookup = self._local.lookup
+        self._entries = self._local.entries
         self._store = self._local.store
         self._loads: Callable[[bytes], Any] = (
             orjson.loads if self._codec.serializer == "json" else self._codec.decode
@@ -260,15 +263,19 @@ class CacheManager:
         """The cached value, or ``default`` when absent or expired."""
         if self._remote is not None:
             return await self._remote_get_value(key, default)
-        data = self._lookup(key)
-        if data is None:
-            self.stats.misses += 1
-            return default
-        self.stats.hits += 1
-        try:
-            return self._loads(data)
-        except JSONDecodeError:  # a marked payload (compressed, msgpack, pickle)
-            return self._codec.decode(data)
+        # MemoryCacheStrategy.lookup, inlined: a call frame is a fifth of a hit.
+        item = self._entries.get(key)
+        if item is not None and (item[0] == _NEVER or item[0] > monotonic()):
+            self._entries.move_to_end(key)
+            self.stats.hits += 1
+            try:
+                return self._loads(item[1])
+            except JSONDecodeError:  # a marked payload (compressed, msgpack, pickle)
+                return self._codec.decode(item[1])
+        if item is not None:
+            self._lookup(key)  # drops and counts the expired entry
+        self.stats.misses += 1
+        return default
 
     async def set(self, key: str, value: Any, ttl: float | None = None) -> bool:
         """Store ``value`` for ``ttl`` seconds (None: default_ttl, 0: no expiry)."""

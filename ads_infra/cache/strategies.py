@@ -207,8 +207,9 @@ class MemoryCacheStrategy(CacheStrategy):
         # The store is private to this object: a namespace would only cost a
         # string concatenation per call.
         self.prefix = ""
-        # key -> (monotonic expiry or inf, payload); order = least recently used first
-        self._data: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        # key -> (monotonic expiry or inf, payload), least recently used first.
+        # CacheManager's memory hot path reads it directly.
+        self.entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self.max_size = self.config.max_size
         self.evictions = 0
         self.expirations = 0
@@ -218,24 +219,24 @@ class MemoryCacheStrategy(CacheStrategy):
         return Codec(config.serializer, compression_threshold=None)
 
     def __len__(self) -> int:
-        return len(self._data)
+        return len(self.entries)
 
     # Synchronous core, used by the manager without a coroutine per call.
 
     def lookup(self, key: str) -> bytes | None:
-        item = self._data.get(key)
+        item = self.entries.get(key)
         if item is None:
             return None
         expires = item[0]
         if expires != _NEVER and expires <= monotonic():
-            del self._data[key]
+            del self.entries[key]
             self.expirations += 1
             return None
-        self._data.move_to_end(key)
+        self.entries.move_to_end(key)
         return item[1]
 
     def store(self, key: str, data: bytes, ttl: float) -> None:
-        entries = self._data
+        entries = self.entries
         entries[key] = (monotonic() + ttl if ttl else _NEVER, data)
         entries.move_to_end(key)
         if len(entries) > self.max_size:
@@ -243,7 +244,7 @@ class MemoryCacheStrategy(CacheStrategy):
             self.evictions += 1
 
     def remove(self, keys: Iterable[str]) -> int:
-        pop, removed = self._data.pop, 0
+        pop, removed = self.entries.pop, 0
         for key in keys:
             if pop(key, None) is not None:
                 removed += 1
@@ -252,12 +253,12 @@ class MemoryCacheStrategy(CacheStrategy):
     def remove_matching(self, prefix: str, pattern: str) -> int:
         match = glob_to_regex(pattern).match
         start = len(prefix)
-        doomed = [k for k in self._data if k.startswith(prefix) and match(k, start)]
+        doomed = [k for k in self.entries if k.startswith(prefix) and match(k, start)]
         return self.remove(doomed)
 
     def purge(self) -> None:
         """Drop every entry (all namespaces)."""
-        self._data.clear()
+        self.entries.clear()
 
     # Async hooks.
 
@@ -309,28 +310,24 @@ class AutoPipeline:
     caller gets its own reply or its own error.
     """
 
-    __slots__ = ("_client", "_loop", "_pending", "_tasks")
+    __slots__ = ("_client", "_pending", "_tasks")
 
     def __init__(self, client: Any) -> None:
         self._client = client
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     def submit(self, *command: Any) -> asyncio.Future[Any]:
-        loop = self._loop
-        if loop is None:
-            loop = self._loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
         future = loop.create_future()
         if not self._pending:
-            loop.call_soon(self._flush)
+            loop.call_soon(self._flush, loop)
         self._pending.append((command, future))
         return future
 
-    def _flush(self) -> None:
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         batch, self._pending = self._pending, []
-        assert self._loop is not None
-        task = self._loop.create_task(self._send(batch))
+        task = loop.create_task(self._send(batch))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
