@@ -11,9 +11,9 @@ ADS_S3_ENDPOINT_URL (bucket ADS_S3_BUCKET, objects under a unique prefix,
 deleted afterwards), else a moto_server started on a free port for the run.
 Without moto installed the S3 rows are skipped with a note.
 
-Each row times baseline and ours one operation at a time, in alternation, so
-a noisy neighbour on a shared machine (fsync latency swings a lot) hurts both
-sides alike.
+Each row times baseline and ours one operation at a time, in alternation, and
+reports ops/s from the median operation, so a noisy neighbour on a shared
+machine (fsync latency swings a lot) hurts both sides alike.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import importlib.util
 import os
 import shutil
 import socket
+import statistics
 import sys
 import tempfile
 import time
@@ -53,23 +54,24 @@ def _content(size: int) -> bytes:
 async def _paired(
     baseline: Callable[[], Awaitable[Any]], ours: Callable[[], Awaitable[Any]], n: int
 ) -> tuple[float, float]:
-    """(ours, baseline) in ops/s, measured op by op in alternation.
+    """(ours, baseline) in ops/s, from the median time of one operation.
 
     Durable writes are dominated by fsync latency, which swings with whatever
-    else the disk is doing; timing the two sides in turns, one operation each
-    (the order flipping every time), exposes both to the same conditions.
+    else the disk is doing: the two sides are timed in turns, one operation
+    each (the order flipping every time), so both see the same conditions, and
+    the median keeps a few stalls from deciding the ratio.
     """
     for _ in range(2):  # warm-up: folders, caches, connections
         await baseline()
         await ours()
-    spent = {"baseline": 0.0, "ours": 0.0}
+    times: dict[str, list[float]] = {"baseline": [], "ours": []}
     for i in range(n):
         pair = (("baseline", baseline), ("ours", ours))
         for side, op in pair if i % 2 == 0 else pair[::-1]:
             started = time.perf_counter()
             await op()
-            spent[side] += time.perf_counter() - started
-    return n / spent["ours"], n / spent["baseline"]
+            times[side].append(time.perf_counter() - started)
+    return 1 / statistics.median(times["ours"]), 1 / statistics.median(times["baseline"])
 
 
 async def _raw_save(folder: str, data: bytes) -> None:

@@ -28,6 +28,10 @@ def copy_without_xattrs(path: Path) -> None:
     path.write_bytes(data)
 
 
+def list_dirs(root: Path) -> list[Path]:
+    return [p for p in root.iterdir() if p.is_dir()]
+
+
 def files_under(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() or p.is_symlink())
 
@@ -216,12 +220,14 @@ async def test_create_only_never_overwrites(tmp_path: Path) -> None:
 
 async def test_folders_are_sharded(tmp_path: Path) -> None:
     manager = FileStorageManager(StorageConfig(base_path=str(tmp_path / "s")))
-    names = [await manager.save_file(b"x", f"{i}.txt") for i in range(20)]
-    top = {p.name for p in (tmp_path / "s").iterdir()}
-    assert len(top) > 5 and all(re.fullmatch(r"[0-9a-f]{2}", t) for t in top)
+    names = [await manager.save_file(b"x", f"{i}.txt") for i in range(40)]
+    used = {Path(manager.strategy.path_for(n)).parent.name for n in names}  # type: ignore[attr-defined]
+    assert len(used) > 20 and all(re.fullmatch(r"[0-9a-f]{2}", u) for u in used)
     for name in names:
         rel = Path(manager.strategy.path_for(name)).relative_to(tmp_path / "s")  # type: ignore[attr-defined]
-        assert len(rel.parts) == 3
+        assert len(rel.parts) == 2
+    await manager.start()  # creates every shard folder up front
+    assert len(list_dirs(tmp_path / "s")) == 256
 
 
 WRITER = textwrap.dedent(
