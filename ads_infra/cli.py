@@ -280,6 +280,33 @@ async def collect_stats(container: Container) -> dict[str, Any]:
             await shutdown
 
 
+# --- soak --------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--seconds", default=30.0, show_default=True, help="How long to run the workload.")
+@click.option("--concurrency", default=16, show_default=True, help="Concurrent workers.")
+@click.option("--keep", is_flag=True, help="Keep the soak's rows and files afterwards.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def soak(ctx: click.Context, seconds: float, concurrency: int, keep: bool, as_json: bool) -> None:
+    """Run the demo's workload, then check every acknowledged write; exit 1 if one is lost."""
+    from benchmarks.soak import run_soak
+
+    container = _container(ctx)
+    report = _run(run_soak(container, seconds=seconds, concurrency=concurrency, keep=keep))
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        for line in report.summary_lines():
+            click.echo(line)
+    if report.lost or report.unhandled:
+        _fail(
+            f"{report.lost} acknowledged writes lost, {len(report.unhandled)} unhandled exceptions",
+            EXIT_FAILURE,
+        )
+
+
 # --- bench -------------------------------------------------------------------------
 
 

@@ -1,0 +1,93 @@
+"""The soak under faults: Redis stopped and restarted, PostgreSQL backends terminated.
+
+Short (about 12 s) so it runs in ``make test``; the longer documented run is
+``ads-infra soak --seconds 120`` with the same faults (see docs/soak.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from ads_infra.testing import build_test_container
+from benchmarks.soak import run_soak
+from tests.integration.cache.conftest import RedisServer, private_redis  # noqa: F401
+
+
+async def _terminate_soak_backends(postgres_url: str) -> int:
+    """pg_terminate_backend on every connection of the soak's database; returns how many."""
+    url = make_url(postgres_url)
+    admin = await asyncpg.connect(
+        url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    )
+    try:
+        rows = await admin.fetch(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = $1 AND application_name = 'ads-infra' AND pid <> pg_backend_pid()",
+            url.database,
+        )
+    finally:
+        await admin.close()
+    return sum(1 for row in rows if row[0])
+
+
+async def test_soak_loses_no_acknowledged_write_under_faults(
+    tmp_path: Path, postgres_url: str, private_redis: RedisServer
+) -> None:
+    container = build_test_container(
+        tmp_path / "soak",
+        {
+            "database": {"url": postgres_url, "retry_delay": 0.05, "retry_max_delay": 0.5},
+            "cache": {
+                "cache_type": "redis",
+                "redis_url": private_redis.url,
+                "socket_timeout": 0.5,
+                "fallback_probe_interval": 0.3,
+            },
+        },
+    )
+    terminated: list[int] = []
+    cache_back_on_redis: list[bool] = []
+    cache = container.cache.manager()
+
+    async def back_on_redis(patience: float = 10.0) -> bool:
+        for _ in range(int(patience / 0.1)):
+            await cache.get("probe")  # traffic lets the breaker probe Redis
+            if not cache.in_fallback and cache.active_backend == "redis":
+                return True
+            await asyncio.sleep(0.1)
+        return False
+
+    async def faults() -> None:
+        await asyncio.sleep(1.5)
+        terminated.append(await _terminate_soak_backends(postgres_url))
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(private_redis.stop)
+        await asyncio.sleep(1.5)
+        terminated.append(await _terminate_soak_backends(postgres_url))
+        await asyncio.to_thread(private_redis.start)
+        cache_back_on_redis.append(await back_on_redis())
+        await asyncio.sleep(0.5)
+        terminated.append(await _terminate_soak_backends(postgres_url))
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(private_redis.stop)
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(private_redis.start)
+        cache_back_on_redis.append(await back_on_redis())
+
+    report = await run_soak(container, seconds=9.0, concurrency=8, fault_hook=faults)
+    summary: dict[str, Any] = report.to_dict()
+    print("\n".join(report.summary_lines()))
+
+    assert sum(terminated) >= 3, terminated  # the faults really hit the soak's connections
+    assert report.cache_fallbacks > 0  # and Redis really went away under load
+    assert summary["writes_lost"] == 0, summary
+    assert summary["unhandled_exceptions"] == 0, summary["unhandled_samples"]
+    assert all(n > 0 for n in summary["writes_acknowledged"].values()), summary
+    assert cache_back_on_redis == [True, True]
+    assert summary["final_cache_backend"] == "redis"
+    assert summary["final_database_healthy"] is True
