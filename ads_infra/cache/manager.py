@@ -170,7 +170,7 @@ class CacheManager:
             orjson.dumps if self._codec.plain_json else self._codec.encode
         )
         self._timed = bool(config.stats_enabled and self._remote is not None)
-        self._two_level = bool(config.two_level and self._remote and config.local_ttl > 0)
+        self._two_level = config.two_level and self._remote is not None and config.local_ttl > 0
         self._local_ttl = float(config.local_ttl)
         self._fallback = config.fallback_enabled
         self._remote_up = True
@@ -609,12 +609,13 @@ class CacheManager:
             try:
                 await remote.ping()
                 await self._reconcile(remote)
-            except REMOTE_ERRORS as exc:
+            except Exception as exc:  # the probe must outlive any failure, or fallback is forever
                 delay = min(delay * 2, self.config.fallback_probe_max_interval)
                 logger.debug("cache: %s still unavailable (%s)", self.backend, _reason(exc))
                 continue
             break
-        # Written while away: only in memory, and now older than Redis's truth.
+        # The fallback store is not shared with other processes: drop it, and let
+        # the keys reconciled above miss once and refill from their source.
         self._local.purge()
         self._remote_up = True
         logger.warning("cache: %s at %s answers again; back on it", self.backend, remote.target)
