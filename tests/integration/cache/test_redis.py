@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,8 @@ from tests.integration.cache.conftest import REDIS_CLI
 from tests.services import free_port
 
 pytestmark = pytest.mark.integration
+
+CONFIG = Path(__file__).resolve().parents[3] / "config.yml"
 
 
 @pytest.fixture
@@ -287,3 +290,22 @@ async def test_a_refused_command_without_fallback_is_a_cache_error(
     with pytest.raises(CacheError, match="WRONGTYPE"):
         await manager.get("foreign")
     await manager.close()
+
+
+async def test_container_switches_to_redis_by_environment(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str, namespace: str, raw: Redis
+) -> None:
+    from containers import create_container
+
+    monkeypatch.setenv("ADS_CACHE_TYPE", "redis")
+    monkeypatch.setenv("ADS_REDIS_URL", redis_url)
+    container = create_container(CONFIG, cache={"namespace": namespace})
+    manager = container.cache.manager()
+    await container.cache.lifecycle.init()  # what init_resources() runs for the cache
+    try:
+        assert isinstance(manager.strategy, RedisCacheStrategy) and not manager.in_fallback
+        await manager.set("via-container", {"ok": True})
+        assert await raw.get(f"{namespace}:via-container") == b'{"ok":true}'
+    finally:
+        await container.cache.lifecycle.shutdown()
+    assert manager.strategy._client is None  # the pool was closed
