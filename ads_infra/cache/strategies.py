@@ -97,7 +97,8 @@ def expiry_seconds(ttl: float | None, default_ttl: int) -> float:
 class CacheStrategy(abc.ABC):
     """A cache backend. Public methods take plain keys and values.
 
-    Every key lives under ``{namespace}:``. ``ttl=None`` uses
+    Every key of a shared backend lives under ``{namespace}:`` (``prefix``);
+    the in-process store is private and needs none. ``ttl=None`` uses
     ``config.default_ttl``; ``ttl=0`` stores without expiry.
     """
 
@@ -197,7 +198,8 @@ class MemoryCacheStrategy(CacheStrategy):
 
     Hand-written on an OrderedDict rather than cachetools: LRU order, per-key
     expiry and glob deletion fit in one O(1) structure here, and the manager
-    calls its synchronous ``lookup``/``store`` on its hot path.
+    uses ``entries`` and the synchronous ``lookup``/``store`` on its hot path.
+    (lru-dict, a C LRU, was measured too: faster sets, slower gets, no net gain.)
     """
 
     backend: ClassVar[str] = "memory"
