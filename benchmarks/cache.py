@@ -285,7 +285,7 @@ async def run(*, quick: bool) -> list[Measurement]:
     from redis.exceptions import RedisError
 
     # (operations per round, rounds): --quick keeps the whole area near 10 s.
-    memory, redis = ((8_000, 11), (800, 3)) if quick else ((20_000, 25), (4_000, 7))
+    memory, redis = ((8_000, 11), (500, 5)) if quick else ((20_000, 25), (4_000, 7))
     results = await _bench_memory(*memory)
     url = _redis_url()
     try:
