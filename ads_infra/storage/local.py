@@ -253,6 +253,14 @@ def _shards(root: str) -> list[str]:
     return [os.path.join(root, name) for name in SHARDS if name in names]
 
 
+def _disk_state(root: str) -> tuple[str, Any, bool]:
+    """(the folder checked, its disk usage, writable): ``root`` or its nearest existing parent."""
+    where = root
+    while not os.path.isdir(where) and os.path.dirname(where) != where:
+        where = os.path.dirname(where)
+    return where, shutil.disk_usage(where), os.access(where, os.W_OK)
+
+
 def _make_shards(root: str) -> None:
     os.makedirs(root, exist_ok=True)
     existing = set(os.listdir(root))
@@ -464,8 +472,7 @@ class LocalStorageStrategy(StorageStrategy):
     async def health_check(self) -> HealthStatus:
         started = time.perf_counter()
         try:
-            usage = await _blocking(shutil.disk_usage)(self.root)
-            writable = await _blocking(os.access)(self.root, os.W_OK)
+            where, usage, writable = await _blocking(_disk_state)(self.root)
         except OSError as exc:
             return HealthStatus(
                 "storage", self.backend, False, detail=str(exc.strerror), target=self.root
@@ -473,9 +480,9 @@ class LocalStorageStrategy(StorageStrategy):
         latency = (time.perf_counter() - started) * 1000
         if not writable:
             return HealthStatus(
-                "storage", self.backend, False, latency, "folder is not writable", self.root
+                "storage", self.backend, False, latency, f"{where} is not writable", self.root
             )
-        free_mib = usage.free // (1024 * 1024)
-        return HealthStatus(
-            "storage", self.backend, True, latency, f"{free_mib} MiB free", self.root
-        )
+        detail = f"{usage.free // (1024 * 1024)} MiB free"
+        if where != self.root:
+            detail += "; the folder will be created by start() or the first write"
+        return HealthStatus("storage", self.backend, True, latency, detail, self.root)

@@ -393,6 +393,9 @@ class CloudStorageStrategy(StorageStrategy):
                 for meta in chunk:
                     key = meta["path"]
                     if not key.startswith(prefix):
+                        if key > prefix:  # keys come in order: past the prefix's range
+                            more = False
+                            break
                         continue
                     if meta["size"] == 0 and await self._is_pending(key):
                         continue
@@ -400,8 +403,9 @@ class CloudStorageStrategy(StorageStrategy):
                         more = True
                         break
                     items.append(self._info(key, meta))
-                if more:
-                    break
+                else:
+                    continue
+                break
         except BaseError as exc:
             self._fail(exc, "listing")
         return ListPage(items=items, next_token=items[-1].key if more else None)

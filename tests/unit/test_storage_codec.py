@@ -38,8 +38,8 @@ def test_round_trip_at_segment_boundaries(size: int, compress: bool, encrypt: bo
     key = KEY if encrypt else None
     stored, encoder = encode(data, compress=compress, key=key)
     assert encoder.sha256 == hashlib.sha256(data).hexdigest()
-    if encrypt:
-        assert data[:32] not in stored or not data
+    if encrypt and size >= 32:  # a shorter plaintext may turn up in ciphertext by chance
+        assert data[:32] not in stored
     back = decode(stored, encoder, compressed=compress, encrypted=encrypt, key=key)
     assert back == data
 

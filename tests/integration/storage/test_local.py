@@ -317,3 +317,17 @@ async def test_encrypted_file_that_lost_its_metadata_is_refused(tmp_path: Path) 
     with pytest.raises(IntegrityCheckError, match="metadata is missing"):
         async for _ in await manager.open_file(name):
             pass
+
+
+async def test_health_before_the_folder_exists(tmp_path: Path) -> None:
+    strategy = LocalStorageStrategy(StorageConfig(base_path=str(tmp_path / "new" / "storage")))
+    status = await strategy.health_check()
+    assert status.healthy and "will be created" in status.detail
+    await strategy.start()
+    assert (await strategy.health_check()).healthy
+    read_only = tmp_path / "ro"
+    read_only.mkdir(mode=0o500)
+    if os.geteuid() != 0:  # root may write anywhere
+        blocked = LocalStorageStrategy(StorageConfig(base_path=str(read_only / "s")))
+        status = await blocked.health_check()
+        assert not status.healthy and "not writable" in status.detail
