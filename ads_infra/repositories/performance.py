@@ -1,15 +1,15 @@
 """PerformanceRepositoryImpl: daily rows keyed by (ad_id, date), with a fast idempotent bulk upsert.
 
-``bulk_upsert`` dedupes the batch in memory (the last record for a key
-wins: ON CONFLICT cannot touch a row twice in one statement), checks that
-every ad is the user's (filling the row's campaign_id and group_id from the
-ad), then:
+``bulk_upsert`` checks and dedupes the batch in one pass (the last record
+for a key wins: ON CONFLICT cannot touch a row twice in one statement),
+checks that every ad is the user's, then:
 
-- PostgreSQL: COPY (in key order) into a session-temporary staging table
-  through asyncpg (``copy_records_to_table``), then one ``INSERT ... SELECT
-  ... ON CONFLICT (ad_id, date) DO UPDATE``, so concurrent overlapping
-  upserts lock rows in the same order (and a deadlock, should one happen
-  anyway, is retried by DatabaseManager.run);
+- PostgreSQL: COPY into a connection-local temporary staging table through
+  asyncpg (``copy_records_to_table``), then one ``INSERT ... SELECT ...
+  JOIN ads ... ORDER BY ad_id, date ON CONFLICT (ad_id, date) DO UPDATE``:
+  user, campaign and group come from the ad in the same statement, and key
+  order makes concurrent overlapping upserts lock rows in the same order (a
+  deadlock, should one happen anyway, is retried by DatabaseManager.run);
 - SQLite: batched ``INSERT ... ON CONFLICT DO UPDATE`` (executemany).
 
 Rows whose values did not change are not rewritten, so upserting the same
@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ads_infra.domain.entities import PerformanceRecord
 from ads_infra.domain.errors import NotFoundError, ValidationError
 from ads_infra.domain.repositories import Page, PerformanceFilter, PerformanceRepository
-from ads_infra.domain.validation import validate_performance_record
+from ads_infra.domain.validation import MAX_MONEY_MICROS, validate_performance_record
 from ads_infra.repositories.base import BaseRepository, KeysetQuery, stats_key
 from ads_infra.tables import ads, performance_daily
 
@@ -42,18 +42,29 @@ COLUMNS = (
     "conversions", "cost_micros", "conversion_value_micros",
 )  # fmt: skip
 VALUE_COLUMNS = COLUMNS[2:]
-STAGE = "ads_infra_performance_stage"
+# What a caller supplies; user, campaign and group come from the ad.
+STAGE_COLUMNS = (
+    "ad_id", "date", "impressions", "clicks", "conversions", "cost_micros",
+    "conversion_value_micros",
+)  # fmt: skip
+STAGE = "ads_infra_perf_stage"
 # ON COMMIT DELETE ROWS: the staging table lives as long as the pooled
-# connection and is emptied by every commit, so it is created once per connection.
-STAGE_DDL = (
-    f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} "
-    "(LIKE performance_daily INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+# connection and is emptied by every commit, so it is created once per
+# connection; TRUNCATE covers a second upsert in the same transaction. The
+# sort of the INSERT below gets enough memory not to spill to disk.
+STAGE_SETUP = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (ad_id bigint NOT NULL, date date NOT NULL, "
+    "impressions bigint NOT NULL, clicks bigint NOT NULL, conversions numeric(18, 4) NOT NULL, "
+    "cost_micros bigint NOT NULL, conversion_value_micros bigint NOT NULL) "
+    f"ON COMMIT DELETE ROWS; TRUNCATE {STAGE}; SET LOCAL work_mem = '64MB'"
 )
-_cols = ", ".join(COLUMNS)
 # Built from the module's own constants only, never from input.
 UPSERT_FROM_STAGE = (
-    f"INSERT INTO performance_daily AS p ({_cols}) "  # noqa: S608
-    f"SELECT {_cols} FROM {STAGE} "
+    f"INSERT INTO performance_daily AS p ({', '.join(COLUMNS)}) "  # noqa: S608
+    "SELECT s.ad_id, s.date, a.user_id, a.campaign_id, a.group_id, s.impressions, s.clicks, "
+    "s.conversions, s.cost_micros, s.conversion_value_micros "
+    f"FROM {STAGE} s JOIN ads a ON a.id = s.ad_id AND a.user_id = $1 "
+    "ORDER BY s.ad_id, s.date "
     "ON CONFLICT (ad_id, date) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in VALUE_COLUMNS)
     + " WHERE ("
@@ -66,41 +77,49 @@ SQLITE_BATCH = 2000
 ID_CHUNK = 5000
 
 Key = tuple[int, dt.date]
+StageRow = tuple[int, dt.date, int, int, Decimal, int, int]
 
 
-def _key(item: tuple[Key, Any]) -> Key:
-    return item[0]
+def _stage_rows(records: Iterable[PerformanceRecord], user_id: int) -> dict[Key, StageRow]:
+    """Checked, deduplicated rows in STAGE_COLUMNS order; the last record for a key wins.
 
-
-def _clean(r: PerformanceRecord) -> Decimal:
-    """Cheap checks of one record; the full validator only explains a failure.
-
-    Hand-written because the generic validator costs more than the COPY
-    itself at 100k rows. Returns the conversions as Decimal.
+    The checks are inlined rather than the generic validator's because at
+    100k rows that one costs more than the COPY itself; a record failing
+    them goes through the full validator, which names the field.
     """
-    conv = r.conversions
-    ok = (
-        type(r.ad_id) is int
-        and r.ad_id > 0
-        and type(r.date) is dt.date
-        and type(r.impressions) is int
-        and type(r.clicks) is int
-        and type(r.cost_micros) is int
-        and type(r.conversion_value_micros) is int
-        and 0 <= r.clicks <= r.impressions
-        and 0 <= r.cost_micros <= 10**15
-        and 0 <= r.conversion_value_micros <= 10**15
-    )
-    if ok:
-        if type(conv) is not Decimal:
+    batch: dict[Key, StageRow] = {}
+    date, dec, top = dt.date, Decimal, MAX_MONEY_MICROS
+    for r in records:
+        ad_id, day, imp, clk, conv = r.ad_id, r.date, r.impressions, r.clicks, r.conversions
+        cost, value = r.cost_micros, r.conversion_value_micros
+        if type(conv) is not dec:
             try:
-                conv = Decimal(str(conv))
+                conv = dec(str(conv))
             except (InvalidOperation, ValueError):
-                ok = False
-        if ok and conv.is_finite() and conv >= 0:
-            return conv
-    validate_performance_record(r)
-    raise ValidationError("conversions", f"invalid value {r.conversions!r}", entity="performance")
+                conv = dec("NaN")
+        if not (
+            type(ad_id) is int
+            and ad_id > 0
+            and type(day) is date
+            and type(imp) is int
+            and type(clk) is int
+            and type(cost) is int
+            and type(value) is int
+            and 0 <= clk <= imp
+            and 0 <= cost <= top
+            and 0 <= value <= top
+            and conv.is_finite()
+            and conv >= 0
+        ):
+            validate_performance_record(r)
+            raise ValidationError("conversions", f"invalid value {conv!r}", entity="performance")
+        if r.user_id is not None and r.user_id != user_id:
+            raise ValidationError(
+                "user_id", f"record for user {r.user_id} in a batch of user {user_id}",
+                entity="performance",
+            )  # fmt: skip
+        batch[(ad_id, day)] = (ad_id, day, imp, clk, conv, cost, value)
+    return batch
 
 
 class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
@@ -114,15 +133,7 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
     # -- writes
 
     async def bulk_upsert(self, records: Iterable[PerformanceRecord], *, user_id: int) -> int:
-        batch: dict[Key, tuple[PerformanceRecord, Decimal]] = {}
-        for record in records:
-            conversions = _clean(record)
-            if record.user_id is not None and record.user_id != user_id:
-                raise ValidationError(
-                    "user_id", f"record for user {record.user_id} in a batch of user {user_id}",
-                    entity=self.ENTITY,
-                )  # fmt: skip
-            batch[(record.ad_id, record.date)] = (record, conversions)
+        batch = _stage_rows(records, user_id)
         if not batch:
             return 0
         ad_ids = sorted({ad_id for ad_id, _ in batch})
@@ -130,21 +141,11 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
 
         async def op(session: AsyncSession) -> int:
             owners = await self._owners(session, ad_ids, user_id)
-            rows = []
-            # Key order: concurrent overlapping upserts then lock rows in the same
-            # order (no deadlock); sorting here (timsort: near free on sorted input)
-            # spares the server a sort that spills to disk at work_mem's default.
-            for (ad_id, day), (r, conversions) in sorted(batch.items(), key=_key):
-                campaign_id, group_id = owners[ad_id]
-                rows.append(
-                    (ad_id, day, user_id, campaign_id, group_id, r.impressions, r.clicks,
-                     conversions, r.cost_micros, r.conversion_value_micros)
-                )  # fmt: skip
             if postgres:
-                await self._copy_upsert(session, rows)
+                await self._copy_upsert(session, list(batch.values()), user_id)
             else:
-                await self._sqlite_upsert(session, rows)
-            return len(rows)
+                await self._sqlite_upsert(session, batch, owners, user_id)
+            return len(batch)
 
         return await self._write(op, keys=[stats_key(user_id)])
 
@@ -172,28 +173,38 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
             raise NotFoundError("ad", shown, user_id=user_id)
         return owners
 
-    async def _copy_upsert(self, session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> None:
+    async def _copy_upsert(
+        self, session: AsyncSession, rows: Sequence[StageRow], user_id: int
+    ) -> None:
         conn = await session.connection()
         raw = await conn.get_raw_connection()
         driver: Any = raw.driver_connection
         # The ownership SELECT above already opened the transaction on this connection.
-        # Emptied first: a second upsert in the same transaction must not see the first's rows.
-        await driver.execute(f"{STAGE_DDL}; TRUNCATE {STAGE}")
-        await driver.copy_records_to_table(STAGE, records=rows, columns=COLUMNS)
-        await driver.execute(UPSERT_FROM_STAGE)
+        await driver.execute(STAGE_SETUP)
+        await driver.copy_records_to_table(STAGE, records=rows, columns=STAGE_COLUMNS)
+        await driver.execute(UPSERT_FROM_STAGE, user_id)
 
-    async def _sqlite_upsert(self, session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> None:
+    async def _sqlite_upsert(
+        self,
+        session: AsyncSession,
+        batch: dict[Key, StageRow],
+        owners: dict[int, tuple[int, int]],
+        user_id: int,
+    ) -> None:
         t = performance_daily
         stmt = sqlite_insert(t)
         stmt = stmt.on_conflict_do_update(
             index_elements=[t.c.ad_id, t.c.date],
             set_={c: stmt.excluded[c] for c in VALUE_COLUMNS},
         )
+        rows = [
+            {"ad_id": ad_id, "date": day, "user_id": user_id, "campaign_id": owners[ad_id][0],
+             "group_id": owners[ad_id][1], "impressions": imp, "clicks": clk, "conversions": conv,
+             "cost_micros": cost, "conversion_value_micros": value}
+            for (ad_id, day), (_, _, imp, clk, conv, cost, value) in sorted(batch.items())
+        ]  # fmt: skip
         for start in range(0, len(rows), SQLITE_BATCH):
-            chunk = [
-                dict(zip(COLUMNS, row, strict=True)) for row in rows[start : start + SQLITE_BATCH]
-            ]
-            await session.execute(stmt, chunk)
+            await session.execute(stmt, rows[start : start + SQLITE_BATCH])
 
     async def delete(self, *, user_id: int, filters: PerformanceFilter | None = None) -> int:
         t = performance_daily
