@@ -4,12 +4,15 @@
 for a key wins: ON CONFLICT cannot touch a row twice in one statement),
 checks that every ad is the user's, then:
 
-- PostgreSQL: COPY into a connection-local temporary staging table through
-  asyncpg (``copy_records_to_table``), then one ``INSERT ... SELECT ...
-  JOIN ads ... ORDER BY ad_id, date ON CONFLICT (ad_id, date) DO UPDATE``:
-  user, campaign and group come from the ad in the same statement, and key
-  order makes concurrent overlapping upserts lock rows in the same order (a
-  deadlock, should one happen anyway, is retried by DatabaseManager.run);
+- PostgreSQL: when none of the keys exists yet (the daily-ingestion case),
+  COPY straight into the table inside a savepoint; otherwise, or when a
+  concurrent writer got some of the keys in first, COPY into a
+  connection-local temporary staging table through asyncpg
+  (``copy_records_to_table``), then one ``INSERT ... SELECT ... JOIN ads ...
+  ON CONFLICT (ad_id, date) DO UPDATE`` (user, campaign and group come from
+  the ad). Rows go in key order, so concurrent overlapping upserts lock rows
+  in the same order (a deadlock, should one happen anyway, is retried by
+  DatabaseManager.run);
 - SQLite: batched ``INSERT ... ON CONFLICT DO UPDATE`` (executemany).
 
 Rows whose values did not change are not rewritten, so upserting the same
@@ -50,21 +53,26 @@ STAGE_COLUMNS = (
 STAGE = "ads_infra_perf_stage"
 # ON COMMIT DELETE ROWS: the staging table lives as long as the pooled
 # connection and is emptied by every commit, so it is created once per
-# connection; TRUNCATE covers a second upsert in the same transaction. The
-# sort of the INSERT below gets enough memory not to spill to disk.
+# connection; TRUNCATE covers a second upsert in the same transaction. Rows
+# are copied in key order and a heap scan of a fresh table returns them in
+# that order, so the INSERT needs no sort of its own.
 STAGE_SETUP = (
     f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (ad_id bigint NOT NULL, date date NOT NULL, "
     "impressions bigint NOT NULL, clicks bigint NOT NULL, conversions numeric(18, 4) NOT NULL, "
     "cost_micros bigint NOT NULL, conversion_value_micros bigint NOT NULL) "
-    f"ON COMMIT DELETE ROWS; TRUNCATE {STAGE}; SET LOCAL work_mem = '64MB'"
+    f"ON COMMIT DELETE ROWS; TRUNCATE {STAGE}"
 )
+ANY_EXISTING = (
+    "SELECT EXISTS (SELECT 1 FROM performance_daily WHERE ad_id = ANY($1::bigint[]) "
+    "AND date BETWEEN $2 AND $3)"
+)
+UNIQUE_VIOLATION = "23505"
 # Built from the module's own constants only, never from input.
 UPSERT_FROM_STAGE = (
     f"INSERT INTO performance_daily AS p ({', '.join(COLUMNS)}) "  # noqa: S608
     "SELECT s.ad_id, s.date, a.user_id, a.campaign_id, a.group_id, s.impressions, s.clicks, "
     "s.conversions, s.cost_micros, s.conversion_value_micros "
     f"FROM {STAGE} s JOIN ads a ON a.id = s.ad_id AND a.user_id = $1 "
-    "ORDER BY s.ad_id, s.date "
     "ON CONFLICT (ad_id, date) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in VALUE_COLUMNS)
     + " WHERE ("
@@ -142,7 +150,7 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
         async def op(session: AsyncSession) -> int:
             owners = await self._owners(session, ad_ids, user_id)
             if postgres:
-                await self._copy_upsert(session, list(batch.values()), user_id)
+                await self._copy_upsert(session, batch, owners, user_id)
             else:
                 await self._sqlite_upsert(session, batch, owners, user_id)
             return len(batch)
@@ -174,14 +182,46 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
         return owners
 
     async def _copy_upsert(
-        self, session: AsyncSession, rows: Sequence[StageRow], user_id: int
+        self,
+        session: AsyncSession,
+        batch: dict[Key, StageRow],
+        owners: dict[int, tuple[int, int]],
+        user_id: int,
     ) -> None:
         conn = await session.connection()
         raw = await conn.get_raw_connection()
         driver: Any = raw.driver_connection
         # The ownership SELECT above already opened the transaction on this connection.
+        # Key order, so concurrent writers lock rows in the same order (timsort
+        # is linear on the usual already-sorted input).
+        keys = sorted(batch)
+        ad_ids = sorted({ad_id for ad_id, _ in keys})
+        days = [day for _, day in keys]
+        if not await driver.fetchval(ANY_EXISTING, ad_ids, min(days), max(days)):
+            # Only new keys (the daily-ingestion case): COPY straight into the
+            # table, as fast as COPY gets. A concurrent writer may insert some of
+            # these keys meanwhile: the savepoint then undoes this attempt and
+            # the upsert below handles the batch.
+            rows = []
+            for key in keys:
+                ad_id, day, imp, clk, conv, cost, value = batch[key]
+                campaign_id, group_id = owners[ad_id]
+                rows.append(
+                    (ad_id, day, user_id, campaign_id, group_id, imp, clk, conv, cost, value)
+                )
+            try:
+                async with driver.transaction():  # a SAVEPOINT inside the session's transaction
+                    await driver.copy_records_to_table(
+                        performance_daily.name, records=rows, columns=COLUMNS
+                    )
+                return
+            except Exception as exc:
+                if getattr(exc, "sqlstate", None) != UNIQUE_VIOLATION:
+                    raise
         await driver.execute(STAGE_SETUP)
-        await driver.copy_records_to_table(STAGE, records=rows, columns=STAGE_COLUMNS)
+        await driver.copy_records_to_table(
+            STAGE, records=[batch[key] for key in keys], columns=STAGE_COLUMNS
+        )
         await driver.execute(UPSERT_FROM_STAGE, user_id)
 
     async def _sqlite_upsert(

@@ -154,3 +154,51 @@ async def test_two_upserts_in_one_unit_of_work(factory: RepositoryFactory) -> No
     got = await factory.create_performance_repository().get(ad_ids[0], START, user_id=USER)
     assert got is not None and got.impressions == 1005  # the second batch's value
     assert await factory.create_performance_repository().count(user_id=USER) == 25
+
+
+async def test_a_copy_that_collides_with_a_concurrent_writer_falls_back_to_the_upsert(
+    postgres_url: str,
+) -> None:
+    """B's straight COPY waits on A's uncommitted keys, then fails: B's savepoint and upsert win."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    from ads_infra import migrate
+    from tests.integration.repositories.conftest import make_db
+
+    db = make_db(postgres_url)
+    try:
+        await migrate.upgrade(db)
+        factory = RepositoryFactory(db)
+        ad_ids = await two_ads(factory)
+        first, second = rows(ad_ids, 10), rows(ad_ids[:1], 20, seed=7)
+        dsn = make_url(postgres_url).set(drivername="postgresql")
+        admin = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+        try:
+            async with factory.unit_of_work() as a:
+                await a.performance.bulk_upsert(
+                    first, user_id=USER
+                )  # COPY straight in, uncommitted
+                b = asyncio.create_task(
+                    factory.create_performance_repository().bulk_upsert(second, user_id=USER)
+                )
+                while not await admin.fetchval(  # until B waits on A's row locks
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 "
+                    "AND wait_event_type = 'Lock'",
+                    dsn.database,
+                ):
+                    assert not b.done(), b.exception()
+                    await asyncio.sleep(0.02)
+            assert await b == 20
+        finally:
+            await admin.close()
+        stored = {(r.ad_id, r.date): r for r in await all_rows(factory)}
+        assert len(stored) == 30  # 10 + 10 for the second ad, 20 for the first
+        assert all(stored[(r.ad_id, r.date)].impressions == r.impressions for r in second)
+        assert all(
+            stored[(r.ad_id, r.date)].impressions == r.impressions
+            for r in first
+            if r.ad_id == ad_ids[1]
+        )
+    finally:
+        await db.dispose()
