@@ -220,3 +220,11 @@ async def test_manager_uses_an_injected_strategy() -> None:
     assert manager.strategy is strategy and manager.config is strategy.config
     await manager.set("k", 1)
     assert await strategy.get("k") == 1
+
+
+def test_namespace_metacharacters_are_escaped_for_scan() -> None:
+    from ads_infra.cache.strategies import glob_escape
+
+    regex = glob_to_regex(glob_escape("ads[1]*?:") + "ad:*")
+    assert regex.match("ads[1]*?:ad:7")
+    assert not regex.match("ads1xy:ad:7") and not regex.match("ads[1]*?:campaign:1")
