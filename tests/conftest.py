@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.redis_server import private_redis  # noqa: F401  (fixture)
 from tests.s3 import moto_endpoint, s3_bucket, s3_client  # noqa: F401  (fixtures)
 from tests.services import (
     TEST_DATABASE_URL,

@@ -14,7 +14,7 @@ import pytest
 from redis.asyncio import Redis
 
 from ads_infra.cache import CacheConfig, CacheManager, CacheType
-from tests.integration.cache.conftest import RedisServer
+from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 
 from ads_infra.testing import build_test_container
 from benchmarks.soak import run_soak
-from tests.integration.cache.conftest import RedisServer, private_redis  # noqa: F401
+from tests.redis_server import RedisServer
 
 
 async def _terminate_soak_backends(postgres_url: str) -> int:
