@@ -155,6 +155,13 @@ def schema_error(exc: BaseException, db: DatabaseManager) -> BaseException:
 # --- cursors and keyset pagination ----------------------------------------------------
 
 
+def check_ids(**ids: object) -> None:
+    """ValidationError naming the argument when an id is not a positive integer."""
+    for name, value in ids.items():
+        if type(value) is not int or value <= 0:
+            raise ValidationError(name, f"must be a positive integer id, got {value!r}")
+
+
 def _encode_value(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return {"dt": value.isoformat()}
@@ -496,6 +503,7 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         return entity
 
     async def get_by_id(self, entity_id: int, *, user_id: int) -> E | None:
+        check_ids(id=entity_id, user_id=user_id)
         params = {"id": entity_id, "user_id": user_id}
 
         async def load() -> E | None:
@@ -540,6 +548,7 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         return True, record
 
     async def update(self, entity_id: int, changes: Mapping[str, Any], *, user_id: int) -> E:
+        check_ids(id=entity_id, user_id=user_id)
         t = self.TABLE
 
         async def op(session: AsyncSession) -> E:
@@ -562,6 +571,7 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         return await self._write(op, keys=keys, patterns=patterns)
 
     async def delete(self, entity_id: int, *, user_id: int) -> None:
+        check_ids(id=entity_id, user_id=user_id)
         t = self.TABLE
 
         async def op(session: AsyncSession) -> None:

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ads_infra.domain.entities import OptimizationSuggestion, SuggestionStatus, utcnow
 from ads_infra.domain.errors import NotFoundError, ValidationError
 from ads_infra.domain.repositories import OptimizationRepository, SuggestionFilter
-from ads_infra.repositories.base import EntityRepositoryBase, owned
+from ads_infra.repositories.base import EntityRepositoryBase, check_ids, owned
 from ads_infra.tables import ad_groups, ads, campaigns, optimization_suggestions
 
 __all__ = ["OptimizationRepositoryImpl"]
@@ -72,6 +72,7 @@ class OptimizationRepositoryImpl(
     async def _resolve(
         self, suggestion_id: int, user_id: int, status: SuggestionStatus
     ) -> OptimizationSuggestion:
+        check_ids(id=suggestion_id, user_id=user_id)
         t = self.TABLE
         now = utcnow()
         stamp = "applied_at" if status is SuggestionStatus.APPLIED else "dismissed_at"

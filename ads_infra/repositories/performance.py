@@ -35,7 +35,7 @@ from ads_infra.domain.entities import PerformanceRecord
 from ads_infra.domain.errors import NotFoundError, ValidationError
 from ads_infra.domain.repositories import Page, PerformanceFilter, PerformanceRepository
 from ads_infra.domain.validation import MAX_MONEY_MICROS, validate_performance_record
-from ads_infra.repositories.base import BaseRepository, KeysetQuery, stats_key
+from ads_infra.repositories.base import BaseRepository, KeysetQuery, check_ids, stats_key
 from ads_infra.tables import ads, performance_daily
 
 __all__ = ["PerformanceRepositoryImpl"]
@@ -141,6 +141,7 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
     # -- writes
 
     async def bulk_upsert(self, records: Iterable[PerformanceRecord], *, user_id: int) -> int:
+        check_ids(user_id=user_id)
         batch = _stage_rows(records, user_id)
         if not batch:
             return 0
@@ -258,6 +259,7 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
     # -- reads
 
     async def get(self, ad_id: int, day: dt.date, *, user_id: int) -> PerformanceRecord | None:
+        check_ids(ad_id=ad_id, user_id=user_id)
         t = performance_daily
         stmt = select(t).where(t.c.ad_id == ad_id, t.c.date == day, t.c.user_id == user_id)
         row = await self._fetch_row(stmt, {})

@@ -233,3 +233,19 @@ async def test_group_and_ad_filters(factory: RepositoryFactory) -> None:
     assert await ads.count(user_id=USER, filters=AdFilter(campaign_id=b.campaign.id)) == 1
     assert await ads.count(user_id=USER, filters=AdFilter(status=Status.ACTIVE)) == 0
     assert isinstance(AdGroup, type)
+
+
+@pytest.mark.parametrize("bad", ["123", 0, -4, 1.0, None, True])
+async def test_ids_that_are_not_positive_integers_are_refused_by_name(
+    factory: RepositoryFactory, bad: object
+) -> None:
+    ads = factory.create_ads_repository()
+    with pytest.raises(ValidationError) as exc:
+        await ads.get_by_id(bad, user_id=USER)  # type: ignore[arg-type]
+    assert exc.value.field == "id"
+    with pytest.raises(ValidationError) as exc:
+        await ads.get_by_id(1, user_id=bad)  # type: ignore[arg-type]
+    assert exc.value.field == "user_id"
+    with pytest.raises(ValidationError) as exc:
+        await factory.create_optimization_repository().apply(bad, user_id=USER)  # type: ignore[arg-type]
+    assert exc.value.field == "id"
