@@ -336,7 +336,8 @@ def bench(areas: tuple[str, ...], quick: bool, as_json: bool) -> None:
     else:
         from rich.console import Console
 
-        Console().print(render_table(measurements))
+        # Piped output (CI logs, README tables) gets room for every column.
+        Console(width=None if sys.stdout.isatty() else 160).print(render_table(measurements))
 
 
 def main() -> None:
