@@ -54,6 +54,7 @@ __all__ = [
     "config_file_path",
     "load_settings",
     "mask_url",
+    "merge_sections",
 ]
 
 DEFAULT_CONFIG_FILE = "config.yml"
@@ -692,11 +693,12 @@ def _interpolate(value: Any, environ: Mapping[str, str]) -> Any:
     return _ENV_MARKER.sub(lambda m: environ.get(m["name"], m["default"] or ""), value)
 
 
-def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+def merge_sections(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``extra`` merged into ``base`` recursively (mappings merge, other values replace)."""
     merged = dict(base)
     for key, value in extra.items():
         if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge_sections(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -740,5 +742,5 @@ def load_settings(
         raise ConfigurationError("top level must be a mapping of sections", source=source)
     document = _interpolate(document, os.environ if environ is None else environ)
     if overrides:
-        document = _merge(document, overrides)
+        document = merge_sections(document, overrides)
     return Settings.from_dict(document, source=source, prefix="")

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ads_infra.config import merge_sections
+
 if TYPE_CHECKING:
     from containers import Container
 
@@ -42,16 +44,6 @@ def embedded_overrides(root: Path) -> dict[str, Any]:
         "storage": {"storage_type": "local", "base_path": str(root / "storage")},
         "services": {"ai": {"provider": "offline"}},
     }
-
-
-def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def build_test_container(
@@ -72,7 +64,7 @@ def build_test_container(
     return create_container(
         config_file,
         container_cls=container_cls or Container,
-        **_merge(embedded_overrides(root), overrides or {}),
+        **merge_sections(embedded_overrides(root), overrides or {}),
     )
 
 

@@ -94,35 +94,27 @@ def test_db_upgrade_and_current_on_sqlite(in_project_copy: Path) -> None:
     assert current.exit_code == 0, current.output
 
 
-def test_required_services_turn_skips_into_failures(tmp_path: Path) -> None:
+def _run_pytest(target: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", target],
+        cwd=REPO,
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_required_services_turn_skips_into_failures() -> None:
     """With ADS_REQUIRE_SERVICES=1 and the test database on a closed port, tests fail."""
-    env = {
-        **os.environ,
-        "ADS_REQUIRE_SERVICES": "1",
-        "ADS_TEST_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/test",
-    }
     target = (
         "tests/integration/database/test_database_manager.py"
         "::test_the_seed_database_snippet_runs_as_written"
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", target],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 1, proc.stdout
-    assert "required service unavailable" in proc.stdout
-    env["ADS_REQUIRE_SERVICES"] = "0"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", target],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stdout
-    assert "1 skipped" in proc.stdout
+    closed = "postgresql+asyncpg://postgres@127.0.0.1:1/test"
+    failed = _run_pytest(target, ADS_REQUIRE_SERVICES="1", ADS_TEST_DATABASE_URL=closed)
+    assert failed.returncode == 1, failed.stdout
+    assert "required service unavailable" in failed.stdout
+    skipped = _run_pytest(target, ADS_REQUIRE_SERVICES="0", ADS_TEST_DATABASE_URL=closed)
+    assert skipped.returncode == 0, skipped.stdout
+    assert "1 skipped" in skipped.stdout
