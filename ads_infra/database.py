@@ -9,6 +9,7 @@ on transient failures (:meth:`DatabaseManager.run`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -39,6 +40,7 @@ __all__ = [
     "ConnectionPool",
     "DatabaseConfig",
     "DatabaseManager",
+    "is_database_error",
     "is_transient_error",
     "translate_error",
 ]
@@ -52,6 +54,17 @@ T = TypeVar("T")
 # (connection exceptions).
 TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "57P01", "57P02", "57P03", "53300"})
 
+# asyncpg's client-side errors (no SQLSTATE) of a connection the server has
+# just dropped: a backend killed while a pooled connection was between
+# statements surfaces as "another operation is in progress" (the protocol is
+# still consuming the FATAL message) rather than as a disconnect. A new
+# connection fixes it, so the unit is worth running again.
+BROKEN_CONNECTION = (
+    "another operation",  # "... another operation (2) is in progress"
+    "connection is closed",
+    "connection was closed",
+)
+
 
 def _sqlstate(exc: BaseException) -> str | None:
     orig = getattr(exc, "orig", None) or exc
@@ -59,31 +72,70 @@ def _sqlstate(exc: BaseException) -> str | None:
     return state if isinstance(state, str) else None
 
 
-def is_transient_error(exc: BaseException) -> bool:
-    """True when running the same unit of work again may succeed.
+def is_database_error(exc: BaseException) -> bool:
+    """An error from SQLAlchemy or from the driver itself.
 
-    Never true for a constraint violation or a programming error.
+    Repositories talk to asyncpg directly on their hottest paths (COPY,
+    prepared fetches); its exceptions carry a ``sqlstate`` (server errors) or
+    come from the ``asyncpg`` package (client-side state errors).
     """
+    return (
+        isinstance(exc, sa_exc.SQLAlchemyError | OSError)
+        or isinstance(getattr(exc, "sqlstate", None), str)
+        or type(exc).__module__.startswith("asyncpg")
+    )
+
+
+def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, sa_exc.IntegrityError | sa_exc.ProgrammingError | sa_exc.DataError):
         return False
+    state = _sqlstate(exc)
+    message = str(getattr(exc, "orig", None) or exc)
     if isinstance(exc, sa_exc.DBAPIError):
         if exc.connection_invalidated:
             return True
-        state = _sqlstate(exc)
         if state is not None:
             return state.startswith("08") or state in TRANSIENT_SQLSTATES
-        return isinstance(exc, sa_exc.OperationalError) and "database is locked" in str(exc.orig)
+        if any(sign in message for sign in BROKEN_CONNECTION):
+            return True
+        return isinstance(exc, sa_exc.OperationalError) and "database is locked" in message
+    if state is not None:  # a driver error raised directly (asyncpg's COPY, fetchrow)
+        return state.startswith("08") or state in TRANSIENT_SQLSTATES
+    if type(exc).__module__.startswith("asyncpg"):
+        return any(sign in message for sign in BROKEN_CONNECTION)
     if isinstance(exc, sa_exc.TimeoutError):  # pool checkout timed out
         return True
     # Connecting (before SQLAlchemy wraps anything) fails with OS-level errors.
     return isinstance(exc, ConnectionError | TimeoutError | OSError)
 
 
+def is_transient_error(exc: BaseException) -> bool:
+    """True when running the same unit of work again may succeed.
+
+    Never true for a constraint violation or a programming error. A
+    client-side error with no SQLSTATE of its own (asyncpg's "another
+    operation is in progress", "connection is closed") that was raised while
+    handling a transient one (a backend killed mid-COPY) is transient too:
+    the first failure is the cause, the second only its echo.
+    """
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 5:
+        if _is_transient(current):
+            return True
+        if _sqlstate(current) is not None or isinstance(current, sa_exc.IntegrityError):
+            return False  # the server said what is wrong: that is the cause
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return False
+
+
 def translate_error(exc: BaseException, *, attempts: int = 1) -> DatabaseError:
     """Map a SQLAlchemy/driver error to the ads-infra hierarchy (no secrets)."""
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0:1]
     detail = reason[0] if reason else type(exc).__name__
-    if isinstance(exc, sa_exc.IntegrityError):
+    state = _sqlstate(exc)
+    if isinstance(exc, sa_exc.IntegrityError) or (state is not None and state.startswith("23")):
         return IntegrityViolationError(
             f"a database constraint rejected the write: {detail}; fix the data, retrying "
             "will not help"
@@ -257,7 +309,14 @@ class DatabaseManager:
                 await session.commit()
                 self.transactions += 1
             except BaseException:
-                await session.rollback()
+                try:
+                    await session.rollback()
+                except Exception:
+                    # The connection is broken (killed mid-statement, or left busy by
+                    # an interrupted driver call): drop it, and let the error that
+                    # broke it, not the failed rollback, decide about a retry.
+                    with contextlib.suppress(Exception):
+                        await session.invalidate()
                 raise
 
     @asynccontextmanager
@@ -271,7 +330,9 @@ class DatabaseManager:
         try:
             async with self._session_scope() as session:
                 yield session
-        except (sa_exc.SQLAlchemyError, OSError) as exc:
+        except Exception as exc:
+            if not is_database_error(exc):
+                raise
             self.failures += 1
             raise translate_error(exc) from exc
 
@@ -309,7 +370,9 @@ class DatabaseManager:
                     attempts = attempt.retry_state.attempt_number
                     async with self._session_scope() as session:
                         return await fn(session)
-        except (sa_exc.SQLAlchemyError, OSError) as exc:
+        except Exception as exc:
+            if not is_database_error(exc):
+                raise
             self.failures += 1
             raise translate_error(exc, attempts=attempts) from exc
         raise AssertionError("unreachable: tenacity either returns or raises")

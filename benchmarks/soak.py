@@ -57,6 +57,7 @@ class SoakReport:
     operations: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     errors: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     unhandled: list[str] = dataclasses.field(default_factory=list)
+    error_samples: dict[str, str] = dataclasses.field(default_factory=dict)
     latencies: dict[str, list[float]] = dataclasses.field(
         default_factory=lambda: collections.defaultdict(list)
     )
@@ -99,6 +100,7 @@ class SoakReport:
             "errors": dict(self.errors),
             "unhandled_exceptions": len(self.unhandled),
             "unhandled_samples": self.unhandled[:5],
+            "error_samples": dict(self.error_samples),
             "latency_ms": self.latency_ms(),
             "writes_acknowledged": dict(self.acknowledged),
             "writes_found": dict(self.found),
@@ -123,6 +125,7 @@ class SoakReport:
             f"at the end: cache on {self.final_cache_backend}, database "
             f"{'healthy' if self.final_database_healthy else 'UNHEALTHY'}",
         ]
+        lines.extend(f"  {kind}: {sample}" for kind, sample in self.error_samples.items())
         return lines
 
 
@@ -295,7 +298,9 @@ class Soak:
             try:
                 await ops[op]()
             except (InfrastructureError, DomainError) as exc:
-                report.errors[f"{op}:{type(exc).__name__}"] += 1
+                kind = f"{op}:{type(exc).__name__}"
+                report.errors[kind] += 1
+                report.error_samples.setdefault(kind, str(exc)[:300])
             except Exception as exc:  # a defect: an error that escaped the hierarchy
                 report.errors[f"{op}:unhandled:{type(exc).__name__}"] += 1
                 report.unhandled.append(f"{op}: {type(exc).__name__}: {exc}"[:300])

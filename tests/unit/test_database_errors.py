@@ -74,3 +74,55 @@ def test_translation_keeps_the_family() -> None:
     assert isinstance(permanent, PermanentDatabaseError)
     assert not isinstance(permanent, IntegrityViolationError)
     assert "syntax error" in str(permanent)
+
+
+class ConnectionDoesNotExistError(Exception):
+    """Shaped like asyncpg's: raised by the driver itself, with a SQLSTATE."""
+
+    sqlstate = "08003"
+
+
+class UniqueViolationError(Exception):
+    sqlstate = "23505"
+
+
+class InterfaceError(Exception):
+    """Shaped like asyncpg's client-side state error: no SQLSTATE."""
+
+
+InterfaceError.__module__ = "asyncpg.exceptions"  # classified as the driver's own
+
+
+def test_a_broken_connection_state_is_transient() -> None:
+    busy = "cannot switch to state 12; another operation (2) is in progress"
+    assert is_transient_error(InterfaceError(busy))
+    assert is_transient_error(dbapi(sa_exc.InterfaceError, busy))
+    assert is_transient_error(dbapi(sa_exc.InterfaceError, "connection is closed"))
+
+
+def test_raw_driver_errors_are_classified_by_sqlstate() -> None:
+    assert is_transient_error(ConnectionDoesNotExistError("connection was closed"))
+    assert not is_transient_error(UniqueViolationError("duplicate key"))
+    assert isinstance(translate_error(UniqueViolationError("dup")), IntegrityViolationError)
+    assert isinstance(translate_error(ConnectionDoesNotExistError("x")), TransientDatabaseError)
+
+
+def test_an_echo_of_a_broken_connection_is_transient() -> None:
+    try:
+        try:
+            raise ConnectionDoesNotExistError("connection was closed in the middle of operation")
+        except ConnectionDoesNotExistError:
+            raise InterfaceError("cannot perform operation: another operation is in progress")  # noqa: B904  (an implicit __context__, as in asyncpg)
+    except InterfaceError as echo:
+        assert is_transient_error(echo)
+
+
+def test_a_client_error_on_its_own_is_not_transient() -> None:
+    assert not is_transient_error(InterfaceError("the pool is closing"))
+    try:
+        try:
+            raise UniqueViolationError("duplicate key")
+        except UniqueViolationError:
+            raise InterfaceError("echo")  # noqa: B904
+    except InterfaceError as echo:
+        assert not is_transient_error(echo)  # the cause was a constraint: never retried

@@ -1,12 +1,15 @@
 """The soak under faults: Redis stopped and restarted, PostgreSQL backends terminated.
 
-Short (about 12 s) so it runs in ``make test``; the longer documented run is
-``ads-infra soak --seconds 120`` with the same faults (see docs/soak.md).
+Short (9 s of load) so it runs in ``make test``; the longer documented run is
+the same test with more seconds (README, "Soak"):
+
+    ADS_SOAK_SECONDS=120 .venv/bin/pytest tests/integration/soak -s
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,8 @@ from sqlalchemy.engine import make_url
 from ads_infra.testing import build_test_container
 from benchmarks.soak import run_soak
 from tests.redis_server import RedisServer
+
+SECONDS = float(os.environ.get("ADS_SOAK_SECONDS", "9"))
 
 
 async def _terminate_soak_backends(postgres_url: str) -> int:
@@ -63,31 +68,28 @@ async def test_soak_loses_no_acknowledged_write_under_faults(
         return False
 
     async def faults() -> None:
-        await asyncio.sleep(1.5)
-        terminated.append(await _terminate_soak_backends(postgres_url))
+        """Fault cycles until shortly before the end: kill backends, stop Redis, restart it."""
+        deadline = asyncio.get_running_loop().time() + SECONDS - 3.0
         await asyncio.sleep(1.0)
-        await asyncio.to_thread(private_redis.stop)
-        await asyncio.sleep(1.5)
-        terminated.append(await _terminate_soak_backends(postgres_url))
-        await asyncio.to_thread(private_redis.start)
-        cache_back_on_redis.append(await back_on_redis())
-        await asyncio.sleep(0.5)
-        terminated.append(await _terminate_soak_backends(postgres_url))
-        await asyncio.sleep(0.5)
-        await asyncio.to_thread(private_redis.stop)
-        await asyncio.sleep(1.0)
-        await asyncio.to_thread(private_redis.start)
-        cache_back_on_redis.append(await back_on_redis())
+        while asyncio.get_running_loop().time() < deadline:
+            terminated.append(await _terminate_soak_backends(postgres_url))
+            await asyncio.sleep(0.7)
+            await asyncio.to_thread(private_redis.stop)
+            await asyncio.sleep(1.0)
+            terminated.append(await _terminate_soak_backends(postgres_url))
+            await asyncio.to_thread(private_redis.start)
+            cache_back_on_redis.append(await back_on_redis())
+            await asyncio.sleep(0.5)
 
-    report = await run_soak(container, seconds=9.0, concurrency=8, fault_hook=faults)
+    report = await run_soak(container, seconds=SECONDS, concurrency=8, fault_hook=faults)
     summary: dict[str, Any] = report.to_dict()
     print("\n".join(report.summary_lines()))
 
-    assert sum(terminated) >= 3, terminated  # the faults really hit the soak's connections
+    assert len(cache_back_on_redis) >= 2 and sum(terminated) >= 3, terminated  # faults hit
+    assert all(cache_back_on_redis)  # the cache returned to Redis after every restart
     assert report.cache_fallbacks > 0  # and Redis really went away under load
     assert summary["writes_lost"] == 0, summary
     assert summary["unhandled_exceptions"] == 0, summary["unhandled_samples"]
     assert all(n > 0 for n in summary["writes_acknowledged"].values()), summary
-    assert cache_back_on_redis == [True, True]
     assert summary["final_cache_backend"] == "redis"
     assert summary["final_database_healthy"] is True
