@@ -84,6 +84,10 @@ async def test_soak_loses_no_acknowledged_write_under_faults(
     report = await run_soak(container, seconds=SECONDS, concurrency=8, fault_hook=faults)
     summary: dict[str, Any] = report.to_dict()
     print("\n".join(report.summary_lines()))
+    print(
+        f"faults: Redis stopped and restarted {len(cache_back_on_redis)} times, "
+        f"{sum(terminated)} PostgreSQL backends terminated in {len(terminated)} rounds"
+    )
 
     assert len(cache_back_on_redis) >= 2 and sum(terminated) >= 3, terminated  # faults hit
     assert all(cache_back_on_redis)  # the cache returned to Redis after every restart
