@@ -63,6 +63,7 @@ BROKEN_CONNECTION = (
     "another operation",  # "... another operation (2) is in progress"
     "connection is closed",
     "connection was closed",
+    "in a manually started transaction",  # the driver lost track of a killed transaction
 )
 
 
@@ -308,13 +309,20 @@ class DatabaseManager:
                 yield session
                 await session.commit()
                 self.transactions += 1
-            except BaseException:
+            except BaseException as exc:
+                if isinstance(exc, Exception) and is_transient_error(exc):
+                    # The connection may be broken in ways the pool cannot see
+                    # (a killed backend's FATAL half-read, a transaction the
+                    # driver lost track of): discard it rather than reuse it.
+                    with contextlib.suppress(Exception):
+                        await session.invalidate()
+                    raise
                 try:
                     await session.rollback()
                 except Exception:
-                    # The connection is broken (killed mid-statement, or left busy by
-                    # an interrupted driver call): drop it, and let the error that
-                    # broke it, not the failed rollback, decide about a retry.
+                    # The rollback failing means the connection is broken: drop it,
+                    # and let the error that broke it, not the failed rollback,
+                    # decide about a retry.
                     with contextlib.suppress(Exception):
                         await session.invalidate()
                 raise

@@ -98,6 +98,8 @@ def test_a_broken_connection_state_is_transient() -> None:
     assert is_transient_error(InterfaceError(busy))
     assert is_transient_error(dbapi(sa_exc.InterfaceError, busy))
     assert is_transient_error(dbapi(sa_exc.InterfaceError, "connection is closed"))
+    lost = "cannot use Connection.transaction() in a manually started transaction"
+    assert is_transient_error(InterfaceError(lost))
 
 
 def test_raw_driver_errors_are_classified_by_sqlstate() -> None:
