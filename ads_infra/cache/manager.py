@@ -162,6 +162,7 @@ class CacheManager:
         # Memory fast path: bound once, called without attribute chains.
         self._lookup = self._local.lookup
         self._entries = self._local.entries
+        self._max_size = self._local.max_size
         self._store = self._local.store
         self._loads: Callable[[bytes], Any] = (
             orjson.loads if self._codec.serializer == "json" else self._codec.decode
@@ -279,21 +280,27 @@ class CacheManager:
 
     async def set(self, key: str, value: Any, ttl: float | None = None) -> bool:
         """Store ``value`` for ``ttl`` seconds (None: default_ttl, 0: no expiry)."""
-        if ttl is None:
-            seconds = self._default_ttl
-        elif ttl >= 0:
-            seconds = ttl
-        else:
-            seconds = expiry_seconds(ttl, 0)  # raises the explanatory ValueError
-        if self._remote is not None:
-            return await self._remote_set_value(key, value, seconds)
+        seconds = self._default_ttl if ttl is None else ttl
+        if self._remote is not None or seconds < 0:
+            return await self._set_slow(key, value, seconds)
         try:
             data = self._dumps(value)
         except TypeError:
             data = self._codec.encode(value)  # raises CacheSerializationError
-        self._store(key, data, seconds)
+        # MemoryCacheStrategy.store, inlined: on this path the call frame and its
+        # attribute lookups cost as much as the dict work itself.
+        entries = self._entries
+        entries[key] = (monotonic() + seconds if seconds else _NEVER, data)
+        entries.move_to_end(key)
+        if len(entries) > self._max_size:
+            self._local.evict_oldest()
         self.stats.sets += 1
         return True
+
+    async def _set_slow(self, key: str, value: Any, seconds: float) -> bool:
+        if seconds < 0:
+            expiry_seconds(seconds, 0)  # raises the explanatory ValueError
+        return await self._remote_set_value(key, value, seconds)
 
     async def _remote_get_value(self, key: str, default: Any) -> Any:
         started = perf_counter() if self._timed else 0.0

@@ -242,8 +242,12 @@ class MemoryCacheStrategy(CacheStrategy):
         entries[key] = (monotonic() + ttl if ttl else _NEVER, data)
         entries.move_to_end(key)
         if len(entries) > self.max_size:
-            entries.popitem(last=False)
-            self.evictions += 1
+            self.evict_oldest()
+
+    def evict_oldest(self) -> None:
+        """Drop the least recently used entry (the store is over ``max_size``)."""
+        self.entries.popitem(last=False)
+        self.evictions += 1
 
     def remove(self, keys: Iterable[str]) -> int:
         pop, removed = self.entries.pop, 0
