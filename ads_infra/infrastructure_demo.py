@@ -405,7 +405,7 @@ class InfrastructureSystemDemo:
         for row in self.report["analytics"]:
             table.add_row(
                 str(row["user_id"]), row["name"], f"{row['impressions']:,}", f"{row['clicks']:,}",
-                str(row["conversions"]), _units(row["cost_micros"]), _pct(row["ctr"]),
+                f"{float(row['conversions']):,.1f}", _units(row["cost_micros"]), _pct(row["ctr"]),
                 _units(row["cpc_micros"]), _units(row["cpm_micros"]), _units(row["cpa_micros"]),
                 "-" if row["roas"] is None else f"{row['roas']:.2f}", _pct(row["conversion_rate"]),
             )  # fmt: skip
