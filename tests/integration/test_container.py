@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from ads_infra.config import DatabaseConfig
 from ads_infra.database import DatabaseManager
-from ads_infra.errors import ConfigurationError
+from ads_infra.errors import ConfigurationError, TransientDatabaseError
 from containers import Container, create_container
 
 
@@ -42,7 +42,7 @@ async def test_init_resources_fails_fast_when_the_selected_database_is_down(
     container = create_container(
         write_config(tmp_path, "postgresql+asyncpg://postgres@127.0.0.1:1/none")
     )
-    with pytest.raises(Exception, match="unavailable"):
+    with pytest.raises(TransientDatabaseError, match="unavailable"):
         await container.init_resources()
     await container.database.manager().dispose()
 
