@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -273,10 +272,3 @@ async def test_the_seed_database_snippet_runs_as_written(postgres_url: str) -> N
     assert pool_stats["active_connections"] == 0
     assert pool_stats["pool_size"] == 20
     await db_manager.dispose()
-
-
-def _noop(*_: object) -> Callable[[AsyncSession], Awaitable[None]]:
-    async def unit(session: AsyncSession) -> None:
-        return None
-
-    return unit
