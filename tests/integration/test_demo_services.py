@@ -76,4 +76,4 @@ def test_demo_on_postgresql_redis_and_s3_by_environment_alone(
     stored = [item for item in listed if item["Key"]]
     assert len(stored) == report["storage"]["total_files"] == report["storage"]["saved"] == 8
     body = s3_client.get_object(Bucket=s3_bucket, Key=stored[0]["Key"])["Body"].read()
-    assert body  # a real object, not a placeholder
+    assert body.startswith(b"\x89PNG\r\n\x1a\n")  # the creative itself, readable by any client

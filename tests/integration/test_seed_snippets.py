@@ -46,7 +46,7 @@ async def test_basic_setup_and_domain_integration(project_dir: Path) -> None:
     ad_service = AdService(ads_repo)
 
     await repo_factory.migrate()  # the seed's snippets assume a schema: `ads-infra db upgrade`
-    assert await ad_service.list_ads(user_id=456) is not None
+    assert (await ad_service.list_ads(user_id=456)).items == []  # migrated, empty, scoped
 
     # Monitoring and Statistics
     pool_stats = await db_manager.get_pool_stats()
