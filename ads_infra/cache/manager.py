@@ -162,8 +162,6 @@ class CacheManager:
         # Memory fast path: bound once, called without attribute chains.
         self._lookup = self._local.lookup
         self._entries = self._local.entries
-        self._max_size = self._local.max_size
-        self._store = self._local.store
         self._loads: Callable[[bytes], Any] = (
             orjson.loads if self._codec.serializer == "json" else self._codec.decode
         )
@@ -265,12 +263,12 @@ class CacheManager:
         if self._remote is not None:
             return await self._remote_get_value(key, default)
         # MemoryCacheStrategy.lookup, inlined: a call frame is a fifth of a hit.
-        item = self._entries.get(key)
+        item = self._entries.get(key)  # a hit is now the most recently used
         if item is not None and (item[0] == _NEVER or item[0] > monotonic()):
-            self._entries.move_to_end(key)
             self.stats.hits += 1
+            loads = self._loads  # a local: see set()
             try:
-                return self._loads(item[1])
+                return loads(item[1])
             except JSONDecodeError:  # a marked payload (compressed, msgpack, pickle)
                 return self._codec.decode(item[1])
         if item is not None:
@@ -281,25 +279,28 @@ class CacheManager:
     async def set(self, key: str, value: Any, ttl: float | None = None) -> bool:
         """Store ``value`` for ``ttl`` seconds (None: default_ttl, 0: no expiry)."""
         seconds = self._default_ttl if ttl is None else ttl
-        if self._remote is not None or seconds < 0:
-            return await self._set_slow(key, value, seconds)
-        try:
-            data = self._dumps(value)
-        except TypeError:
-            data = self._codec.encode(value)  # raises CacheSerializationError
-        # MemoryCacheStrategy.store, inlined: on this path the call frame and its
-        # attribute lookups cost as much as the dict work itself.
-        entries = self._entries
-        entries[key] = (monotonic() + seconds if seconds else _NEVER, data)
-        entries.move_to_end(key)
-        if len(entries) > self._max_size:
-            self._local.evict_oldest()
-        self.stats.sets += 1
-        return True
+        if seconds > 0 and self._remote is None:
+            # A local: a method call on an instance attribute does not specialize.
+            dumps = self._dumps
+            try:
+                data = dumps(value)
+            except TypeError:
+                data = self._codec.encode(value)  # raises CacheSerializationError
+            # MemoryCacheStrategy.store, inlined: on this path a call frame costs as
+            # much as the store itself (LRU order and eviction happen in C).
+            self._entries[key] = (monotonic() + seconds, data)
+            self.stats.sets += 1
+            return True
+        return await self._set_other(key, value, seconds)
 
-    async def _set_slow(self, key: str, value: Any, seconds: float) -> bool:
-        if seconds < 0:
+    async def _set_other(self, key: str, value: Any, seconds: float) -> bool:
+        """``set`` on a remote backend, without expiry (0), or with a bad TTL."""
+        if not seconds >= 0:
             expiry_seconds(seconds, 0)  # raises the explanatory ValueError
+        if self._remote is None:
+            self._local.store(key, self._codec.encode(value), seconds)
+            self.stats.sets += 1
+            return True
         return await self._remote_set_value(key, value, seconds)
 
     async def _remote_get_value(self, key: str, default: Any) -> Any:

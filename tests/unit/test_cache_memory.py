@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 import pytest
@@ -83,7 +84,22 @@ async def test_negative_ttl_is_refused() -> None:
         await manager.set("k", 1, ttl=-1)
     with pytest.raises(ValueError, match="ttl must be >= 0"):
         await manager.set_many({"k": 1}, ttl=-5)
+    with pytest.raises(ValueError, match="ttl must be >= 0"):
+        await manager.set("k", 1, ttl=math.nan)  # would otherwise never be readable
     assert await manager.get("k") is None
+    assert (await manager.get_stats())["sets"] == 0
+
+
+async def test_churn_keeps_the_store_bounded_and_counts_evictions() -> None:
+    manager = CacheManager(CacheConfig(max_size=100))
+    for i in range(1_000):
+        await manager.set(f"k{i}", i)
+        if i % 10 == 0:
+            assert await manager.get("k0") == 0  # kept hot: never evicted
+    stats = await manager.get_stats()
+    assert (stats["local_entries"], stats["evictions"], stats["sets"]) == (100, 900, 1_000)
+    assert await manager.get("k0") == 0 and await manager.get("k999") == 999
+    assert await manager.get("k1") is None
 
 
 async def test_values_are_copies() -> None:
