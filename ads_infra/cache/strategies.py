@@ -191,6 +191,22 @@ class CacheStrategy(abc.ABC):
         return await self.delete_pattern_raw(self.prefix, "*")
 
 
+class _Tally:
+    """LRU's eviction callback: counts what it is called with.
+
+    Not a bound method of the strategy: LRU is not tracked by the garbage
+    collector, so a strategy -> LRU -> strategy cycle would never be freed.
+    """
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, key: str, item: tuple[float, bytes]) -> None:
+        self.count += 1
+
+
 class MemoryCacheStrategy(CacheStrategy):
     """A bounded in-process cache: LRU eviction at ``max_size``, per-key TTL.
 
@@ -213,8 +229,8 @@ class MemoryCacheStrategy(CacheStrategy):
         # string concatenation per call.
         self.prefix = ""
         self.max_size = self.config.max_size
-        self.evictions = 0
         self.expirations = 0
+        self._evicted = _Tally()
         # key -> (monotonic expiry or inf, payload), most recently used first.
         # CacheManager's memory hot path reads and writes it directly.
         self.entries: LRU[str, tuple[float, bytes]] = LRU(self.max_size, self._evicted)
@@ -226,9 +242,10 @@ class MemoryCacheStrategy(CacheStrategy):
     def __len__(self) -> int:
         return len(self.entries)
 
-    def _evicted(self, key: str, item: tuple[float, bytes]) -> None:
-        # LRU calls this after each eviction, outside its own critical section.
-        self.evictions += 1
+    @property
+    def evictions(self) -> int:
+        """Entries dropped to stay within ``max_size``."""
+        return self._evicted.count
 
     # Synchronous core, used by the manager without a coroutine per call.
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
+import weakref
 from typing import Any
 
 import pytest
@@ -100,6 +102,16 @@ async def test_churn_keeps_the_store_bounded_and_counts_evictions() -> None:
     assert (stats["local_entries"], stats["evictions"], stats["sets"]) == (100, 900, 1_000)
     assert await manager.get("k0") == 0 and await manager.get("k999") == 999
     assert await manager.get("k1") is None
+
+
+def test_a_dropped_store_is_freed() -> None:
+    # The C LRU is invisible to the cycle collector: nothing in it may point back.
+    strategy = MemoryCacheStrategy(CacheConfig(max_size=2))
+    manager = CacheManager(strategy=strategy)
+    refs = [weakref.ref(strategy), weakref.ref(manager)]
+    del strategy, manager
+    gc.collect()
+    assert [ref() for ref in refs] == [None, None]
 
 
 async def test_values_are_copies() -> None:
