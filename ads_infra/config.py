@@ -108,28 +108,40 @@ def mask_url(url: str | None) -> str:
 
     ``postgresql://u:pw@h/db?sslkey=x`` -> ``postgresql://u:***@h/db?sslkey=***``.
     Works on any scheme, including SQLAlchemy's ``dialect+driver://``.
+
+    The user information is found without ``urlsplit``: a password holding an
+    unencoded ``/``, ``?``, ``#`` or ``@`` (common in generated ones) ends
+    urlsplit's host part early and would be printed whole. Here it runs to the
+    last ``@`` before the query (or, failing that, in the whole rest), so such a
+    password is masked too; an odd URL may lose some of its host, never a secret.
     """
     if not url:
         return ""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable url>"
-    masked = url
-    if "@" in parts.netloc:
-        userinfo, host = parts.netloc.rsplit("@", 1)
+    scheme, sep, rest = url.partition("://")
+    if not sep:  # a message passes; a URL-like word with credentials does not
+        return "<url with credentials>" if "@" in url and " " not in url else url
+    before_query = rest.split("?", 1)[0]
+    at = before_query.rfind("@")
+    if at < 0:
+        at = rest.rfind("@")
+    if at >= 0:
+        userinfo = rest[:at]
         if ":" in userinfo:  # a bare user name is no secret; a password is
-            user = userinfo.split(":", 1)[0]
-            masked = masked.replace(parts.netloc, f"{user}:***@{host}", 1)
-    if parts.query:
+            rest = f"{userinfo.split(':', 1)[0]}:***{rest[at:]}"
+    head, qmark, query = rest.partition("?")
+    if qmark:
+        fragment = ""
+        if "#" in query:
+            query, fragment = query.split("#", 1)
+            fragment = "#" + fragment
         query = "&".join(
             f"{pair.split('=', 1)[0]}=***"
             if "=" in pair and _SECRET_QUERY_KEYS.search(pair.split("=", 1)[0])
             else pair
-            for pair in parts.query.split("&")
+            for pair in query.split("&")
         )
-        masked = masked.replace(parts.query, query, 1)
-    return masked
+        rest = f"{head}?{query}{fragment}"
+    return f"{scheme}://{rest}"
 
 
 # --- backend switches ------------------------------------------------------------
@@ -255,6 +267,12 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
     raise TypeError(f"unsupported config field type {hint!r} for {name}")  # programming error
 
 
+_UNENCODED_USERINFO = (
+    "cannot be split into user, password and host: a password holding '/', '?' or '#' "
+    "must be percent-encoded (urllib.parse.quote(password, safe=''))"
+)
+
+
 def _url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
     """Return why ``url`` is not a usable URL with one of ``schemes``, or None."""
     try:
@@ -266,10 +284,12 @@ def _url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
         return f"is not a URL; expected {' or '.join(s + '://...' for s in schemes)}"
     if scheme not in schemes:
         return f"has scheme {parts.scheme!r}; expected one of {', '.join(schemes)}"
+    if parts.netloc and "@" in parts.path + parts.fragment:
+        return _UNENCODED_USERINFO
     try:
         parts.port  # noqa: B018  (raises on a malformed port)
     except ValueError:
-        return "has a malformed port"
+        return _UNENCODED_USERINFO if "@" in url else "has a malformed port"
     return None
 
 

@@ -223,10 +223,30 @@ def test_a_bad_database_url_error_masks_the_password() -> None:
             "https://api.example/v1?api_key=***&model=x",
         ),
         ("", ""),
+        # Unencoded delimiters in a password end urlsplit's host part early.
+        ("redis://:k3J/x+Yz==@cache:6379/0", "redis://:***@cache:6379/0"),
+        ("redis://:pa#ss@host:6379/0", "redis://:***@host:6379/0"),
+        ("redis://:p?w@host/0", "redis://:***@host/0"),
+        ("redis://:p@ss/word@host/0", "redis://:***@host/0"),
+        ("postgresql://u:pw@h/db?email=a@b", "postgresql://u:***@h/db?email=a@b"),
+        ("postgresql://u:pw@h/db?sslpassword=x#f", "postgresql://u:***@h/db?sslpassword=***#f"),
+        ("sqlite+aiosqlite:///./var/a@b.db", "sqlite+aiosqlite:///./var/a@b.db"),
+        ("u:secret@h", "<url with credentials>"),
     ],
 )
 def test_mask_url(url: str, expected: str) -> None:
     assert mask_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://:k3J/x+Yz==@cache:6379/0", "redis://:pa#ss@h/0", "redis://:p?w@h/0"]
+)
+def test_an_unencoded_password_is_refused_without_echoing_it(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="must be percent-encoded") as info:
+        CacheConfig(cache_type="redis", redis_url=url)
+    secret = url.split("://:", 1)[1].rsplit("@", 1)[0]
+    assert secret not in str(info.value)
+    assert "redis_url" in str(info.value)
 
 
 def test_settings_round_trip_through_to_dict() -> None:
