@@ -31,6 +31,7 @@ from redis.exceptions import (
 )
 
 from ads_infra.cache.strategies import (
+    MAX_TTL,
     CacheStrategy,
     MemoryCacheStrategy,
     RedisCacheStrategy,
@@ -198,6 +199,9 @@ class CacheManager:
         """Ping the remote backend: fail fast, or (with fallback) log and serve from memory."""
         if self._remote is None:
             return
+        if not self._remote_up:  # closed during an outage: probe (and reconcile) first
+            self._start_probe()
+            return
         try:
             await self._remote.ping()
         except REMOTE_ERRORS as exc:
@@ -210,8 +214,16 @@ class CacheManager:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if not self._remote_up and self._remote is not None:
+            # One last try at handing the outage's changes to Redis; if it is
+            # still away the breaker stays open, and start() probes again, so a
+            # manager used after close() never reads what was overwritten.
+            with contextlib.suppress(*REMOTE_ERRORS):
+                async with asyncio.timeout(self.config.fallback_probe_interval):
+                    await self._remote.ping()
+                    await self._reconcile(self._remote)
+                    self._back_on_remote()
         await self.strategy.close()
-        self._remote_up = True
 
     async def health_check(self) -> HealthStatus:
         if self._remote is None:
@@ -295,8 +307,8 @@ class CacheManager:
 
     async def _set_other(self, key: str, value: Any, seconds: float) -> bool:
         """``set`` on a remote backend, without expiry (0), or with a bad TTL."""
-        if not seconds >= 0:
-            expiry_seconds(seconds, 0)  # raises the explanatory ValueError
+        if not 0 <= seconds <= MAX_TTL:
+            seconds = expiry_seconds(seconds, 0)  # inf: no expiry; raises on the others
         if self._remote is None:
             self._local.store(key, self._codec.encode(value), seconds)
             self.stats.sets += 1
@@ -320,13 +332,13 @@ class CacheManager:
 
     async def _remote_set_value(self, key: str, value: Any, seconds: float) -> bool:
         started = perf_counter() if self._timed else 0.0
-        await self._remote_set(self._prefix + key, self._codec.encode(value), seconds)
+        stored = await self._remote_set(self._prefix + key, self._codec.encode(value), seconds)
         stats = self.stats
-        stats.sets += 1
+        stats.sets += stored
         if started:
             stats.timed_operations += 1
             stats.latency_seconds += perf_counter() - started
-        return True
+        return stored
 
     async def delete(self, key: str) -> bool:
         """Remove ``key``; True when it existed."""
@@ -369,15 +381,20 @@ class CacheManager:
         return result
 
     async def set_many(self, mapping: Mapping[str, Any], ttl: float | None = None) -> bool:
-        """Store every item of ``mapping`` (pipelined on Redis)."""
+        """Store every item of ``mapping`` (pipelined on Redis).
+
+        False when Redis refused the write (out of memory, ...): none of the
+        keys then holds an older value (they are deleted, best effort).
+        """
         started = perf_counter() if self._timed else 0.0
         seconds = self._default_ttl if ttl is None else expiry_seconds(ttl, 0)
         encode, prefix = self._codec.encode, self._prefix
         items = [(prefix + k, encode(v)) for k, v in mapping.items()]
-        await self._set_many_raw(items, seconds)
-        self.stats.sets += len(items)
+        stored = await self._set_many_raw(items, seconds)
+        if stored:
+            self.stats.sets += len(items)
         self._timed_op(started)
-        return True
+        return stored
 
     async def delete_many(self, keys: Iterable[str]) -> int:
         started = perf_counter() if self._timed else 0.0
@@ -427,8 +444,9 @@ class CacheManager:
             try:
                 return cast(T, await asyncio.shield(flight))
             except asyncio.CancelledError:
-                if not flight.cancelled():
-                    raise  # we were cancelled, not the flight's owner
+                task = asyncio.current_task()
+                if not flight.cancelled() or (task is not None and task.cancelling()):
+                    raise  # we were cancelled (perhaps with the owner): do not take over
         flight = asyncio.get_running_loop().create_future()
         inflight[key] = flight
         try:
@@ -472,21 +490,24 @@ class CacheManager:
         self.stats.fallbacks += 1
         return self._local.lookup(full)
 
-    async def _remote_set(self, full: str, data: bytes, seconds: float) -> None:
+    async def _remote_set(self, full: str, data: bytes, seconds: float) -> bool:
         remote = self._remote
         assert remote is not None
         if self._remote_up:
             try:
                 await remote.set_raw(full, data, seconds)
             except REMOTE_ERRORS as exc:
-                self._remote_failed(exc, "set")
+                if not self._remote_failed(exc, "set"):
+                    await self._drop_refused([full])
+                    return False
             else:
                 if self._two_level:
                     self._local.store(full, data, self._local_seconds(seconds))
-                return
+                return True
         self.stats.fallbacks += 1
         self._local.store(full, data, seconds)
         self._mark_dirty(full)
+        return True
 
     async def _get_many_raw(self, full: Sequence[str]) -> list[bytes | None]:
         local = self._local
@@ -512,27 +533,45 @@ class CacheManager:
         self.stats.fallbacks += 1
         return [local.lookup(k) for k in full]
 
-    async def _set_many_raw(self, items: list[tuple[str, bytes]], seconds: float) -> None:
+    async def _set_many_raw(self, items: list[tuple[str, bytes]], seconds: float) -> bool:
         local = self._local
         if self._remote is None:
             for key, data in items:
                 local.store(key, data, seconds)
-            return
+            return True
         if self._remote_up:
             try:
                 await self._remote.set_many_raw(items, seconds)
             except REMOTE_ERRORS as exc:
-                self._remote_failed(exc, "set_many")
+                if not self._remote_failed(exc, "set_many"):
+                    await self._drop_refused([key for key, _ in items])
+                    return False
             else:
                 if self._two_level:
                     local_seconds = self._local_seconds(seconds)
                     for key, data in items:
                         local.store(key, data, local_seconds)
-                return
+                return True
         self.stats.fallbacks += 1
         for key, data in items:
             local.store(key, data, seconds)
             self._mark_dirty(key)
+        return True
+
+    async def _drop_refused(self, full: list[str]) -> None:
+        """After Redis refused a write, make the keys miss rather than read older values."""
+        self._local.remove(full)
+        assert self._remote is not None
+        try:
+            await self._remote.delete_raw(full)  # allowed even at maxmemory
+        except REMOTE_ERRORS as exc:
+            logger.warning(
+                "cache: %s refused a write and the delete after it (%s); %d key(s) may "
+                "read older values until they expire",
+                self.backend,
+                _reason(exc),
+                len(full),
+            )
 
     async def _delete(self, full: list[str]) -> int:
         removed = self._local.remove(full)
@@ -563,8 +602,12 @@ class CacheManager:
 
     # --- the breaker ----------------------------------------------------------------
 
-    def _remote_failed(self, exc: BaseException, operation: str) -> None:
-        """Count a remote failure; open the breaker (fallback) or raise CacheError."""
+    def _remote_failed(self, exc: BaseException, operation: str) -> bool:
+        """Count a remote failure; open the breaker (fallback) or raise CacheError.
+
+        False when the server answered but refused this one command: the
+        breaker stays closed and the caller decides what the refusal means.
+        """
         self.stats.errors += 1
         if not self._fallback:
             raise CacheError(
@@ -579,7 +622,7 @@ class CacheManager:
                 operation,
                 _reason(exc),
             )
-            return
+            return False
         if self._remote_up:
             self._remote_up = False
             logger.warning(
@@ -591,15 +634,25 @@ class CacheManager:
                 _reason(exc),
                 self.config.fallback_probe_interval,
             )
-            if self._probe_task is None or self._probe_task.done():
-                self._probe_task = asyncio.get_running_loop().create_task(
-                    self._probe(), name="ads-infra cache probe"
-                )
+            self._start_probe()
+        return True
+
+    def _start_probe(self) -> None:
+        if self._probe_task is None or self._probe_task.done():
+            self._probe_task = asyncio.get_running_loop().create_task(
+                self._probe(), name="ads-infra cache probe"
+            )
 
     def _mark_dirty(self, full: str) -> None:
+        if "*" in self._dirty_patterns:
+            return  # the whole namespace is cleared on return anyway
         if len(self._dirty_keys) < self._local.max_size:
             self._dirty_keys.add(full)
         else:
+            # Too many to track: clear the namespace on Redis when it returns,
+            # rather than let some keys serve what was overwritten meanwhile.
+            self._dirty_keys.clear()
+            self._dirty_patterns.append("*")
             self._dirty_overflow = True
 
     def _record_pattern(self, pattern: str) -> None:
@@ -622,11 +675,16 @@ class CacheManager:
                 logger.debug("cache: %s still unavailable (%s)", self.backend, _reason(exc))
                 continue
             break
+        self._back_on_remote()
+
+    def _back_on_remote(self) -> None:
         # The fallback store is not shared with other processes: drop it, and let
-        # the keys reconciled above miss once and refill from their source.
+        # the keys reconciled on Redis miss once and refill from their source.
         self._local.purge()
         self._remote_up = True
-        logger.warning("cache: %s at %s answers again; back on it", self.backend, remote.target)
+        logger.warning(
+            "cache: %s at %s answers again; back on it", self.backend, self.strategy.target
+        )
 
     async def _reconcile(self, remote: CacheStrategy) -> None:
         """Delete on Redis what changed while it was away, so it serves nothing stale."""
@@ -646,7 +704,7 @@ class CacheManager:
             self._dirty_overflow = False
             logger.warning(
                 "cache: more keys changed while %s was away than could be tracked "
-                "(max_size); some of its entries may be stale until they expire",
+                "(max_size); cleared the namespace there instead",
                 self.backend,
             )
 

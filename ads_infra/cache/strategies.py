@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from redis.asyncio.cluster import RedisCluster
 
 __all__ = [
+    "MAX_TTL",
     "AutoPipeline",
     "CacheStrategy",
     "MemoryCacheStrategy",
@@ -86,12 +87,19 @@ def glob_to_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z", re.DOTALL)
 
 
+MAX_TTL = 10**9  # seconds, ~31 years: far inside Redis's limit for EX/PX
+
+
 def expiry_seconds(ttl: float | None, default_ttl: int) -> float:
-    """The TTL to apply: ``None`` means the default, ``0`` means no expiry."""
+    """The TTL to apply: ``None`` means the default, ``0`` (or infinity) no expiry."""
     if ttl is None:
         return float(default_ttl)
     if not ttl >= 0:  # also catches NaN
         raise ValueError(f"ttl must be >= 0 seconds (0 = no expiry), got {ttl}")
+    if ttl == math.inf:
+        return 0.0
+    if ttl > MAX_TTL:
+        raise ValueError(f"ttl must be <= {MAX_TTL:,} seconds (0 = no expiry), got {ttl}")
     return float(ttl)
 
 
@@ -349,6 +357,8 @@ class AutoPipeline:
         return future
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        if not self._pending:  # aclose() sent them already
+            return
         batch, self._pending = self._pending, []
         task = loop.create_task(self._send(batch))
         self._tasks.add(task)
@@ -377,7 +387,8 @@ class AutoPipeline:
                     future.set_result(reply)
 
     async def aclose(self) -> None:
-        """Wait for batches in flight (their callers are waiting for them)."""
+        """Send what is queued and wait for batches in flight (callers wait for them)."""
+        self._flush(asyncio.get_running_loop())
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 

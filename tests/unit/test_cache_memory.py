@@ -256,3 +256,30 @@ def test_namespace_metacharacters_are_escaped_for_scan() -> None:
     regex = glob_to_regex(glob_escape("ads[1]*?:") + "ad:*")
     assert regex.match("ads[1]*?:ad:7")
     assert not regex.match("ads1xy:ad:7") and not regex.match("ads[1]*?:campaign:1")
+
+
+async def test_get_or_set_waiters_cancelled_with_the_owner_stay_cancelled() -> None:
+    manager = CacheManager()
+    calls = 0
+
+    async def load() -> str:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.2)
+        return "fresh"
+
+    results = await asyncio.gather(
+        *(asyncio.wait_for(manager.get_or_set("k", load), 0.05) for _ in range(3)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, TimeoutError) for r in results), results
+    assert calls == 1  # no waiter took over the cancelled flight
+
+
+async def test_ttl_bounds() -> None:
+    manager = CacheManager()
+    await manager.set("forever", 1, ttl=math.inf)  # same as 0: no expiry
+    await manager.set_many({"many": 1}, ttl=math.inf)
+    assert await manager.get_many(["forever", "many"]) == {"forever": 1, "many": 1}
+    with pytest.raises(ValueError, match="ttl must be <= 1,000,000,000 seconds"):
+        await manager.set_many({"k": 1}, ttl=1e16)

@@ -162,3 +162,100 @@ async def test_writes_during_an_outage_never_leave_stale_redis_values(
     assert await manager.get_many(["ad:1", "ad:2"]) == {}
     assert await raw.dbsize() == 0
     await manager.close()
+
+
+async def test_a_write_redis_refuses_is_not_reported_stored(
+    private_redis: RedisServer, raw: Redis
+) -> None:
+    """Out of memory: the SET fails, and the key misses instead of reading the old value."""
+    manager = CacheManager(
+        CacheConfig(cache_type=CacheType.REDIS, redis_url=private_redis.url, namespace="ads")
+    )
+    await manager.set("price", 1)
+    await manager.set_many({"a": 1, "b": 1})
+    await raw.config_set("maxmemory-policy", "noeviction")
+    await raw.config_set("maxmemory", "1")
+    try:
+        assert await manager.set("price", 2) is False
+        assert await manager.set_many({"a": 2, "b": 2}) is False
+        assert not manager.in_fallback  # Redis answers: no outage
+        assert await manager.get("price") is None
+        assert await manager.get_many(["a", "b"]) == {}
+        stats = await manager.get_stats()
+        assert stats["sets"] == 3 and stats["errors"] == 2
+    finally:
+        await raw.config_set("maxmemory", "0")
+    await manager.close()
+
+
+async def test_closing_during_an_outage_keeps_what_redis_must_forget(
+    private_redis: RedisServer, raw: Redis
+) -> None:
+    config = CacheConfig(
+        cache_type=CacheType.REDIS,
+        redis_url=private_redis.url,
+        namespace="ads",
+        socket_timeout=0.2,
+        fallback_probe_interval=0.2,
+        fallback_probe_max_interval=0.3,
+    )
+    manager = CacheManager(config)
+    await manager.set("price", 1)
+    await raw.execute_command("CLIENT", "PAUSE", "1200", "ALL")
+    await manager.set("price", 2)  # memory only; Redis still holds 1
+    assert manager.in_fallback
+    await manager.close()  # Redis is still paused: the change stays to be reconciled
+    assert manager.in_fallback
+
+    await asyncio.sleep(1.3)
+    await manager.start()  # probes, deletes the stale 1, and returns to Redis
+    for _ in range(100):
+        if not manager.in_fallback:
+            break
+        await asyncio.sleep(0.05)
+    assert not manager.in_fallback
+    assert await raw.get("ads:price") is None
+    assert await manager.get("price") is None  # a miss, never the overwritten 1
+    await manager.close()
+
+
+async def test_more_changes_than_tracked_clear_the_namespace_on_return(
+    private_redis: RedisServer, raw: Redis
+) -> None:
+    manager = CacheManager(
+        CacheConfig(
+            cache_type=CacheType.REDIS,
+            redis_url=private_redis.url,
+            namespace="ads",
+            max_size=2,
+            socket_timeout=0.2,
+            fallback_probe_interval=0.1,
+            fallback_probe_max_interval=0.3,
+        )
+    )
+    await manager.set_many({"a": 1, "b": 1, "c": 1})
+    await raw.set("other:a", b"kept")
+    await raw.execute_command("CLIENT", "PAUSE", "1000", "ALL")
+    for key in ("a", "b", "c"):
+        await manager.set(key, 2)  # three changes, room to track two
+    assert manager.in_fallback
+    for _ in range(300):
+        if not manager.in_fallback:
+            break
+        await asyncio.sleep(0.05)
+    assert not manager.in_fallback
+    assert await manager.get_many(["a", "b", "c"]) == {}  # never the overwritten 1s
+    assert await raw.get("other:a") == b"kept"
+    await manager.close()
+
+
+async def test_close_sends_what_was_queued_in_the_same_iteration(
+    private_redis: RedisServer, raw: Redis
+) -> None:
+    manager = CacheManager(
+        CacheConfig(cache_type=CacheType.REDIS, redis_url=private_redis.url, namespace="ads")
+    )
+    await manager.set("k", 1)
+    got, _ = await asyncio.gather(manager.get("k"), manager.close())
+    assert got == 1
+    assert len(await raw.client_list()) == 1  # only this test's own client is left
