@@ -101,7 +101,7 @@ class Codec:
         """Serialize ``value``; raise CacheSerializationError when it cannot be."""
         try:
             data = self._dumps(value)
-        except (TypeError, ValueError, pickle.PicklingError) as exc:
+        except Exception as exc:  # msgpack: OverflowError; pickle: AttributeError, ...
             raise CacheSerializationError(
                 f"cannot serialize a {type(value).__name__} with the {self.serializer} "
                 f"serializer ({exc}); cache JSON-compatible values (dict, list, str, "

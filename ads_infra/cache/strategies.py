@@ -47,44 +47,59 @@ def glob_escape(text: str) -> str:
     return _GLOB_SPECIAL.sub(r"\\\1", text)
 
 
-def glob_to_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a Redis glob (``*``, ``?``, ``[a-z]``, ``[^x]``, backslash escapes).
+def _signed(byte: int) -> int:
+    # Redis compares pattern and key bytes as C chars, signed on the platforms it runs on.
+    return byte - 256 if byte > 127 else byte
 
-    Written here because fnmatch differs from Redis on ``[^...]`` and on
-    backslash escapes, and the memory backend must match the keys Redis would.
+
+def _byte_class(members: set[int]) -> bytes:
+    if not members:
+        return b"(?!)"
+    return b"[" + b"".join(b"\\x%02x" % b for b in sorted(members)) + b"]"
+
+
+def glob_to_regex(pattern: str) -> re.Pattern[bytes]:
+    """Compile a Redis glob (``*``, ``?``, ``[a-z]``, ``[^x]``, escapes) to a regex on UTF-8 bytes.
+
+    A port of Redis's ``stringmatchlen`` (util.c), because the memory backend
+    must match exactly the keys ``SCAN MATCH`` would: fnmatch differs on
+    ``[^...]`` and escapes, and Redis works on bytes (``?`` is one byte of
+    ``é``), closes a class at a ``]`` right after ``[`` and reads ``[a-]`` as a
+    range ending at ``]``. Match keys encoded as UTF-8.
     """
-    out: list[str] = []
-    i, n = 0, len(pattern)
+    raw = pattern.encode("utf-8", "surrogatepass")
+    out: list[bytes] = []
+    i, n = 0, len(raw)
     while i < n:
-        char = pattern[i]
+        char = raw[i]
         i += 1
-        if char == "\\" and i < n:
-            out.append(re.escape(pattern[i]))
+        if char == 0x5C and i < n:  # backslash: the next byte is literal
+            out.append(_byte_class({raw[i]}))
             i += 1
-        elif char == "*":
-            out.append(".*")
-        elif char == "?":
-            out.append(".")
-        elif char == "[":
-            negate = i < n and pattern[i] == "^"
+        elif char == 0x2A:  # *
+            out.append(b".*")
+        elif char == 0x3F:  # ?
+            out.append(b".")
+        elif char == 0x5B:  # [
+            negate = i < n and raw[i] == 0x5E  # ^
             i += negate
-            members: list[str] = []
-            while i < n and pattern[i] != "]":
-                if pattern[i] == "\\" and i + 1 < n:
-                    members.append(re.escape(pattern[i + 1]))
+            members: set[int] = set()
+            while i < n and raw[i] != 0x5D:  # up to "]" (Redis tolerates a missing one)
+                if raw[i] == 0x5C and n - i >= 2:
+                    members.add(raw[i + 1])
                     i += 2
-                elif i + 2 < n and pattern[i + 1] == "-" and pattern[i + 2] != "]":
-                    low, high = sorted((pattern[i], pattern[i + 2]))
-                    members.append(f"{re.escape(low)}-{re.escape(high)}")
+                elif n - i >= 3 and raw[i + 1] == 0x2D:  # a range, "]" may end it
+                    low, high = sorted((_signed(raw[i]), _signed(raw[i + 2])))
+                    members.update(b for b in range(256) if low <= _signed(b) <= high)
                     i += 3
                 else:
-                    members.append(re.escape(pattern[i]))
+                    members.add(raw[i])
                     i += 1
-            i += 1  # the closing "]" (Redis tolerates a missing one)
-            out.append(f"[{'^' if negate else ''}{''.join(members)}]" if members else "(?!)")
+            i += 1
+            out.append(_byte_class(set(range(256)) - members if negate else members))
         else:
-            out.append(re.escape(char))
-    return re.compile("".join(out) + r"\Z", re.DOTALL)
+            out.append(_byte_class({char}))
+    return re.compile(b"".join(out) + b"\\Z", re.DOTALL)
 
 
 MAX_TTL = 10**9  # seconds, ~31 years: far inside Redis's limit for EX/PX
@@ -281,10 +296,14 @@ class MemoryCacheStrategy(CacheStrategy):
 
     def remove_matching(self, prefix: str, pattern: str) -> int:
         match = glob_to_regex(pattern).match
-        start = len(prefix)
+        start = len(prefix.encode())
         # LRU is not iterable: keys() is its (list) snapshot of the keys.
         keys = self.entries.keys()
-        doomed = [k for k in keys if k.startswith(prefix) and match(k, start)]
+        doomed = [
+            k
+            for k in keys
+            if k.startswith(prefix) and match(k.encode("utf-8", "surrogatepass"), start)
+        ]
         return self.remove(doomed)
 
     def purge(self) -> None:

@@ -81,6 +81,15 @@ def test_unserializable_value_names_the_type_and_the_fix() -> None:
     assert "dict" in message and "json" in message and "cache.serializer" in message
 
 
+def test_every_serializer_failure_is_a_serialization_error() -> None:
+    def local() -> None: ...
+
+    with pytest.raises(CacheSerializationError, match="msgpack"):
+        Codec("msgpack").encode({"big": 2**70})  # msgpack raises OverflowError
+    with pytest.raises(CacheSerializationError, match="pickle"):
+        Codec("pickle", allow_pickle=True).encode(local)  # pickle raises AttributeError
+
+
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [(b"{not json", "not valid JSON"), (b"", "empty"), (b"\x07abc", "unknown format marker 0x07"),

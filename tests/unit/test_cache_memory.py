@@ -152,7 +152,7 @@ async def test_many_and_patterns() -> None:
 def test_glob_follows_redis_semantics(pattern: str, matches: list[str]) -> None:
     regex = glob_to_regex(pattern)
     keys = ["ad:1", "ad:22", "ab", "a*", "[x]"]
-    assert [k for k in keys if regex.match(k)] == matches
+    assert [k for k in keys if regex.match(k.encode())] == matches
 
 
 async def test_msgpack_and_pickle_serializers() -> None:
@@ -254,8 +254,8 @@ def test_namespace_metacharacters_are_escaped_for_scan() -> None:
     from ads_infra.cache.strategies import glob_escape
 
     regex = glob_to_regex(glob_escape("ads[1]*?:") + "ad:*")
-    assert regex.match("ads[1]*?:ad:7")
-    assert not regex.match("ads1xy:ad:7") and not regex.match("ads[1]*?:campaign:1")
+    assert regex.match(b"ads[1]*?:ad:7")
+    assert not regex.match(b"ads1xy:ad:7") and not regex.match(b"ads[1]*?:campaign:1")
 
 
 async def test_get_or_set_waiters_cancelled_with_the_owner_stay_cancelled() -> None:
