@@ -29,6 +29,7 @@ from tenacity import (
 
 from ads_infra.config import DatabaseConfig, mask_url
 from ads_infra.errors import (
+    CommitOutcomeUnknownError,
     DatabaseError,
     IntegrityViolationError,
     PermanentDatabaseError,
@@ -53,6 +54,10 @@ T = TypeVar("T")
 # shutdown, cannot connect now, too many connections; plus the whole class 08
 # (connection exceptions).
 TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "57P01", "57P02", "57P03", "53300"})
+# Of those, what the server answers to a COMMIT it did not carry out: a commit
+# failing any other transient way (the connection dropped, the backend was
+# killed) may have been applied before the reply was lost.
+ROLLED_BACK_SQLSTATES = frozenset({"40001", "40P01"})
 
 # asyncpg's client-side errors (no SQLSTATE) of a connection the server has
 # just dropped: a backend killed while a pooled connection was between
@@ -81,7 +86,7 @@ def is_database_error(exc: BaseException) -> bool:
     come from the ``asyncpg`` package (client-side state errors).
     """
     return (
-        isinstance(exc, sa_exc.SQLAlchemyError | OSError)
+        isinstance(exc, sa_exc.SQLAlchemyError | OSError | DatabaseError)
         or isinstance(getattr(exc, "sqlstate", None), str)
         or type(exc).__module__.startswith("asyncpg")
     )
@@ -119,6 +124,8 @@ def is_transient_error(exc: BaseException) -> bool:
     handling a transient one (a backend killed mid-COPY) is transient too:
     the first failure is the cause, the second only its echo.
     """
+    if isinstance(exc, CommitOutcomeUnknownError):
+        return False  # its cause is transient, but running the unit again may repeat it
     seen = 0
     current: BaseException | None = exc
     while current is not None and seen < 5:
@@ -131,10 +138,23 @@ def is_transient_error(exc: BaseException) -> bool:
     return False
 
 
+def _first_line(exc: BaseException) -> str:
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0:1]
+    return reason[0] if reason else type(exc).__name__
+
+
+def _commit_was_refused(exc: BaseException) -> bool:
+    """True when the server answered the COMMIT with a rollback (safe to run again)."""
+    if _sqlstate(exc) in ROLLED_BACK_SQLSTATES:
+        return True
+    return "database is locked" in str(exc)  # SQLite: the commit never started
+
+
 def translate_error(exc: BaseException, *, attempts: int = 1) -> DatabaseError:
     """Map a SQLAlchemy/driver error to the ads-infra hierarchy (no secrets)."""
-    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0:1]
-    detail = reason[0] if reason else type(exc).__name__
+    if isinstance(exc, DatabaseError):
+        return exc
+    detail = _first_line(exc)
     state = _sqlstate(exc)
     if isinstance(exc, sa_exc.IntegrityError) or (state is not None and state.startswith("23")):
         return IntegrityViolationError(
@@ -307,8 +327,21 @@ class DatabaseManager:
         async with AsyncSession(self.engine, expire_on_commit=False) as session:
             try:
                 yield session
-                await session.commit()
+                try:
+                    await session.commit()
+                except Exception as exc:
+                    if is_transient_error(exc) and not _commit_was_refused(exc):
+                        with contextlib.suppress(Exception):
+                            await session.invalidate()
+                        raise CommitOutcomeUnknownError(
+                            "the connection failed while committing, so the unit may or may "
+                            f"not have been applied ({_first_line(exc)}); it was not retried, "
+                            "as that could apply it twice: check, then repeat it if missing"
+                        ) from exc
+                    raise
                 self.transactions += 1
+            except CommitOutcomeUnknownError:
+                raise
             except BaseException as exc:
                 if isinstance(exc, Exception) and is_transient_error(exc):
                     # The connection may be broken in ways the pool cannot see

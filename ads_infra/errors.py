@@ -47,6 +47,12 @@ class TransientDatabaseError(DatabaseError):
     Raised once the retry budget is spent."""
 
 
+class CommitOutcomeUnknownError(DatabaseError):
+    """The connection failed while committing: the unit may or may not have
+    been applied. Never retried automatically (that could apply it twice);
+    check, then repeat it if it is missing."""
+
+
 class PermanentDatabaseError(DatabaseError):
     """A database error that retrying cannot fix (constraint violation,
     programming error, bad SQL)."""

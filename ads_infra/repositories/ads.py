@@ -12,7 +12,13 @@ from ads_infra.domain.entities import Ad
 from ads_infra.domain.errors import ValidationError
 from ads_infra.domain.metrics import MetricTotals
 from ads_infra.domain.repositories import AdFilter, AdsRepository, UserStats
-from ads_infra.repositories.base import EntityRepositoryBase, name_contains, owned, stats_key
+from ads_infra.repositories.base import (
+    EntityRepositoryBase,
+    name_contains,
+    owned,
+    stats_key,
+    user_pattern,
+)
 from ads_infra.tables import ad_groups, ads, campaigns, performance_daily
 
 __all__ = ["AdsRepositoryImpl", "load_user_stats", "stats_from_json", "stats_to_json"]
@@ -56,6 +62,10 @@ class AdsRepositoryImpl(EntityRepositoryBase[Ad, AdFilter], AdsRepository):
                 f"{group.campaign_id}; use the group's campaign",
                 entity=self.ENTITY,
             )
+
+    def _invalidated_by_delete(self, user_id: int, entity_id: int) -> tuple[list[str], list[str]]:
+        # Deleting an ad deletes its performance and its suggestions.
+        return [], [user_pattern(user_id)]
 
     async def get_user_stats(self, user_id: int) -> UserStats:
         async def load() -> UserStats:

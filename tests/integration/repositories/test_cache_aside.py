@@ -16,7 +16,13 @@ from sqlalchemy import text
 
 from ads_infra.cache import CacheConfig, CacheManager, CacheType
 from ads_infra.database import DatabaseManager
-from ads_infra.domain.entities import Ad, PerformanceRecord, Status
+from ads_infra.domain.entities import (
+    Ad,
+    OptimizationSuggestion,
+    PerformanceRecord,
+    Status,
+    SuggestionType,
+)
 from ads_infra.repositories import RepositoryFactory
 from tests.integration.repositories.conftest import make_tree
 
@@ -134,3 +140,20 @@ async def test_a_unit_of_work_invalidates_after_commit_and_not_on_rollback(
     await campaigns.get_by_id(cid, user_id=USER)
     await cached.run(rename)  # type: ignore[arg-type]
     assert (await campaigns.get_by_id(cid, user_id=USER)).name == "via run"  # type: ignore[union-attr]
+
+
+async def test_deleting_an_ad_drops_its_cached_suggestions(cached: RepositoryFactory) -> None:
+    tree = await make_tree(cached, USER)
+    suggestions = cached.create_optimization_repository()
+    suggestion = await suggestions.create(
+        OptimizationSuggestion(
+            user_id=USER,
+            campaign_id=tree.campaign.id or 0,
+            ad_id=tree.ad.id,
+            type=SuggestionType.CREATIVE,
+        )
+    )
+    assert await suggestions.get_by_id(suggestion.id or 0, user_id=USER) is not None  # cached
+    await cached.create_ads_repository().delete(tree.ad.id or 0, user_id=USER)
+    # The database cascaded the delete; the cache must not keep serving the suggestion.
+    assert await suggestions.get_by_id(suggestion.id or 0, user_id=USER) is None
