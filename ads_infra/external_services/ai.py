@@ -14,12 +14,15 @@ import re
 import uuid
 from typing import Any
 
+import orjson
+
 from ads_infra.config import AIProviderConfig, AIProviderType
 from ads_infra.errors import ConfigurationError, UpstreamError
 from ads_infra.external_services.manager import (
     ExternalServiceConfig,
     ExternalServiceManager,
     ServiceType,
+    _upstream_message,
 )
 from ads_infra.health import HealthStatus
 
@@ -193,9 +196,13 @@ class AIProviderService:
         path = "/chat/completions" if config.base_url.endswith("/v1") else "/v1/chat/completions"
         # Generating text changes nothing upstream, so a retry is safe; the key
         # lets gateways that support it deduplicate.
-        data = await self.manager.request_json(
+        response = await self.manager.request(
             SERVICE_PREFIX + name, "POST", path, json=body, idempotency_key=uuid.uuid4().hex
         )
+        try:
+            data = response.json()
+        except orjson.JSONDecodeError:
+            data = None  # _parse explains
         return self._parse(name, model, data)
 
     def _parse(self, provider: str, model: str, data: Any) -> AIResponse:
@@ -206,10 +213,9 @@ class AIProviderService:
                 "base URL points at an OpenAI-compatible API",
                 service=service,
             )
-        error = data.get("error")
-        if error:
-            message = error.get("message") if isinstance(error, dict) else error
-            message = self.manager.scrub(service, str(message))
+        if data.get("error"):
+            # The manager's reading: error.message, else its code or type, else the body.
+            message = self.manager.scrub(service, _upstream_message(orjson.dumps(data)))
             raise UpstreamError(
                 f"{service}: the provider answered an error: {message}", service=service
             )
@@ -222,18 +228,36 @@ class AIProviderService:
                 "that the base URL points at an OpenAI-compatible API",
                 service=service,
             ) from None
-        usage = data.get("usage") or {}
+        if content is not None and not isinstance(content, str):
+            raise UpstreamError(
+                f"{service}: choices[0].message.content is a {type(content).__name__}, not a "
+                "string; check that the base URL points at an OpenAI-compatible chat "
+                "completions API",
+                service=service,
+            )
+        usage = data.get("usage")
+        if not isinstance(usage, dict):
+            usage = {}  # optional in the protocol; absent or odd, it is counted as 0
+        counts = []
+        for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
+            value = usage.get(key) or 0
+            try:
+                counts.append(int(value))
+            except (TypeError, ValueError, OverflowError):
+                raise UpstreamError(
+                    f"{service}: usage.{key} is a {type(value).__name__} that is not a whole "
+                    "number; check that the base URL points at an OpenAI-compatible API",
+                    service=service,
+                ) from None
+        finish_reason = choice.get("finish_reason")
+        response_id = data.get("id")
         return AIResponse(
             content=content or "",
             model=str(data.get("model") or model),
             provider=provider,
-            usage=TokenUsage(
-                int(usage.get("prompt_tokens") or 0),
-                int(usage.get("completion_tokens") or 0),
-                int(usage.get("total_tokens") or 0),
-            ),
-            finish_reason=choice.get("finish_reason"),
-            response_id=data.get("id"),
+            usage=TokenUsage(*counts),
+            finish_reason=None if finish_reason is None else str(finish_reason),
+            response_id=None if response_id is None else str(response_id),
         )
 
     async def health_check(self) -> list[HealthStatus]:

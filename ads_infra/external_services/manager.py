@@ -17,9 +17,11 @@ import base64
 import dataclasses
 import enum
 import logging
+import math
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar, Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -134,8 +136,26 @@ class ExternalServiceConfig(ConfigSection):
         self.base_url = self.base_url.rstrip("/")
         if self.rate_period <= 0:
             raise ConfigurationError("must be > 0 seconds", key="rate_period")
-        if self.timeout <= 0:
-            raise ConfigurationError("must be > 0 seconds", key="timeout")
+        if not (self.timeout > 0 and math.isfinite(self.timeout)):
+            raise ConfigurationError("must be a finite number of seconds > 0", key="timeout")
+        if self.health_path is not None and not self.health_path.startswith("/"):
+            raise ConfigurationError(
+                f"{self.health_path!r} must start with '/' (it is appended to base_url)",
+                key="health_path",
+            )
+        parts = urlsplit(self.base_url)
+        has_key = isinstance(self.api_key, Secret) and bool(self.api_key.get_secret_value())
+        if (
+            (parts.username or parts.password)
+            and has_key
+            and self.auth_scheme is not AuthScheme.NONE
+        ):
+            # aiohttp refuses to send both, and only when the request is made.
+            raise ConfigurationError(
+                "holds credentials (user:password@) and api_key is set too; only one can be "
+                "sent: remove the credentials from the URL, or the api_key",
+                key="base_url",
+            )
 
 
 class ServiceResponse:
@@ -219,9 +239,7 @@ class _Service:
         )
         self.headers = headers
         self.json_headers = {**headers, "Content-Type": "application/json"}
-        self.timeout = aiohttp.ClientTimeout(
-            total=config.timeout, connect=http.connect_timeout or None
-        )
+        self.timeout = _client_timeout(config.timeout, http.connect_timeout)
         self.max_attempts = config.max_retries + 1
         self.rate_spacing = (
             config.rate_period / config.rate_limit if config.rate_limit is not None else 0.0
@@ -265,6 +283,17 @@ class _Service:
         self.m_errors[kind].inc()
         self.last_error = problem
         self.last_error_at = time.time()
+
+
+def _client_timeout(total: float, connect: float) -> aiohttp.ClientTimeout:
+    """``total`` bounds the whole attempt; ``connect`` only opening a new socket.
+
+    Not aiohttp's ``connect=``: that also counts waiting for a free pooled
+    connection, so with a slow upstream and more callers than the pool, calls
+    would fail locally as timeouts (and open the breaker) without the upstream
+    ever being slow to connect.
+    """
+    return aiohttp.ClientTimeout(total=total or None, sock_connect=connect or None)
 
 
 def _upstream_message(payload: bytes, limit: int = 300) -> str:
@@ -312,6 +341,10 @@ class ExternalServiceManager:
         self._offline: dict[str, tuple[ServiceType, str]] = {}
         self._dependents: list[Closeable] = []
         self._session: aiohttp.ClientSession | None = None
+        # Counts close() calls: a request that sees it change was cut off by our
+        # own close, not by the upstream.
+        self._closes = 0
+        self._closed_signal: asyncio.Future[None] | None = None  # set by close()
 
     # --- registration -----------------------------------------------------------
 
@@ -391,17 +424,16 @@ class ExternalServiceManager:
         return session
 
     def _open_session(self) -> aiohttp.ClientSession:
-        asyncio.get_running_loop()  # fail clearly outside a loop, before binding anything
+        loop = asyncio.get_running_loop()  # fail clearly outside a loop, before binding anything
         cfg = self.config
         connector = aiohttp.TCPConnector(
             limit=cfg.connector_limit, limit_per_host=cfg.connector_limit_per_host
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
-            timeout=aiohttp.ClientTimeout(
-                total=cfg.total_timeout or None, connect=cfg.connect_timeout or None
-            ),
+            timeout=_client_timeout(cfg.total_timeout, cfg.connect_timeout),
         )
+        self._closed_signal = loop.create_future()
         return self._session
 
     async def start(self) -> None:
@@ -416,6 +448,10 @@ class ExternalServiceManager:
             except Exception as exc:  # one failing dependent must not leak the session
                 logger.error("closing %s failed: %s", type(dependent).__name__, exc)
         session, self._session = self._session, None
+        self._closes += 1
+        signal, self._closed_signal = self._closed_signal, None
+        if signal is not None and not signal.done():
+            signal.set_result(None)
         if session is not None and not session.closed:
             await session.close()
         for service in self._services.values():
@@ -453,15 +489,29 @@ class ExternalServiceManager:
 
         Raises UpstreamError (4xx, or 5xx after retries), RateLimitedError,
         ServiceTimeoutError, CircuitOpenError or ExternalServiceError
-        (connection failed); none of them holds the API key.
+        (connection failed, or :meth:`close` ran while the call was in flight or
+        waiting to retry); none of them holds the API key. ValueError, before
+        anything is sent, for a ``path`` not starting with ``/`` or a
+        ``timeout`` that is not a finite number > 0.
         """
         svc = self._services.get(service)
         if svc is None:
             svc = self._service(service)  # raises the explanatory error
+        if path and path[0] != "/":
+            # Appended to the base URL as is: "v1/x" would give "http://host:80v1/x",
+            # or even another port ("http://host:80" + "81/x").
+            raise ValueError(
+                f"{svc.name}: the path {svc.scrub(path)!r} must start with '/' "
+                f"(it is appended to the base URL): use '/{svc.scrub(path)}'"
+            )
+        if timeout is not None and not (timeout > 0 and math.isfinite(timeout)):
+            # aiohttp reads 0 (or less) as "no timeout at all".
+            raise ValueError(
+                f"{svc.name}: timeout must be a finite number of seconds > 0, got {timeout!r}; "
+                "pass None for the service's own"
+            )
         method = method.upper()
-        session = self._session
-        if session is None or session.closed:
-            session = self._open_session()
+        closes = self._closes
         if json is not None:
             body: bytes | str | None = orjson.dumps(json)
             hdrs = svc.json_headers
@@ -473,11 +523,9 @@ class ExternalServiceManager:
             if idempotency_key:
                 hdrs["Idempotency-Key"] = idempotency_key
         attempts = svc.max_attempts if idempotency_key or method in IDEMPOTENT_METHODS else 1
-        client_timeout = (
-            svc.timeout
-            if timeout is None
-            else aiohttp.ClientTimeout(total=timeout, connect=self.config.connect_timeout or None)
-        )
+        client_timeout = svc.timeout
+        if timeout is not None:
+            client_timeout = _client_timeout(timeout, self.config.connect_timeout)
         url = svc.url_prefix + path
         breaker = svc.breaker
         attempt = 0
@@ -487,6 +535,13 @@ class ExternalServiceManager:
                 raise self._circuit_open(svc, method)
             if svc.rate_spacing:
                 await (svc.limiter or svc.make_limiter()).acquire()
+            # Read per attempt: close() may have come during the backoff or the
+            # rate-limit wait, and its session is gone.
+            if closes != self._closes:
+                raise self._closed_midway(svc, method)
+            session = self._session
+            if session is None or session.closed:
+                session = self._open_session()
             token = breaker.admit()
             if token == REJECTED:
                 raise self._circuit_open(svc, method)
@@ -525,6 +580,10 @@ class ExternalServiceManager:
                     raise self._client_error(svc, method, status, payload)
                 kind = "rate_limited" if status == 429 else "server_error"
                 problem = f"answered {status}: {svc.scrub(_upstream_message(payload))}"
+            if status == 0 and closes != self._closes:
+                # Our own close() cut the attempt off: says nothing about the upstream.
+                breaker.abandon(token)
+                raise self._closed_midway(svc, method)
             breaker.failure(token)
             svc.failed(kind, problem)
             if attempt >= attempts:
@@ -552,13 +611,24 @@ class ExternalServiceManager:
                     problem,
                     delay,
                 )
-            await asyncio.sleep(delay)
+            closed = self._closed_signal
+            if closed is None or closes != self._closes:
+                await asyncio.sleep(delay)
+            else:
+                await asyncio.wait((closed,), timeout=delay)  # close() ends the wait early
 
     async def request_json(self, service: str, method: str, path: str = "", **kwargs: Any) -> Any:
         """:meth:`request`, returning the decoded JSON body (None when empty)."""
         return (await self.request(service, method, path, **kwargs)).json()
 
     # --- errors (cold path) -------------------------------------------------------
+
+    def _closed_midway(self, svc: _Service, method: str) -> ExternalServiceError:
+        return ExternalServiceError(
+            f"{svc.name}: {method} was cut off because the manager was closed while it was "
+            "in flight; close the manager only after its calls have finished",
+            service=svc.name,
+        )
 
     def _circuit_open(self, svc: _Service, method: str) -> CircuitOpenError:
         svc.m_errors["circuit_open"].inc()
@@ -718,6 +788,9 @@ class ExternalServiceManager:
             healthy, detail = False, f"no answer within {svc.timeout.total} s"
         except aiohttp.ClientError as exc:
             healthy, detail = False, svc.scrub(mask_url(f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:  # a health check reports; it must not raise (e.g. a bad URL)
+            healthy = False
+            detail = "check failed: " + svc.scrub(mask_url(f"{type(exc).__name__}: {exc}"))
         return HealthStatus(
             component=component,
             backend="http",

@@ -2,7 +2,8 @@
 
 A webhook URL carries its credential in the path, so the URL is kept as a
 :class:`~ads_infra.config.Secret`: the manager is given only its origin, and
-the path is masked wherever the manager reports on the channel.
+the path, the query and each query value are masked wherever the manager
+reports on the channel.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import enum
 import uuid
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ads_infra.config import NotificationsConfig, Secret, _url_problem
 from ads_infra.errors import ConfigurationError
@@ -26,6 +27,24 @@ from ads_infra.external_services.manager import (
 __all__ = ["ChannelKind", "NotificationService"]
 
 SERVICE_PREFIX = "notifications."
+# Query values shorter than this are not masked: "1" or "ads" is no credential,
+# and masking it would garble every message (a "1" in each port and status).
+MIN_SECRET_VALUE = 4
+
+
+def _url_secrets(path: str, query: str) -> tuple[str, ...]:
+    """The parts of a webhook URL to mask: the path, the query and each query value.
+
+    Separately, because an upstream may echo any one of them alone (a 404 page
+    quoting the path but not the query), and also decoded, as it may echo them.
+    """
+    found = {path, unquote(path)} if path not in ("", "/") else set()
+    if query:
+        found |= {query, unquote(query)}
+        raw = [pair.partition("=")[2] for pair in query.split("&")]
+        decoded = [value for _, value in parse_qsl(query, keep_blank_values=True)]
+        found |= {value for value in (*raw, *decoded) if len(value) >= MIN_SECRET_VALUE}
+    return tuple(found)
 
 
 class ChannelKind(enum.StrEnum):
@@ -77,7 +96,7 @@ class NotificationService:
                 timeout=cfg.timeout,
                 max_retries=cfg.max_retries,
             ),
-            secrets=(path,) if path != "/" else (),
+            secrets=_url_secrets(parts.path, parts.query),
         )
         self._channels[name] = (kind, path)
 

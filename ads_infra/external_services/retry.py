@@ -10,6 +10,8 @@ for every call, which the benchmark's hot path cannot afford).
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import random
 import time
 from email.utils import parsedate_to_datetime
@@ -33,19 +35,27 @@ def backoff_delay(attempt: int, base: float, cap: float) -> float:
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date).
 
-    None when absent or unreadable; never negative.
+    None when absent or unreadable, including negative or non-finite seconds
+    (the caller then uses its own backoff); a date in the past gives 0.0. All
+    three date formats RFC 9110 requires are read: IMF-fixdate, RFC 850 and
+    asctime.
     """
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        # "-5" or "nan" is a broken header, not a request to retry at once.
+        return seconds if seconds >= 0 and math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
-        return None
+        # asctime carries no zone and "-0000" parses as naive; HTTP dates are
+        # always UTC (RFC 9110 section 5.6.7).
+        when = when.replace(tzinfo=dt.UTC)
     return max(0.0, when.timestamp() - (time.time() if now is None else now))

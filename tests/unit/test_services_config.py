@@ -47,11 +47,26 @@ def test_values_from_strings_are_coerced() -> None:
         ({"base_url": "http://x", "rate_limit": 0}, "rate_limit: must be >= 1"),
         ({"base_url": "http://x", "service_type": "fax"}, "service_type: unknown value 'fax'"),
         ({"base_url": "http://x", "failure_threshold": 0}, "failure_threshold: must be >= 1"),
+        ({"base_url": "http://x", "timeout": "inf"}, "timeout: must be a finite number"),
+        ({"base_url": "http://x", "health_path": "health"}, "health_path: 'health' must start"),
+        (
+            {"base_url": "http://user:pw@x", "api_key": "k"},
+            r"base_url: holds credentials \(user:password@\) and api_key is set too",
+        ),
     ],
 )
 def test_bad_values_are_named(fields: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         ExternalServiceConfig(**fields)  # type: ignore[arg-type]
+
+
+def test_credentials_in_the_url_alone_are_allowed() -> None:
+    # Only the combination is refused: aiohttp cannot send both.
+    assert ExternalServiceConfig(base_url="http://user:pw@x").base_url == "http://user:pw@x"
+    ExternalServiceConfig(base_url="http://user:pw@x", api_key="k", auth_scheme="none")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError) as err:
+        ExternalServiceConfig(base_url="http://user:TOPSECRET@x", api_key="k")
+    assert "TOPSECRET" not in str(err.value)
 
 
 def test_unknown_key_is_named() -> None:

@@ -25,7 +25,13 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap(
 def test_retry_after_in_seconds() -> None:
     assert parse_retry_after("3") == 3.0
     assert parse_retry_after(" 1.5 ") == 1.5
-    assert parse_retry_after("-4") == 0.0
+    assert parse_retry_after("0") == 0.0
+
+
+@pytest.mark.parametrize("value", ["-4", "nan", "-inf", "inf"])
+def test_negative_or_non_finite_retry_after_is_none_not_retry_now(value: str) -> None:
+    # The caller then backs off as usual, rather than hammering the upstream.
+    assert parse_retry_after(value) is None
 
 
 def test_retry_after_as_http_date() -> None:
@@ -34,6 +40,21 @@ def test_retry_after_as_http_date() -> None:
     assert parse_retry_after(header, now=now) == pytest.approx(30.0)
     past = format_datetime(datetime.fromtimestamp(now - 30, UTC), usegmt=True)
     assert parse_retry_after(past, now=now) == 0.0
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Fri, 06 Nov 2026 10:53:46 GMT",  # IMF-fixdate
+        "Friday, 06-Nov-26 10:53:46 GMT",  # obsolete RFC 850
+        "Fri Nov  6 10:53:46 2026",  # asctime: no zone (always UTC), day padded with a space
+        "Fri, 06 Nov 2026 10:53:46 -0000",  # also parsed without a zone
+    ],
+)
+def test_retry_after_in_every_http_date_format(header: str) -> None:
+    # RFC 9110 section 5.6.7: recipients must accept all three formats.
+    now = datetime(2026, 11, 6, 10, 53, 16, tzinfo=UTC).timestamp()
+    assert parse_retry_after(header, now=now) == pytest.approx(30.0)
 
 
 @pytest.mark.parametrize("value", [None, "", "soon", "Mon, 99 Foo 20"])

@@ -21,7 +21,7 @@ import base64
 import time
 import uuid
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if str(item.path).startswith(here):
             item.add_marker(pytest.mark.integration)
             item.add_marker(pytest.mark.filterwarnings("error::ResourceWarning"))
+
+
+async def eventually(condition: Callable[[], bool], *, tries: int = 300) -> None:
+    """Wait (up to ~3 s) for something in the background; fails only if it never happens."""
+    for _ in range(tries):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition never became true")
 
 
 @dataclass

@@ -90,6 +90,33 @@ async def test_error_object_raises_upstream_error(
     assert manager.get_service_status("ai.openai")["state"] == "closed"
 
 
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (
+            {"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": "n/a"}},
+            r"usage\.prompt_tokens is a str that is not a whole number",
+        ),
+        (
+            {"choices": [{"message": {"content": [{"type": "text", "text": "hi"}]}}]},
+            r"choices\[0\]\.message\.content is a list, not a string",
+        ),
+        ({"error": {"code": "insufficient_quota"}}, "answered an error: insufficient_quota"),
+        (b"<html>gateway</html>", "not a JSON object"),
+    ],
+)
+async def test_malformed_completion_is_a_clear_upstream_error(
+    upstream: Upstream, manager: ExternalServiceManager, reply: object, message: str
+) -> None:
+    ai = AIProviderService(manager)
+    await ai.register_provider(
+        "openai", ExternalServiceConfig(base_url=upstream.url, api_key=upstream.api_key)
+    )
+    upstream.script("chat", Reply(200, reply))
+    with pytest.raises(UpstreamError, match=f"ai.openai: .*{message}"):
+        await ai.generate_content("openai", "Create an ad", "gpt-4")
+
+
 async def test_wrong_api_key_is_a_clear_401(
     upstream: Upstream, manager: ExternalServiceManager
 ) -> None:

@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import decimal
 
 import pytest
 
 from ads_infra.config import AnalyticsConfig, NotificationsConfig
-from ads_infra.errors import ConfigurationError, UpstreamError
+from ads_infra.errors import ConfigurationError, ExternalServiceError, UpstreamError
 from ads_infra.external_services import (
     AnalyticsService,
     ExternalServiceManager,
     NotificationService,
 )
-from tests.integration.services.conftest import Reply, Upstream
-
-
-async def eventually(condition: Callable[[], bool], *, tries: int = 300) -> None:
-    """Wait (up to ~3 s) for a background flush; fails only if it never happens."""
-    for _ in range(tries):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition never became true")
+from tests.integration.services.conftest import Reply, Upstream, eventually
 
 
 def analytics(
@@ -101,6 +92,78 @@ async def test_failed_batch_is_kept_for_the_next_flush(
     assert service.pending == 3
     assert await service.flush() == 3
     assert [e["properties"]["i"] for e in events(upstream)] == [0, 1, 2]  # type: ignore[index]
+
+
+async def test_batch_refused_for_good_is_dropped_not_kept(
+    upstream: Upstream, manager: ExternalServiceManager, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = analytics(manager, upstream)
+    upstream.script("batch", Reply(400, {"error": "invalid event in batch"}))
+    for i in range(3):
+        await service.track("bad", {"i": i}, user_id=1)
+
+    assert await service.flush() == 0  # refused, and not raised as if it would be retried
+
+    assert service.pending == 0
+    assert service.get_stats()["rejected"] == 3 and service.dropped == 3
+    assert "refused a batch of 3 events" in caplog.text and "invalid event" in caplog.text
+    # Later events are no longer held up behind it.
+    await service.track("good", {"i": 3}, user_id=1)
+    assert await service.flush() == 1
+    assert [e["event"] for e in events(upstream)] == ["good"]
+
+
+async def test_property_json_cannot_carry_is_refused_at_track(
+    upstream: Upstream, manager: ExternalServiceManager
+) -> None:
+    service = analytics(manager, upstream)
+    with pytest.raises(
+        TypeError, match=r"event 'priced': property 'price' cannot be sent as JSON.*Decimal"
+    ):
+        await service.track("priced", {"ok": 1, "price": decimal.Decimal("1.50")})
+    with pytest.raises(TypeError, match=r"identify: trait 'since' .*Decimal"):
+        await service.identify(7, {"since": decimal.Decimal(2020)})
+    assert service.pending == 0
+    await service.track("good", {"price": "1.50"})
+    assert await service.flush() == 1
+
+
+async def test_event_changed_after_track_is_dropped_alone(
+    upstream: Upstream, manager: ExternalServiceManager
+) -> None:
+    service = analytics(manager, upstream)
+    meta: dict[str, object] = {}
+    await service.track("first", {"i": 0})
+    await service.track("changed", {"meta": meta})
+    await service.track("last", {"i": 2})
+    meta["price"] = decimal.Decimal("1.50")  # the caller kept a reference, and changed it
+
+    assert await service.flush() == 2
+
+    assert [e["event"] for e in events(upstream)] == ["first", "last"]
+    assert service.pending == 0 and service.dropped == 1
+
+
+async def test_track_during_close_is_sent_and_after_close_refused(upstream: Upstream) -> None:
+    manager = ExternalServiceManager()
+    service = analytics(manager, upstream, flush_size=2, flush_interval=0.05)
+    upstream.script("batch", Reply(200, {"success": True}, delay=0.3))  # in flight at close
+    await service.track("e1")
+    await service.track("e2")
+    await eventually(lambda: upstream.count("batch") == 1)
+    closing = asyncio.create_task(manager.close())
+    await eventually(lambda: service._closing)  # close() is waiting for the batch in flight
+
+    await service.track("late")  # e.g. a request finishing during shutdown
+    await closing
+
+    assert [e["event"] for e in events(upstream)] == ["e1", "e2", "late"]
+    assert service.pending == 0
+    ticking = [t for t in asyncio.all_tasks() if "_tick" in repr(t.get_coro())]
+    assert ticking == []  # no interval timer left to reopen the session
+    with pytest.raises(ExternalServiceError, match="analytics service is closed"):
+        await service.track("after")
+    assert manager._session is None and service.pending == 0
 
 
 async def test_analytics_is_off_without_url(manager: ExternalServiceManager) -> None:

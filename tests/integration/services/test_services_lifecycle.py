@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import warnings
 from pathlib import Path
@@ -10,13 +11,14 @@ import aiohttp
 import pytest
 
 from ads_infra.config import AIProviderConfig, HttpConfig
+from ads_infra.errors import ExternalServiceError
 from ads_infra.external_services import (
     AIProviderService,
     ExternalServiceConfig,
     ExternalServiceManager,
 )
 from containers import create_container
-from tests.integration.services.conftest import Reply, Upstream
+from tests.integration.services.conftest import Reply, Upstream, eventually
 from tests.services import free_port
 
 CONFIG_FILE = Path(__file__).resolve().parents[3] / "config.yml"
@@ -190,3 +192,62 @@ async def test_manager_as_context_manager_and_ai_health(upstream: Upstream) -> N
         assert sorted(components) == ["services.ai.offline", "services.ai.openai"]
         session = manager.session
     assert session.closed
+
+
+async def test_close_during_a_call_is_a_clear_error_not_a_breaker_failure(
+    upstream: Upstream,
+) -> None:
+    manager = ExternalServiceManager()
+    manager.register_service(
+        "svc", ExternalServiceConfig(base_url=upstream.url, failure_threshold=1)
+    )
+    upstream.script("slow", Reply(delay=2.0))
+    call = asyncio.create_task(manager.request("svc", "GET", "/fault/slow"))
+    await eventually(lambda: upstream.count("slow") == 1)  # in flight upstream
+
+    await manager.close()
+
+    with pytest.raises(ExternalServiceError, match=r"svc: GET was cut off.*manager was closed"):
+        await call
+    status = manager.get_service_status("svc")
+    assert status["state"] == "closed" and status["errors"] == 0
+    assert upstream.count("slow") == 1  # not retried on a new session
+    assert manager._session is None
+
+
+async def test_close_during_a_retry_wait_ends_the_call_at_once(upstream: Upstream) -> None:
+    manager = ExternalServiceManager()
+    manager.register_service(
+        "svc", ExternalServiceConfig(base_url=upstream.url, retry_after_cap=7200)
+    )
+    upstream.script("busy", Reply(503, "busy", {"Retry-After": "3600"}))
+    call = asyncio.create_task(manager.request("svc", "GET", "/fault/busy"))
+    await eventually(lambda: manager.get_service_status("svc")["errors"] == 1)  # waiting
+
+    await manager.close()
+
+    # Without the wake-up the call would sleep the hour it was asked to.
+    with pytest.raises(ExternalServiceError, match="svc: GET was cut off"):
+        await asyncio.wait_for(call, 30)
+    status = manager.get_service_status("svc")
+    assert status["consecutive_failures"] == 1  # the 503 counts; the cut-off does not
+    assert upstream.count("busy") == 1
+    assert manager._session is None  # no session reopened for the retry
+
+
+async def test_health_check_reports_an_unexpected_error_instead_of_raising(
+    upstream: Upstream, manager: ExternalServiceManager
+) -> None:
+    config = ExternalServiceConfig(base_url=upstream.url, api_key="k", health_path="/fault/h")
+    # Changed after validation, which refuses it: aiohttp then raises ValueError.
+    config.base_url = upstream.url.replace("http://", "http://user:pw@")
+    manager.register_service("odd", config)
+    manager.register_service(
+        "fine", ExternalServiceConfig(base_url=upstream.url, health_path="/fault/h")
+    )
+
+    reports = {r.component: r for r in await manager.health_check()}
+
+    assert reports["services.fine"].healthy
+    odd = reports["services.odd"]
+    assert not odd.healthy and odd.detail.startswith("check failed: ValueError")

@@ -7,10 +7,12 @@ lower bounds ("waited at least what was asked"), never as speed limits.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import Counter
 
 import pytest
 
+from ads_infra.config import HttpConfig
 from ads_infra.errors import (
     CircuitOpenError,
     ExternalServiceError,
@@ -138,6 +140,49 @@ async def test_connection_refused(manager: ExternalServiceManager) -> None:
     with pytest.raises(ExternalServiceError, match=r"failed after 2 attempt\(s\).*reachable"):
         await manager.request("gone", "GET", "/")
     assert manager.get_service_status("gone")["errors"] == 2
+
+
+async def test_waiting_for_a_pooled_connection_is_not_a_connect_timeout(
+    upstream: Upstream,
+) -> None:
+    # One connection per host, a 0.2 s connect timeout, and an upstream taking
+    # 0.5 s: the second and third callers wait up to 1 s for the connection,
+    # well within the 10 s total, and must not fail as "no answer".
+    manager = ExternalServiceManager(HttpConfig(connect_timeout=0.2, connector_limit_per_host=1))
+    try:
+        register(manager, upstream, max_retries=0, timeout=10, failure_threshold=1)
+        upstream.script("pool", *[Reply(delay=0.5)] * 3)
+        results = await asyncio.gather(
+            *(manager.request("svc", "GET", "/fault/pool") for _ in range(3)),
+            return_exceptions=True,
+        )
+    finally:
+        await manager.close()
+    assert [getattr(r, "status", r) for r in results] == [200, 200, 200]
+    status = manager.get_service_status("svc")
+    assert status["state"] == "closed" and status["errors"] == 0
+    assert upstream.count("pool") == 3
+
+
+async def test_path_without_a_leading_slash_is_refused_before_sending(
+    upstream: Upstream, manager: ExternalServiceManager
+) -> None:
+    register(manager, upstream, max_retries=3, failure_threshold=1)
+    with pytest.raises(ValueError, match=r"'fault/x' must start with '/'.*use '/fault/x'"):
+        await manager.request("svc", "GET", "fault/x")
+    status = manager.get_service_status("svc")
+    assert status["requests"] == 0 and status["state"] == "closed"
+    assert upstream.count("x") == 0
+
+
+@pytest.mark.parametrize("seconds", [0, -1, math.nan, math.inf])
+async def test_a_timeout_that_would_disable_the_timeout_is_refused(
+    upstream: Upstream, manager: ExternalServiceManager, seconds: float
+) -> None:
+    register(manager, upstream)
+    with pytest.raises(ValueError, match=r"svc: timeout must be a finite number of seconds > 0"):
+        await manager.request("svc", "GET", "/fault/t", timeout=seconds)
+    assert upstream.count("t") == 0
 
 
 # --- circuit breaker ----------------------------------------------------------------
