@@ -26,6 +26,7 @@ import os
 import re
 import types
 import typing
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, Union
@@ -527,6 +528,33 @@ DEFAULT_ALLOWED_EXTENSIONS = [
 ]  # fmt: skip
 
 
+# S3 refuses presigned URLs valid for longer than 7 days (SigV4).
+MAX_PRESIGN_SECONDS = 7 * 24 * 3600
+# Every key is stored as "<prefix>/<key>", keys are at most 512 bytes and S3 keys 1024.
+_MAX_S3_PREFIX_BYTES = 511
+
+
+def _s3_prefix_problem(prefix: str) -> str | None:
+    """Why ``prefix`` cannot lead object keys, or None.
+
+    The rules of ``ads_infra.storage.base.validate_key`` (which this module cannot
+    import: storage imports config), minus the surrounding slashes the S3
+    backend strips.
+    """
+    prefix = prefix.strip("/")
+    if not prefix:
+        return None
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in prefix):
+        return "contains control characters"
+    if "\\" in prefix or re.match(r"^[A-Za-z]:", prefix):
+        return "is a Windows path"
+    if any(part in ("", ".", "..") for part in prefix.split("/")):
+        return "has an empty, '.' or '..' segment"
+    if len(prefix.encode("utf-8")) > _MAX_S3_PREFIX_BYTES:
+        return f"is longer than {_MAX_S3_PREFIX_BYTES} bytes"
+    return None
+
+
 @dataclasses.dataclass(repr=False)
 class StorageConfig(ConfigSection):
     """File storage settings (the seed's fields, plus S3 and encryption)."""
@@ -571,10 +599,31 @@ class StorageConfig(ConfigSection):
         ]
         if self.s3_endpoint_url:
             problem = _url_problem(self.s3_endpoint_url, ("http", "https"))
+            if not problem and "@" in urlsplit(self.s3_endpoint_url).netloc:
+                # S3 signs requests with the access keys; a user:password in the URL is
+                # never used, and obstore repeats the URL whole in its error messages.
+                problem = (
+                    "holds user credentials, which S3 does not use; remove them and set "
+                    "s3_access_key_id / s3_secret_access_key (AWS_ACCESS_KEY_ID / "
+                    "AWS_SECRET_ACCESS_KEY) instead"
+                )
             if problem:
                 raise ConfigurationError(
                     f"{mask_url(self.s3_endpoint_url)!r} {problem}", key="s3_endpoint_url"
                 )
+        problem = _s3_prefix_problem(self.s3_prefix)
+        if problem:
+            raise ConfigurationError(
+                f"{ascii(self.s3_prefix)[:80]} {problem}; use '/'-separated names like "
+                "'tenant-1/ads'",
+                key="s3_prefix",
+            )
+        if self.presign_expiry > MAX_PRESIGN_SECONDS:
+            raise ConfigurationError(
+                f"must be <= {MAX_PRESIGN_SECONDS} (7 days, S3's limit for presigned URLs), "
+                f"got {self.presign_expiry}",
+                key="presign_expiry",
+            )
 
 
 @dataclasses.dataclass(repr=False)

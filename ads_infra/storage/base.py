@@ -9,23 +9,32 @@ map (S3 user-metadata rules: lowercase ASCII keys, ASCII values).
 from __future__ import annotations
 
 import abc
+import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import AsyncIterable, AsyncIterator, Callable
-from typing import TypeAlias
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from typing import TypeAlias, TypeVar
 
+from ads_infra.config import MAX_PRESIGN_SECONDS
 from ads_infra.errors import InvalidFileNameError
 from ads_infra.health import HealthStatus
 
 __all__ = [
+    "MAX_METADATA_BYTES",
+    "RESERVED_METADATA_KEYS",
     "ListPage",
     "Metadata",
     "ObjectInfo",
     "Payload",
     "StorageStrategy",
+    "complete_or_undo",
+    "metadata_size",
     "resolve_metadata",
+    "validate_chunk_size",
+    "validate_expires_in",
     "validate_key",
     "validate_metadata",
 ]
@@ -36,11 +45,28 @@ Payload: TypeAlias = bytes | AsyncIterable[bytes]
 # streamed file's checksum is known only at its end.
 Metadata: TypeAlias = dict[str, str] | Callable[[], dict[str, str]] | None
 
+T = TypeVar("T")
+
 MAX_KEY_BYTES = 512
 # S3 allows 2 KiB of user metadata per object; keeping every backend inside that
 # limit means an object can move between backends without losing any.
 MAX_METADATA_BYTES = 2048
 _METADATA_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+# Names S3 keeps as object attributes (sent as HTTP headers), not user metadata.
+# obstore sends an attribute named like one as that header whatever its case, so
+# "content-type" would make a presigned URL serve a .txt as text/html, and
+# reads return it as an attribute, not as the caller's metadata.
+RESERVED_METADATA_KEYS = frozenset(
+    {
+        "cache-control",
+        "content-disposition",
+        "content-encoding",
+        "content-language",
+        "content-type",
+        "expires",
+        "storage-class",
+    }
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -94,6 +120,41 @@ def validate_key(key: object) -> str:
     return key
 
 
+async def complete_or_undo(
+    work: Awaitable[T],
+    undo: Callable[[T], Awaitable[object]] | None = None,
+    *,
+    stop: Callable[[], object] | None = None,
+) -> T:
+    """Await ``work`` to its end even if the caller is cancelled meanwhile.
+
+    A write that publishes from a worker thread (which cancellation cannot stop)
+    or from obstore (whose upload goes on after its awaitable is cancelled) would
+    otherwise publish after its caller was told it failed. On cancellation,
+    ``stop()`` is called once (to make ``work`` give up early, e.g. fail its body
+    stream), ``work`` is awaited to its end, ``undo(result)`` removes what it
+    published if it succeeded, and the CancelledError is re-raised.
+    """
+    future = asyncio.ensure_future(work)
+    cancel: asyncio.CancelledError | None = None
+    while not future.done():
+        try:
+            await asyncio.wait([future])
+        except asyncio.CancelledError as exc:
+            if cancel is None and stop is not None:
+                stop()
+            cancel = exc
+    if cancel is None:
+        return future.result()
+    succeeded = not future.cancelled() and future.exception() is None
+    if succeeded and undo is not None:
+        # The caller is owed its CancelledError, not the undo's error: if the undo
+        # fails, the object stays, as it would have without this function.
+        with contextlib.suppress(Exception):
+            await complete_or_undo(undo(future.result()))
+    raise cancel
+
+
 def resolve_metadata(metadata: Metadata) -> dict[str, str]:
     """The metadata a strategy stores: call it if it is late-bound (after the payload)."""
     if metadata is None:
@@ -101,25 +162,76 @@ def resolve_metadata(metadata: Metadata) -> dict[str, str]:
     return metadata() if callable(metadata) else dict(metadata)
 
 
-def validate_metadata(metadata: dict[str, str] | None) -> dict[str, str]:
-    """Check user metadata against the rules every backend can keep (S3's)."""
+def validate_chunk_size(chunk_size: object) -> int:
+    """``chunk_size`` if it is a whole number of bytes >= 1, else ValueError."""
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(
+            f"chunk_size must be a whole number of bytes >= 1, got {chunk_size!r}; "
+            "omit it for 1 MiB chunks"
+        )
+    return chunk_size
+
+
+def validate_expires_in(expires_in: object) -> int:
+    """``expires_in`` if it is a presigned URL lifetime S3 accepts, else ValueError."""
+    if (
+        isinstance(expires_in, bool)
+        or not isinstance(expires_in, int)
+        or not 1 <= expires_in <= MAX_PRESIGN_SECONDS
+    ):
+        raise ValueError(
+            f"expires_in must be whole seconds from 1 to {MAX_PRESIGN_SECONDS} (7 days, "
+            f"S3's limit for presigned URLs), got {expires_in!r}"
+        )
+    return expires_in
+
+
+def metadata_size(metadata: dict[str, str]) -> int:
+    """Bytes of user metadata as S3 counts them: UTF-8 keys plus values."""
+    return sum(len(k.encode()) + len(v.encode()) for k, v in metadata.items())
+
+
+def validate_metadata(
+    metadata: dict[str, str] | None, *, room: int = MAX_METADATA_BYTES
+) -> dict[str, str]:
+    """Check user metadata against the rules every backend can keep (S3's).
+
+    ``room`` is how many of S3's 2 KiB are left for it (the manager keeps its
+    own ``ads-*`` entries beside the caller's).
+    """
     if not metadata:
         return {}
-    total = 0
+    if not isinstance(metadata, dict):
+        raise InvalidFileNameError(
+            f"metadata must be a dict of str to str, got {type(metadata).__name__}"
+        )
     for key, value in metadata.items():
         if not isinstance(key, str) or not _METADATA_KEY.match(key):
             raise InvalidFileNameError(
                 f"metadata key {ascii(key)[:40]} is not allowed; use lowercase letters, "
                 "digits and '-' (at most 64)"
             )
+        if key in RESERVED_METADATA_KEYS:
+            raise InvalidFileNameError(
+                f"metadata key {key!r} is reserved: S3 treats it as an HTTP header, not "
+                f"metadata; reserved: {', '.join(sorted(RESERVED_METADATA_KEYS))}. "
+                f"Choose another name (e.g. 'x-{key}')"
+            )
         if not isinstance(value, str) or not value.isascii() or not value.isprintable():
             raise InvalidFileNameError(
                 f"metadata value for {key!r} must be printable ASCII; percent-encode other text"
             )
-        total += len(key) + len(value)
-    if total > MAX_METADATA_BYTES:
+    total = metadata_size(metadata)
+    if total > room:
+        own = (
+            f" ({MAX_METADATA_BYTES - room} of S3's {MAX_METADATA_BYTES} are taken by the "
+            "file's own ads-* metadata)"
+            if room < MAX_METADATA_BYTES
+            else ""
+        )
         raise InvalidFileNameError(
-            f"metadata is {total} bytes; at most {MAX_METADATA_BYTES} fit on every backend"
+            f"metadata is {total} bytes (keys plus values); at most {room} fit{own}; "
+            "shorten or drop some entries"
         )
     return dict(metadata)
 
@@ -130,7 +242,7 @@ class StorageStrategy(abc.ABC):
     Every write is atomic (a reader sees the whole object or nothing) and, unless
     ``overwrite=True``, create-only: an existing object is never replaced
     silently (:class:`~ads_infra.errors.ObjectExistsError`). A stream that raises
-    midway leaves nothing behind under the key.
+    midway, or a create cancelled at any point, leaves nothing behind under the key.
     """
 
     backend: str = ""

@@ -47,7 +47,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import quote, unquote
 
@@ -68,7 +68,9 @@ from ads_infra.storage.base import (
     ObjectInfo,
     Payload,
     StorageStrategy,
+    complete_or_undo,
     resolve_metadata,
+    validate_chunk_size,
     validate_key,
 )
 
@@ -95,6 +97,7 @@ def encode_key(key: str) -> str:
 XATTR = "user.ads.meta"
 # errnos meaning "no xattrs here (or not this big)": fall back to a sidecar file.
 _NO_XATTR = {errno.ENOTSUP, errno.EOPNOTSUPP, errno.E2BIG, errno.ENOSPC, errno.EPERM}
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 def _set_meta_xattr(fd: int, meta: bytes) -> bool:
@@ -110,21 +113,26 @@ def _set_meta_xattr(fd: int, meta: bytes) -> bool:
     return True
 
 
+def _seal(fd: int, meta: bytes | None) -> bool:
+    """Attach ``meta`` as xattr when given, then fsync; returns whether the xattr took it."""
+    in_xattr = meta is not None and _set_meta_xattr(fd, meta)
+    os.fsync(fd)
+    return in_xattr
+
+
 def _write_new(path: str, data: bytes | bytearray | memoryview, meta: bytes | None) -> bool:
     """Create ``path`` with ``data`` (and ``meta`` as xattr when given), fsynced.
 
     Returns whether the metadata went into the xattr.
     """
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC, 0o644)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        in_xattr = meta is not None and _set_meta_xattr(fd, meta)
-        os.fsync(fd)
+        return _seal(fd, meta)
     finally:
         os.close(fd)
-    return in_xattr
 
 
 def _unlink_quietly(*paths: str) -> None:
@@ -148,7 +156,10 @@ def _publish(src: str, dst: str, overwrite: bool) -> None:
             raise FileExistsError(dst) from None
         os.rename(src, dst)
         return
-    os.unlink(src)
+    # Published: a failure to drop the temporary name must not read as "not written"
+    # (_commit would then remove the sidecar of a visible object); cleanup finds it.
+    with contextlib.suppress(OSError):
+        os.unlink(src)
 
 
 def _commit(tmp_data: str, path: str, meta: bytes | None, overwrite: bool) -> None:
@@ -167,8 +178,13 @@ def _commit(tmp_data: str, path: str, meta: bytes | None, overwrite: bool) -> No
         _publish(tmp_meta, meta_path, overwrite)
         try:
             _publish(tmp_data, path, overwrite)
-        except FileExistsError:
-            os.unlink(meta_path)
+        except BaseException:
+            # Whatever stopped the data (another writer, a vanished temporary file),
+            # a sidecar without its object would make the key unwritable while
+            # exists() says it is free. An overwrite's sidecar replaced the old one,
+            # which is gone either way.
+            if not overwrite:
+                _unlink_quietly(meta_path)
             raise
     finally:
         _unlink_quietly(tmp_meta, tmp_data)
@@ -187,14 +203,18 @@ def _put_bytes(path: str, data: bytes, meta: bytes, overwrite: bool, use_xattr: 
     return in_xattr
 
 
-def _read_meta(path: str) -> dict[str, Any]:
+def _read_meta(fd: int, path: str) -> dict[str, Any]:
+    """The metadata of the open object ``fd`` (at ``path``): its xattr, else its sidecar.
+
+    The xattr is read from the descriptor, so it belongs to the very bytes read
+    from it even while an overwrite replaces ``path``. A sidecar can only be
+    read by name, and may be one version ahead of the bytes during an
+    overwrite (see docs/storage.md).
+    """
     raw: bytes | None = None
     if hasattr(os, "getxattr"):
-        try:
-            raw = os.getxattr(path, XATTR)
-        except OSError as exc:
-            if exc.errno == errno.ENOENT:
-                raise FileNotFoundError(path) from None
+        with contextlib.suppress(OSError):  # no xattr here: the sidecar has it
+            raw = os.getxattr(fd, XATTR)
     if raw is None:
         try:
             with open(path + META_SUFFIX, "rb") as f:
@@ -208,12 +228,16 @@ def _read_meta(path: str) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) else {}
 
 
-def _stat(key: str, path: str) -> ObjectInfo:
+def _open_object(key: str, path: str) -> int:
     try:
-        st = os.stat(path)
-        meta = _read_meta(path)
+        return os.open(path, os.O_RDONLY | _CLOEXEC)
     except FileNotFoundError:
         raise StoredFileNotFoundError(key) from None
+
+
+def _info(key: str, fd: int, path: str) -> ObjectInfo:
+    st = os.fstat(fd)
+    meta = _read_meta(fd, path)
     return ObjectInfo(
         key=key,
         size=st.st_size,
@@ -223,13 +247,20 @@ def _stat(key: str, path: str) -> ObjectInfo:
     )
 
 
-def _get_with_info(key: str, path: str) -> tuple[ObjectInfo, bytes]:
-    info = _stat(key, path)
+def _stat(key: str, path: str) -> ObjectInfo:
+    fd = _open_object(key, path)
     try:
-        with open(path, "rb") as f:
-            return info, f.read()
-    except FileNotFoundError:
-        raise StoredFileNotFoundError(key) from None
+        return _info(key, fd, path)
+    finally:
+        os.close(fd)
+
+
+def _get_with_info(key: str, path: str) -> tuple[ObjectInfo, bytes]:
+    # One descriptor for size, metadata and bytes: a concurrent overwrite replaces
+    # the name, not the file already open, so all three describe one version.
+    fd = _open_object(key, path)
+    with open(fd, "rb") as f:  # closes fd
+        return _info(key, fd, path), f.read()
 
 
 def _delete(path: str) -> bool:
@@ -370,7 +401,10 @@ class LocalStorageStrategy(StorageStrategy):
             if isinstance(data, bytes | bytearray | memoryview):
                 final = resolve_metadata(metadata)
                 meta = self._meta(content_type, final)
-                await _blocking(_put_bytes)(path, bytes(data), meta, overwrite, self._xattr)
+                await complete_or_undo(
+                    _blocking(_put_bytes)(path, bytes(data), meta, overwrite, self._xattr),
+                    self._undo(path, overwrite),
+                )
                 size = len(data)
             else:
                 size, final = await self._put_stream(path, data, content_type, metadata, overwrite)
@@ -415,14 +449,32 @@ class LocalStorageStrategy(StorageStrategy):
                 await f.flush()
                 final = resolve_metadata(metadata)  # the checksum is known only now
                 meta = self._meta(content_type, final)
-                in_xattr = self._xattr and await _blocking(_set_meta_xattr)(f.fileno(), meta)
-                await _blocking(os.fsync)(f.fileno())
-            await _blocking(_commit)(tmp_data, path, None if in_xattr else meta, overwrite)
+                # Waited for even when cancelled: the thread uses the raw descriptor,
+                # which closing the file meanwhile could hand to another file.
+                in_xattr = await complete_or_undo(
+                    _blocking(_seal)(f.fileno(), meta if self._xattr else None)
+                )
+            await complete_or_undo(
+                _blocking(_commit)(tmp_data, path, None if in_xattr else meta, overwrite),
+                self._undo(path, overwrite),
+            )
         except BaseException:
             # An oversize stream, a failed check, a cancelled task: nothing stays behind.
             await _blocking(_unlink_quietly)(tmp_data)
             raise
         return size, final
+
+    @staticmethod
+    def _undo(path: str, overwrite: bool) -> Callable[[object], Awaitable[object]] | None:
+        """What removes a write published after its caller was cancelled: a created
+        object is deleted; an overwrite is left, as the version it replaced is gone."""
+        if overwrite:
+            return None
+
+        async def delete(_: object) -> None:
+            await _blocking(_delete)(path)
+
+        return delete
 
     async def get(self, key: str) -> bytes:
         return (await self.get_with_info(key))[1]
@@ -432,6 +484,7 @@ class LocalStorageStrategy(StorageStrategy):
         return info, data
 
     async def open(self, key: str, *, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:
+        validate_chunk_size(chunk_size)
         path = self.path_for(key)
         try:
             f = await aiofiles.open(path, "rb")

@@ -26,8 +26,12 @@ from ads_infra.errors import (
 )
 from ads_infra.health import HealthStatus
 from ads_infra.storage.base import (
+    MAX_METADATA_BYTES,
     ObjectInfo,
     StorageStrategy,
+    metadata_size,
+    validate_chunk_size,
+    validate_expires_in,
     validate_key,
     validate_metadata,
 )
@@ -48,6 +52,7 @@ from ads_infra.storage.validation import (
 __all__ = ["FileStorageManager", "build_strategy"]
 
 ENCRYPTION_KEY_ENV = "ADS_STORAGE_ENCRYPTION_KEY"
+GZIP_MAGIC = b"\x1f\x8b"
 # Above this, encoding/decoding a whole file runs in a worker thread (hashlib,
 # zlib and AES-GCM release the GIL) instead of holding up the event loop.
 _OFFLOAD_BYTES = 256 * 1024
@@ -61,6 +66,10 @@ def build_strategy(config: StorageConfig) -> StorageStrategy:
     if config.storage_type is StorageType.S3:
         return CloudStorageStrategy(config)
     return LocalStorageStrategy(config)
+
+
+def _extension(key: str) -> str:
+    return os.path.splitext(key)[1].lower()
 
 
 def _encoded_stream(source: AsyncIterable[bytes], encoder: Encoder) -> AsyncIterator[bytes]:
@@ -135,9 +144,6 @@ class FileStorageManager:
         FileTypeNotAllowedError or InvalidFileNameError before anything is kept.
         """
         display, extension = clean_filename(filename, self.config.allowed_extensions)
-        extra = validate_metadata(metadata)
-        if any(k.startswith("ads-") for k in extra):
-            raise InvalidFileNameError("metadata keys starting with 'ads-' are reserved")
         stored = f"{uuid.uuid4().hex}{extension}"
         encrypt = self.config.encryption_enabled
         compress = self.config.compression_enabled and extension not in COMPRESSED_EXTENSIONS
@@ -151,18 +157,29 @@ class FileStorageManager:
         )
         created = dt.datetime.now(dt.UTC).isoformat()
 
-        def describe() -> dict[str, str]:
+        def own(size: int, sha256: str) -> dict[str, str]:
             meta = {
                 "ads-name": quote(display, safe=" ()[]-_.,+=@"),
-                "ads-size": str(encoder.size),
-                "ads-sha256": encoder.sha256,
+                "ads-size": str(size),
+                "ads-sha256": sha256,
                 "ads-encoding": "gzip" if compress else "identity",
                 "ads-created": created,
             }
             if encrypt and self._key is not None:
                 meta["ads-encryption"] = ENCRYPTION_SCHEME
                 meta["ads-key-id"] = self._key.key_id
-            return {**meta, **extra}
+            return meta
+
+        # S3's 2 KiB limit covers the ads-* entries too. The caller gets the room they
+        # leave at their largest (a size at the limit, a full sha256), so that a bad
+        # request fails here and not after the whole content was read.
+        largest_own = own(self.config.max_file_size, "0" * 64)
+        extra = validate_metadata(metadata, room=MAX_METADATA_BYTES - metadata_size(largest_own))
+        if any(k.startswith("ads-") for k in extra):
+            raise InvalidFileNameError("metadata keys starting with 'ads-' are reserved")
+
+        def describe() -> dict[str, str]:
+            return {**own(encoder.size, encoder.sha256), **extra}
 
         content_type = content_type_for(extension)
         if isinstance(content, bytes | bytearray | memoryview):
@@ -210,12 +227,27 @@ class FileStorageManager:
     @staticmethod
     def _check_not_orphaned(name: str, info: ObjectInfo, head: bytes) -> None:
         """An object of ours that lost its metadata (copied without xattrs) must not be
-        handed out as if it were plain: its bytes may be ciphertext or gzip."""
-        if "ads-sha256" not in info.metadata and head.startswith(ENCRYPTED_MAGIC):
-            raise IntegrityCheckError(
-                f"{name!r} looks encrypted by ads-infra but its metadata is missing (was "
-                "it copied without extended attributes?); restore it with its metadata"
-            )
+        handed out as if it were plain: its bytes may be ciphertext or gzip.
+
+        ``head`` is at least the object's first ``len(ENCRYPTED_MAGIC)`` bytes (or all
+        of a shorter object).
+        """
+        if "ads-sha256" in info.metadata:
+            return
+        if head.startswith(ENCRYPTED_MAGIC):
+            what = "encrypted"
+        # Only for types the manager compresses: a .gz (or any type stored as is) may
+        # start like this by nature, while those are text, and UTF-8 never does.
+        elif head.startswith(GZIP_MAGIC) and _extension(name) not in COMPRESSED_EXTENSIONS:
+            what = "gzip-compressed"
+        else:
+            return
+        raise IntegrityCheckError(
+            f"{name!r} looks {what} by ads-infra but its metadata is missing (was it "
+            "copied without extended attributes?); restore it with its metadata (rsync -X, "
+            "cp --preserve=xattr, tar --xattrs) or keep metadata in files with "
+            "storage.local_metadata: sidecar"
+        )
 
     async def get_file(self, filename: str) -> bytes:
         """The file's content, verified against its size and sha256 (IntegrityCheckError)."""
@@ -243,22 +275,39 @@ class FileStorageManager:
         the size and sha256 are checked at the end, where a mismatch raises
         IntegrityCheckError instead of a clean end of stream."""
         key = validate_key(filename)
+        validate_chunk_size(chunk_size)
         info = await self.strategy.stat(key)
         decoder = self._decoder(key, info)
         source = await self.strategy.open(key, chunk_size=chunk_size)
 
         async def stream() -> AsyncIterator[bytes]:
-            first = True
-            async for chunk in source:
-                if first:
-                    self._check_not_orphaned(key, info, chunk)
-                    first = False
-                out = decoder.feed(chunk)
-                if out:
-                    yield out
-            tail = decoder.finish()
-            if tail:
-                yield tail
+            # A failed check or an abandoned stream must not keep the backend's file
+            # or response open until garbage collection.
+            try:
+                head = b""
+                checked = False
+                async for chunk in source:
+                    if not checked:
+                        head += chunk
+                        if len(head) < len(ENCRYPTED_MAGIC):
+                            continue  # small chunks: judge the object on its first bytes
+                        self._check_not_orphaned(key, info, head)
+                        checked, chunk = True, head
+                    out = decoder.feed(chunk)
+                    if out:
+                        yield out
+                if not checked:
+                    self._check_not_orphaned(key, info, head)
+                    out = decoder.feed(head)
+                    if out:
+                        yield out
+                tail = decoder.finish()
+                if tail:
+                    yield tail
+            finally:
+                aclose = getattr(source, "aclose", None)
+                if aclose is not None:
+                    await aclose()
 
         return stream()
 
@@ -277,7 +326,7 @@ class FileStorageManager:
             "size": int(size) if size.isdigit() else info.size,
             "stored_size": info.size,
             "content_type": info.content_type,
-            "extension": os.path.splitext(info.key)[1].lower(),
+            "extension": _extension(info.key),
             "sha256": meta.get("ads-sha256"),
             "compressed": meta.get("ads-encoding") == "gzip",
             "encrypted": bool(meta.get("ads-encryption")),
@@ -315,9 +364,11 @@ class FileStorageManager:
 
         The URL serves what is stored: compressed or encrypted files come out so.
         """
-        return await self.strategy.presigned_url(
-            validate_key(filename), expires_in=expires_in or self.config.presign_expiry
+        key = validate_key(filename)
+        seconds = validate_expires_in(
+            self.config.presign_expiry if expires_in is None else expires_in
         )
+        return await self.strategy.presigned_url(key, expires_in=seconds)
 
     async def get_storage_stats(self) -> dict[str, Any]:
         """``total_files`` and ``total_size`` (stored bytes), and how storage is set up."""

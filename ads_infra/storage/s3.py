@@ -10,7 +10,7 @@ but only a raw client could send it, and aiobotocore would pin botocore below
 the boto3 the tests use. So a create-only multipart write first *reserves* the
 key with a conditional zero-byte PUT marked ``ads-pending`` (the conditional
 step that cannot silently overwrite), then uploads over its own reservation.
-Readers treat a reservation as absent; a failed upload deletes it;
+Readers treat a reservation as absent; a failed or cancelled upload deletes it;
 ``cleanup_temp`` removes reservations left by a killed process. Parts of an
 upload killed mid-way are S3's to expire: give the bucket a lifecycle rule for
 incomplete multipart uploads.
@@ -18,11 +18,14 @@ incomplete multipart uploads.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import re
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import unquote, urlsplit
 
 import aiofiles
 import aiofiles.tempfile
@@ -36,15 +39,24 @@ from obstore.exceptions import (
 from obstore.store import S3Store
 
 from ads_infra.config import StorageConfig, StorageType, mask_url
-from ads_infra.errors import ObjectExistsError, StorageError, StoredFileNotFoundError
+from ads_infra.errors import (
+    InvalidFileNameError,
+    ObjectExistsError,
+    StorageError,
+    StoredFileNotFoundError,
+)
 from ads_infra.health import HealthStatus
 from ads_infra.storage.base import (
+    RESERVED_METADATA_KEYS,
     ListPage,
     Metadata,
     ObjectInfo,
     Payload,
     StorageStrategy,
+    complete_or_undo,
     resolve_metadata,
+    validate_chunk_size,
+    validate_expires_in,
     validate_key,
 )
 
@@ -55,14 +67,20 @@ __all__ = ["CloudStorageStrategy"]
 
 PENDING = "ads-pending"
 MIN_PART = 5 * 1024 * 1024  # S3's smallest part but the last
-_STANDARD_ATTRIBUTES = {
-    "content-type",
-    "content-encoding",
-    "content-disposition",
-    "content-language",
-    "cache-control",
-    "storage-class",
-}
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+class _UploadCancelled(Exception):
+    """Raised into obstore's read of an upload body to make it abort the upload."""
+
+
+async def _until(body: AsyncIterator[bytes], stopped: asyncio.Event) -> AsyncIterator[bytes]:
+    async for part in body:
+        if stopped.is_set():
+            raise _UploadCancelled("the write was cancelled")
+        yield part
+    if stopped.is_set():  # the last part is read: fail before the upload is completed
+        raise _UploadCancelled("the write was cancelled")
 
 
 class CloudStorageStrategy(StorageStrategy):
@@ -141,11 +159,28 @@ class CloudStorageStrategy(StorageStrategy):
         """obstore's messages are long debug dumps (request, retries, body): keep the
         first line, and never a credential."""
         lines = str(exc).strip().splitlines()
-        detail = lines[0][:240] if lines else ""
-        for secret in (self.config.s3_access_key_id, self.config.s3_secret_access_key):
-            if secret:
-                detail = detail.replace(secret.get_secret_value(), "***")
-        return f"{type(exc).__name__}: {detail}"
+        return f"{type(exc).__name__}: {self._scrub(lines[0] if lines else '')[:240]}"
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without the configured credentials or any URL's password or signature.
+
+        obstore repeats the request URL whole. StorageConfig refuses a password in
+        ``s3_endpoint_url``, but one set on the object afterwards must not leak either.
+        """
+        secrets = [
+            s.get_secret_value()
+            for s in (self.config.s3_access_key_id, self.config.s3_secret_access_key)
+            if s
+        ]
+        try:
+            password = urlsplit(self.config.s3_endpoint_url or "").password
+        except ValueError:  # unparseable: the URL masking below is all there is
+            password = None
+        if password:
+            secrets += [password, unquote(password)]
+        for secret in sorted(secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return _URL.sub(lambda match: mask_url(match.group()), text)
 
     @staticmethod
     def _split(attributes: Attributes) -> tuple[str, dict[str, str]]:
@@ -155,7 +190,7 @@ class CloudStorageStrategy(StorageStrategy):
             lower = name.lower()
             if lower == "content-type":
                 content_type = value
-            elif lower not in _STANDARD_ATTRIBUTES:
+            elif lower not in RESERVED_METADATA_KEYS:
                 metadata[lower] = value
         return content_type, metadata
 
@@ -241,18 +276,38 @@ class CloudStorageStrategy(StorageStrategy):
 
     @staticmethod
     def _attributes(content_type: str, metadata: Metadata) -> Attributes:
-        return {"Content-Type": content_type, **resolve_metadata(metadata)}
+        user = resolve_metadata(metadata)
+        for name in user:
+            if name.lower() in RESERVED_METADATA_KEYS:
+                # obstore would send it as that HTTP header, not as metadata.
+                raise InvalidFileNameError(
+                    f"metadata key {name!r} is reserved: S3 treats it as an HTTP header; "
+                    f"reserved: {', '.join(sorted(RESERVED_METADATA_KEYS))}"
+                )
+        return {"Content-Type": content_type, **user}
+
+    def _undo_create(self, key: str) -> Callable[[object], Awaitable[object]]:
+        """Deletes a create-only write that completed after its caller was cancelled
+        (the key was free or reserved by this write, so what is there is its own)."""
+
+        async def delete(_: object) -> None:
+            await obstore.delete_async(self.store, key)
+
+        return delete
 
     async def _put_single(
         self, key: str, data: bytes, attributes: Attributes, overwrite: bool
     ) -> PutResult:
-        return await obstore.put_async(
-            self.store,
-            key,
-            data,
-            attributes=attributes,
-            mode="overwrite" if overwrite else "create",
-            use_multipart=False,
+        return await complete_or_undo(
+            obstore.put_async(
+                self.store,
+                key,
+                data,
+                attributes=attributes,
+                mode="overwrite" if overwrite else "create",
+                use_multipart=False,
+            ),
+            None if overwrite else self._undo_create(key),
         )
 
     async def _slices(self, data: bytes) -> AsyncIterator[bytes]:
@@ -285,30 +340,41 @@ class CloudStorageStrategy(StorageStrategy):
     ) -> PutResult:
         token = uuid.uuid4().hex
         if not overwrite:
-            await obstore.put_async(
-                self.store,
-                key,
-                b"",
-                attributes={"Content-Type": "application/x-ads-pending", PENDING: token},
-                mode="create",
-                use_multipart=False,
+            await complete_or_undo(
+                obstore.put_async(
+                    self.store,
+                    key,
+                    b"",
+                    attributes={"Content-Type": "application/x-ads-pending", PENDING: token},
+                    mode="create",
+                    use_multipart=False,
+                ),
+                lambda _: self._drop_reservation(key, token),
             )
+        stopped = asyncio.Event()
         try:
-            return await obstore.put_async(
-                self.store,
-                key,
-                body,
-                attributes=attributes,
-                use_multipart=True,
-                chunk_size=self.part_size,
-                max_concurrency=4,
+            return await complete_or_undo(
+                obstore.put_async(
+                    self.store,
+                    key,
+                    _until(body, stopped),
+                    attributes=attributes,
+                    use_multipart=True,
+                    chunk_size=self.part_size,
+                    max_concurrency=4,
+                ),
+                None if overwrite else self._undo_create(key),
+                # Cancelled: fail the body so that obstore aborts the upload now
+                # instead of sending the rest of the parts.
+                stop=stopped.set,
             )
         except BaseException:
             if not overwrite:
-                await self._drop_reservation(key, token)
+                await complete_or_undo(self._drop_reservation(key, token))
             raise
 
     async def _drop_reservation(self, key: str, token: str | None) -> bool:
+        """Delete ``key`` if it is a reservation (``token``'s, when given)."""
         try:
             found = await obstore.get_async(self.store, key, options={"head": True})
             if found.attributes.get(PENDING) is None:
@@ -344,6 +410,7 @@ class CloudStorageStrategy(StorageStrategy):
         return self._info(key, result.meta, result.attributes), data
 
     async def open(self, key: str, *, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:
+        validate_chunk_size(chunk_size)
         result = await self._get(key)
 
         async def chunks() -> AsyncIterator[bytes]:
@@ -419,6 +486,7 @@ class CloudStorageStrategy(StorageStrategy):
 
     async def presigned_url(self, key: str, *, expires_in: int = 3600) -> str | None:
         validate_key(key)
+        validate_expires_in(expires_in)
         try:
             return await obstore.sign_async(
                 self.store, "GET", key, dt.timedelta(seconds=expires_in)

@@ -6,7 +6,12 @@ import pytest
 
 from ads_infra.config import DEFAULT_ALLOWED_EXTENSIONS
 from ads_infra.errors import FileTypeNotAllowedError, InvalidFileNameError
-from ads_infra.storage.base import validate_key, validate_metadata
+from ads_infra.storage.base import (
+    validate_chunk_size,
+    validate_expires_in,
+    validate_key,
+    validate_metadata,
+)
 from ads_infra.storage.validation import ContentChecker, clean_filename
 
 ALLOWED = list(DEFAULT_ALLOWED_EXTENSIONS)
@@ -108,3 +113,44 @@ def test_metadata_rules() -> None:
     for bad in ({"Upper": "x"}, {"a": "é"}, {"a": "line\nbreak"}, {"k": "v" * 3000}):
         with pytest.raises(InvalidFileNameError):
             validate_metadata(bad)
+
+
+S3_HEADERS = [
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "content-type",
+    "expires",
+    "storage-class",
+]
+
+
+@pytest.mark.parametrize("name", S3_HEADERS)
+def test_metadata_named_like_an_s3_header_is_refused(name: str) -> None:
+    # obstore would send it as that header (a .txt served as text/html) and read it
+    # back as an attribute, not as the caller's metadata.
+    with pytest.raises(InvalidFileNameError, match=f"{name!r} is reserved") as caught:
+        validate_metadata({name: "x"})
+    assert ", ".join(S3_HEADERS) in str(caught.value)  # says which names to avoid
+    assert validate_metadata({f"x-{name}": "x"}) == {f"x-{name}": "x"}
+
+
+def test_metadata_room_is_what_the_caller_is_left() -> None:
+    assert validate_metadata({"note": "x" * 96}, room=100) == {"note": "x" * 96}
+    with pytest.raises(InvalidFileNameError, match=r"101 bytes .* at most 100 fit \(1948 of"):
+        validate_metadata({"note": "x" * 97}, room=100)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "64", True, None])
+def test_chunk_size_must_be_a_positive_whole_number(bad: object) -> None:
+    with pytest.raises(ValueError, match=r"chunk_size must be a whole number of bytes >= 1"):
+        validate_chunk_size(bad)
+    assert validate_chunk_size(1) == 1
+
+
+@pytest.mark.parametrize("bad", [0, -5, 604_801, 30 * 86_400, 60.0, "60", None])
+def test_presigned_url_lifetime_is_within_s3_limits(bad: object) -> None:
+    with pytest.raises(ValueError, match=r"expires_in must be whole seconds from 1 to 604800"):
+        validate_expires_in(bad)
+    assert validate_expires_in(1) == 1 and validate_expires_in(604_800) == 604_800

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,9 +14,11 @@ from ads_infra.errors import (
     FileTooLargeError,
     FileTypeNotAllowedError,
     IntegrityCheckError,
+    InvalidFileNameError,
     StoredFileNotFoundError,
 )
 from ads_infra.storage import EncryptionKey, FileStorageManager
+from ads_infra.storage.base import metadata_size
 from tests.integration.storage.samples import samples
 
 KEY = EncryptionKey.generate()
@@ -171,5 +174,40 @@ async def test_user_metadata_round_trips(make_config: Any) -> None:
     name = await manager.save_file(b"{}", "a.json", metadata={"campaign-id": "42"})
     try:
         assert (await manager.get_file_info(name))["metadata"] == {"campaign-id": "42"}
+    finally:
+        await manager.delete_file(name)
+
+
+async def test_metadata_room_counts_the_files_own_entries(make_config: Any) -> None:
+    manager = FileStorageManager(make_config())
+    long_name = "é" * 200 + ".txt"  # kept percent-encoded in ads-name: 1,200 bytes
+    with pytest.raises(
+        InvalidFileNameError, match=r"at most (\d+) fit \((\d+) of S3's 2048"
+    ) as caught:
+        # 1,904 bytes: within 2 KiB alone, not beside the file's own entries
+        await manager.save_file(b"hello", long_name, metadata={"note": "x" * 1900})
+    room = int(re.search(r"at most (\d+) fit", str(caught.value)).group(1))  # type: ignore[union-attr]
+    assert await stored_names(manager) == []
+    name = await manager.save_file(b"hello", long_name, metadata={"note": "x" * (room - 4)})
+    try:
+        stored_meta = (await manager.strategy.stat(name)).metadata
+        assert stored_meta["note"] == "x" * (room - 4)
+        assert metadata_size(stored_meta) <= 2048  # S3's limit for all user metadata
+    finally:
+        await manager.delete_file(name)
+
+
+async def test_bad_read_arguments_are_clear_errors(make_config: Any) -> None:
+    manager = FileStorageManager(make_config())
+    name = await manager.save_file(b"hello", "a.txt")
+    try:
+        with pytest.raises(ValueError, match="chunk_size must be a whole number of bytes >= 1"):
+            await manager.open_file(name, chunk_size=0)
+        for seconds in (-5, 0, 30 * 86_400):  # S3 signs for 1 s to 7 days
+            with pytest.raises(ValueError, match="expires_in must be whole seconds from 1 to"):
+                await manager.get_file_url(name, expires_in=seconds)
+        url = await manager.get_file_url(name, expires_in=604_800)
+        assert url is None or "X-Amz-Expires=604800" in url
+        assert b"".join([c async for c in await manager.open_file(name, chunk_size=1)]) == b"hello"
     finally:
         await manager.delete_file(name)
