@@ -59,6 +59,10 @@ TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "57P01", "57P02", "57P03", "5
 # killed) may have been applied before the reply was lost.
 ROLLED_BACK_SQLSTATES = frozenset({"40001", "40P01"})
 
+# session.info key: coroutine functions the session's owner awaits right after
+# its commit (a unit of work that joined the session drops cache entries there).
+AFTER_COMMIT = "ads_infra.after_commit"
+
 # asyncpg's client-side errors (no SQLSTATE) of a connection the server has
 # just dropped: a backend killed while a pooled connection was between
 # statements surfaces as "another operation is in progress" (the protocol is
@@ -340,6 +344,8 @@ class DatabaseManager:
                         ) from exc
                     raise
                 self.transactions += 1
+                for hook in session.info.pop(AFTER_COMMIT, ()):
+                    await hook()
             except CommitOutcomeUnknownError:
                 raise
             except BaseException as exc:

@@ -7,8 +7,10 @@
 
 Retried as a whole on transient errors: ``await factory.run(lambda uow: ...)``
 (DatabaseManager.run gives each attempt a fresh session). Cache entries the
-unit's writes affect are dropped after the commit, never before, so no reader
-can cache the old value between the two.
+unit's writes affect are dropped after the commit, so no reader can cache the
+old value between the two; a unit joined to someone else's ``db.run`` session
+drops them when it ends (so its caller reads its own writes) and again right
+after that session commits.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ads_infra.database import DatabaseManager
+from ads_infra.database import AFTER_COMMIT, DatabaseManager
 from ads_infra.errors import DatabaseError
 
 if TYPE_CHECKING:
@@ -121,11 +123,42 @@ class UnitOfWork:
                 raise schema_error(error, self._db) from error
             self._session = None
         if exc_type is None and not self._defer:
-            await self.flush_invalidations()
+            if not self._owns_session and self._session is not None:
+                # The owner commits later: drop the entries again once it has, or
+                # a reader between now and then could cache the old rows back.
+                self._invalidate_after_commit(self._session, self._keys, self._patterns)
+            await self.flush_invalidations()  # now too, so this task reads its own writes
         return None
 
+    def _invalidate_after_commit(
+        self, session: AsyncSession, keys: list[str], patterns: list[str]
+    ) -> None:
+        if self._cache is None or not (keys or patterns):
+            return
+        from ads_infra.repositories.base import invalidate
+
+        cache = self._cache
+        keys, patterns = list(dict.fromkeys(keys)), list(dict.fromkeys(patterns))
+
+        async def committed() -> None:
+            await invalidate(cache, keys, patterns)
+
+        # DatabaseManager's session scope awaits these right after its commit.
+        session.info.setdefault(AFTER_COMMIT, []).append(committed)
+
     async def commit(self) -> None:
-        """Commit what was done so far (the unit goes on in a new transaction)."""
+        """Commit what was done so far (the unit goes on in a new transaction).
+
+        Only in a unit that owns its transaction: inside ``factory.run`` or a
+        joined ``db.run`` session, a retry would run the whole unit again and
+        repeat what was committed here.
+        """
+        if not self._owns_session:
+            raise RuntimeError(
+                "commit() in a unit that joined another transaction (factory.run or "
+                "unit_of_work(session)): its owner commits, and a retry would repeat "
+                "what this committed; use `async with factory.unit_of_work()` to commit midway"
+            )
         await self.session.commit()
         await self.flush_invalidations()
 

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ads_infra.cache import CacheConfig, CacheManager, CacheType
 from ads_infra.database import DatabaseManager
@@ -24,6 +25,7 @@ from ads_infra.domain.entities import (
     SuggestionType,
 )
 from ads_infra.repositories import RepositoryFactory
+from ads_infra.repositories.unit_of_work import UnitOfWork
 from tests.integration.repositories.conftest import make_tree
 
 USER, OTHER = 21, 22
@@ -157,3 +159,44 @@ async def test_deleting_an_ad_drops_its_cached_suggestions(cached: RepositoryFac
     await cached.create_ads_repository().delete(tree.ad.id or 0, user_id=USER)
     # The database cascaded the delete; the cache must not keep serving the suggestion.
     assert await suggestions.get_by_id(suggestion.id or 0, user_id=USER) is None
+
+
+async def test_a_unit_joined_to_db_run_drops_entries_again_after_the_commit(
+    cached: RepositoryFactory, db: DatabaseManager
+) -> None:
+    tree = await make_tree(cached, USER)
+    campaigns = cached.create_campaign_repository()
+    campaign_id = tree.campaign.id or 0
+    assert await campaigns.get_by_id(campaign_id, user_id=USER) is not None  # cached
+
+    async def work(session: AsyncSession) -> None:
+        async with cached.unit_of_work(session) as uow:
+            await uow.campaigns.update(campaign_id, {"name": "renamed"}, user_id=USER)
+        # Not committed yet: a reader now caches the old row again...
+        old = await campaigns.get_by_id(campaign_id, user_id=USER)
+        assert old is not None and old.name != "renamed"
+
+    await db.run(work)
+    # ...and the commit drops it once more, so nobody reads the old name after it.
+    got = await campaigns.get_by_id(campaign_id, user_id=USER)
+    assert got is not None and got.name == "renamed"
+
+
+async def test_commit_midway_only_in_a_unit_that_owns_its_transaction(
+    cached: RepositoryFactory,
+) -> None:
+    tree = await make_tree(cached, USER)
+    campaign_id = tree.campaign.id or 0
+
+    async def work(uow: UnitOfWork) -> None:
+        await uow.campaigns.update(campaign_id, {"name": "step 1"}, user_id=USER)
+        await uow.commit()  # a retry of run() would repeat it: refused
+
+    with pytest.raises(RuntimeError, match="joined another transaction"):
+        await cached.run(work)
+    async with cached.unit_of_work() as uow:
+        await uow.campaigns.update(campaign_id, {"name": "step 1"}, user_id=USER)
+        await uow.commit()
+        await uow.campaigns.update(campaign_id, {"name": "step 2"}, user_id=USER)
+    got = await cached.create_campaign_repository().get_by_id(campaign_id, user_id=USER)
+    assert got is not None and got.name == "step 2"
