@@ -383,13 +383,18 @@ class DatabaseManager:
             self.failures += 1
             raise translate_error(exc) from exc
 
-    async def run(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def run(
+        self, fn: Callable[[AsyncSession], Awaitable[T]], *, idempotent: bool = False
+    ) -> T:
         """Run ``fn(session)`` in one transaction, again from the start on transient errors.
 
         Each attempt gets a fresh session (and so a fresh connection). Backoff
         is exponential with full jitter, capped at ``retry_max_delay``; at most
         ``max_retries`` retries. A constraint violation or programming error is
-        raised at once.
+        raised at once. A connection lost while committing raises
+        :class:`CommitOutcomeUnknownError` unless ``idempotent`` says that
+        running ``fn`` twice leaves the same state as once (an upsert, a
+        delete): then it is retried like any transient error.
         """
         cfg = self.config
         attempts = 0
@@ -404,8 +409,13 @@ class DatabaseManager:
                 cfg.max_retries,
             )
 
+        def worth_retrying(exc: BaseException) -> bool:
+            if isinstance(exc, CommitOutcomeUnknownError):
+                return idempotent
+            return is_transient_error(exc)
+
         retrying = AsyncRetrying(
-            retry=retry_if_exception(is_transient_error),
+            retry=retry_if_exception(worth_retrying),
             stop=stop_after_attempt(cfg.max_retries + 1),
             wait=wait_random_exponential(multiplier=cfg.retry_delay, max=cfg.retry_max_delay),
             before_sleep=_before_sleep,

@@ -296,12 +296,18 @@ class BaseRepository:
 
     # -- running statements
 
-    async def _run(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """``fn(session)`` in the unit's session, or in its own retried transaction."""
+    async def _run(
+        self, fn: Callable[[AsyncSession], Awaitable[T]], *, idempotent: bool = False
+    ) -> T:
+        """``fn(session)`` in the unit's session, or in its own retried transaction.
+
+        ``idempotent``: running ``fn`` twice leaves what once does, so a commit
+        whose outcome is unknown is retried too (DatabaseManager.run).
+        """
         if self._uow is not None:
             return await fn(self._uow.session)
         try:
-            return await self._db.run(fn)
+            return await self._db.run(fn, idempotent=idempotent)
         except DatabaseError as exc:
             raise schema_error(exc, self._db) from exc
 
@@ -311,9 +317,10 @@ class BaseRepository:
         *,
         keys: Iterable[str] = (),
         patterns: Iterable[str] = (),
+        idempotent: bool = False,
     ) -> T:
         """Like :meth:`_run`, then drop ``keys``/``patterns`` from the cache once committed."""
-        result = await self._run(fn)
+        result = await self._run(fn, idempotent=idempotent)
         keys, patterns = list(keys), list(patterns)
         if self._uow is not None:
             self._uow.defer_invalidation(keys, patterns)

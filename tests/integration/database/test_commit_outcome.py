@@ -111,3 +111,27 @@ async def test_a_lost_commit_reply_is_not_retried(
     async with db.get_session() as session:  # the server did commit it, once
         count = (await session.execute(text("SELECT count(*) FROM notes"))).scalar_one()
     assert count == 1
+
+
+async def test_an_idempotent_unit_is_retried_after_a_lost_commit_reply(
+    proxied: tuple[DatabaseManager, CommitReplyEater],
+) -> None:
+    db, eater = proxied
+    calls = 0
+
+    async def upsert(session: AsyncSession) -> None:
+        nonlocal calls
+        calls += 1
+        await session.execute(
+            text(
+                "INSERT INTO notes (id, body) VALUES (7, 'same') "
+                "ON CONFLICT (id) DO UPDATE SET body = excluded.body"
+            )
+        )
+
+    eater.armed = True
+    await db.run(upsert, idempotent=True)  # twice is the same as once: retried
+    assert calls == 2 and db.retries == 1
+    async with db.get_session() as session:
+        rows = (await session.execute(text("SELECT id, body FROM notes"))).all()
+    assert [tuple(row) for row in rows] == [(7, "same")]
