@@ -1,21 +1,25 @@
-"""Adapters from the domain's ports to the infrastructure: AI copy writer, creative store.
+"""Adapters from the domain's ports to the infrastructure: copy, creatives, transactions.
 
 The domain declares what it needs (:mod:`ads_infra.domain.ports`); these
-classes provide it over :class:`AIProviderService` and
-:class:`FileStorageManager`, so domain services never import either.
+classes provide it over :class:`AIProviderService`, :class:`FileStorageManager`
+and :class:`RepositoryFactory`, so domain services never import any of them.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
-from ads_infra.domain.ports import AdCopy, CopyBrief
+from ads_infra.domain.ports import AdCopy, CopyBrief, TransactionRepositories
 
 if TYPE_CHECKING:
     from ads_infra.external_services import AIProviderService
+    from ads_infra.repositories import RepositoryFactory
     from ads_infra.storage import FileStorageManager
 
-__all__ = ["AICopyWriter", "StorageCreativeStore"]
+__all__ = ["AICopyWriter", "RepositoryTransactions", "StorageCreativeStore"]
+
+T = TypeVar("T")
 
 COPY_INSTRUCTIONS = (
     "You write search ad copy. Answer with exactly two lines: a headline of at most "
@@ -70,3 +74,17 @@ class StorageCreativeStore:
 
     async def delete_creative(self, key: str) -> None:
         await self.storage.delete_file(key)
+
+
+class RepositoryTransactions:
+    """A :class:`~ads_infra.domain.ports.TransactionRunner` over :meth:`RepositoryFactory.run`.
+
+    Each call is one unit of work, retried as a whole on transient errors; the
+    cache entries its writes affect are dropped after the commit.
+    """
+
+    def __init__(self, factory: RepositoryFactory) -> None:
+        self.factory = factory
+
+    async def run(self, fn: Callable[[TransactionRepositories], Awaitable[T]]) -> T:
+        return await self.factory.run(fn)

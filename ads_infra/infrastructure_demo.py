@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ads_infra.adapters import AICopyWriter, StorageCreativeStore
+from ads_infra.adapters import AICopyWriter, RepositoryTransactions, StorageCreativeStore
 from ads_infra.demo_data import DemoDataset, UserPlan, build_dataset, campaign_performance
 from ads_infra.domain.ports import CopyBrief
 from ads_infra.domain.services import AdService, OptimizationService
@@ -308,6 +308,7 @@ class InfrastructureSystemDemo:
             groups=r.groups(),
             ads=r.ads(),
             suggestions=r.optimization(),
+            transactions=RepositoryTransactions(r.factory()),
         )
         out: list[dict[str, Any]] = []
         for user in self.dataset.users:

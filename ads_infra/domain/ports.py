@@ -1,17 +1,33 @@
 """What the domain services need from the outside world, as Protocols.
 
 The domain declares these; the infrastructure provides adapters
-(:mod:`ads_infra.adapters`) over the AI provider and file storage, so the
-domain services run with any implementation and never import the
-infrastructure.
+(:mod:`ads_infra.adapters`) over the AI provider, file storage and units of
+work, so the domain services run with any implementation and never import
+the infrastructure.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
 
-__all__ = ["AdCopy", "CopyBrief", "CopyWriter", "CreativeStore"]
+from ads_infra.domain.repositories import (
+    AdsRepository,
+    CampaignRepository,
+    OptimizationRepository,
+)
+
+__all__ = [
+    "AdCopy",
+    "CopyBrief",
+    "CopyWriter",
+    "CreativeStore",
+    "TransactionRepositories",
+    "TransactionRunner",
+]
+
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -50,3 +66,29 @@ class CreativeStore(Protocol):
         ...
 
     async def delete_creative(self, key: str) -> None: ...
+
+
+class TransactionRepositories(Protocol):
+    """The repositories of one transaction: what is written through them commits together.
+
+    Read-only members, so an implementation may expose the concrete repositories.
+    """
+
+    @property
+    def campaigns(self) -> CampaignRepository: ...
+
+    @property
+    def ads(self) -> AdsRepository: ...
+
+    @property
+    def optimization(self) -> OptimizationRepository: ...
+
+
+class TransactionRunner(Protocol):
+    """Runs ``fn`` in one transaction: all of its writes commit, or none do.
+
+    ``fn`` may be run again from the start (a retried transient failure), so it
+    must not have effects outside the repositories it is given.
+    """
+
+    async def run(self, fn: Callable[[TransactionRepositories], Awaitable[T]]) -> T: ...

@@ -7,14 +7,16 @@ by the repository's cache-aside when the repository has a cache (one cache,
 one invalidation path, rather than a second layer here).
 
 :class:`OptimizationService` derives suggestions from performance with the
-evidence behind each and its expected impact.
+evidence behind each and its expected impact, and applies them: given a
+:class:`~ads_infra.domain.ports.TransactionRunner`, the change and the
+suggestion's new status commit together.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -29,7 +31,14 @@ from ads_infra.domain.entities import (
 )
 from ads_infra.domain.errors import NotFoundError, ValidationError
 from ads_infra.domain.metrics import MetricTotals
-from ads_infra.domain.ports import AdCopy, CopyBrief, CopyWriter, CreativeStore
+from ads_infra.domain.ports import (
+    AdCopy,
+    CopyBrief,
+    CopyWriter,
+    CreativeStore,
+    TransactionRepositories,
+    TransactionRunner,
+)
 from ads_infra.domain.repositories import (
     AdFilter,
     AdsRepository,
@@ -185,7 +194,15 @@ class OptimizationRules:
 
 
 class OptimizationService:
-    """Derives optimization suggestions from performance, with evidence and expected impact."""
+    """Derives optimization suggestions from performance, with evidence and expected impact.
+
+    >>> service = OptimizationService(analytics=..., campaigns=..., groups=..., ads=...,
+    ...     suggestions=..., transactions=RepositoryTransactions(repo_factory))
+
+    Without ``transactions``, :meth:`apply` still refuses a suggestion that is
+    not pending before changing anything, but the change and the status update
+    are two transactions (see :meth:`apply`).
+    """
 
     def __init__(
         self,
@@ -196,6 +213,7 @@ class OptimizationService:
         ads: AdsRepository,
         suggestions: OptimizationRepository,
         rules: OptimizationRules | None = None,
+        transactions: TransactionRunner | None = None,
     ) -> None:
         self.analytics = analytics
         self.campaigns = campaigns
@@ -203,6 +221,7 @@ class OptimizationService:
         self.ads = ads
         self.suggestions = suggestions
         self.rules = rules or OptimizationRules()
+        self.transactions = transactions
 
     # --- deriving -----------------------------------------------------------------
 
@@ -383,19 +402,52 @@ class OptimizationService:
         return stored
 
     async def apply(self, suggestion_id: int, *, user_id: int) -> OptimizationSuggestion:
-        """Carry out a pending suggestion's change, then mark it applied.
+        """Carry out a pending suggestion's change and mark it applied, in one transaction.
 
         Budget and pause suggestions change the campaign or ad; a creative
         refresh needs new creative work, so applying it only records the decision.
+        A suggestion that is not pending is a ValidationError and nothing changes.
+
+        Without ``transactions`` the two writes are separate: a failure between
+        them leaves the change made and the suggestion pending. Both changes
+        set absolute values, so calling ``apply`` again completes it.
         """
-        suggestion = await self.suggestions.get_by_id(suggestion_id, user_id=user_id)
-        if suggestion is None:
-            raise NotFoundError("suggestion", suggestion_id, user_id=user_id)
-        if suggestion.type is SuggestionType.BUDGET:
-            await self.campaigns.update(suggestion.campaign_id, suggestion.payload, user_id=user_id)
-        elif suggestion.type is SuggestionType.PAUSE and suggestion.ad_id is not None:
-            await self.ads.update(suggestion.ad_id, suggestion.payload, user_id=user_id)
-        return await self.suggestions.apply(suggestion_id, user_id=user_id)
+        if self.transactions is None:
+            return await _apply(
+                self.suggestions, self.campaigns, self.ads, suggestion_id, user_id=user_id
+            )
+
+        def in_transaction(r: TransactionRepositories) -> Awaitable[OptimizationSuggestion]:
+            return _apply(r.optimization, r.campaigns, r.ads, suggestion_id, user_id=user_id)
+
+        return await self.transactions.run(in_transaction)
+
+
+async def _apply(
+    suggestions: OptimizationRepository,
+    campaigns: CampaignRepository,
+    ads: AdsRepository,
+    suggestion_id: int,
+    *,
+    user_id: int,
+) -> OptimizationSuggestion:
+    suggestion = await suggestions.get_by_id(suggestion_id, user_id=user_id)
+    if suggestion is None:
+        raise NotFoundError("suggestion", suggestion_id, user_id=user_id)
+    # Checked before the change: the status update would refuse it anyway,
+    # but only after the campaign or ad had been changed.
+    if suggestion.status is not SuggestionStatus.PENDING:
+        raise ValidationError(
+            "status",
+            f"suggestion {suggestion_id} is already {suggestion.status}; only pending "
+            "suggestions can be applied (generate() derives new ones)",
+            entity="suggestion",
+        )
+    if suggestion.type is SuggestionType.BUDGET:
+        await campaigns.update(suggestion.campaign_id, suggestion.payload, user_id=user_id)
+    elif suggestion.type is SuggestionType.PAUSE and suggestion.ad_id is not None:
+        await ads.update(suggestion.ad_id, suggestion.payload, user_id=user_id)
+    return await suggestions.apply(suggestion_id, user_id=user_id)
 
 
 def _id(entity: Campaign | AdGroup | Ad) -> int:

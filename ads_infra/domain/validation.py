@@ -34,12 +34,18 @@ from ads_infra.domain.entities import (
 from ads_infra.domain.errors import ValidationError
 
 __all__ = [
+    "CONVERSIONS_PRECISION",
+    "CONVERSIONS_QUANTUM",
+    "CONVERSIONS_SCALE",
+    "MAX_CONVERSIONS",
+    "MAX_COUNT",
     "MAX_DESCRIPTION_LENGTH",
     "MAX_HEADLINE_LENGTH",
     "MAX_NAME_LENGTH",
     "MAX_URL_LENGTH",
     "UPDATABLE_FIELDS",
     "apply_changes",
+    "check_date",
     "validate",
     "validate_ad",
     "validate_campaign",
@@ -54,6 +60,18 @@ MAX_DESCRIPTION_LENGTH = 5000
 MAX_URL_LENGTH = 2048
 MAX_KEY_LENGTH = 1024
 MAX_MONEY_MICROS = 10**15  # a billion units: beyond that it is a typo, not a budget
+MAX_COUNT = 2**63 - 1  # ids and counts are BIGINT columns
+# performance_daily.conversions is NUMERIC(18, 4) (ads_infra.tables; a test
+# keeps the two equal). More decimals would be rounded by the database, and
+# differently per backend, so they are refused instead.
+CONVERSIONS_PRECISION = 18
+CONVERSIONS_SCALE = 4
+CONVERSIONS_QUANTUM = Decimal(1).scaleb(-CONVERSIONS_SCALE)
+# On SQLite the column holds a double, exact to 15 significant digits: with 4
+# decimals that leaves 11 integer digits (PostgreSQL's column holds 14), the
+# bound under which both backends store the same value.
+DOUBLE_DIGITS = 15
+MAX_CONVERSIONS = Decimal(10) ** (min(CONVERSIONS_PRECISION, DOUBLE_DIGITS) - CONVERSIONS_SCALE)
 
 EnumT = TypeVar("EnumT", bound=enum.Enum)
 T = TypeVar("T")
@@ -76,6 +94,10 @@ def _id(entity: str, field: str, value: object, *, optional: bool = False) -> No
         return
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ValidationError(field, f"must be a positive integer id, got {value!r}", entity=entity)
+    if value > MAX_COUNT:
+        raise ValidationError(
+            field, f"{value} is more than the largest id, {MAX_COUNT}", entity=entity
+        )
 
 
 def _text(entity: str, field: str, value: object, max_length: int, *, required: bool) -> None:
@@ -111,6 +133,39 @@ def _count(entity: str, field: str, value: object) -> None:
         raise ValidationError(
             field, f"must be a non-negative integer, got {value!r}", entity=entity
         )
+    if value > MAX_COUNT:
+        raise ValidationError(
+            field, f"{value} is more than the largest storable count, {MAX_COUNT}", entity=entity
+        )
+
+
+def _conversions(entity: str, value: object) -> Decimal:
+    """``value`` as a Decimal the conversions column stores exactly, on either backend."""
+    field = "conversions"
+    if not isinstance(value, Decimal):
+        try:
+            value = Decimal(str(value))
+        except (InvalidOperation, ValueError):
+            raise ValidationError(
+                field, f"must be a number, got {value!r}", entity=entity
+            ) from None
+    if not value.is_finite() or value < 0:
+        raise ValidationError(field, f"must be a non-negative number, got {value}", entity=entity)
+    if value >= MAX_CONVERSIONS:
+        raise ValidationError(
+            field,
+            f"{value} is too large; every backend stores up to "
+            f"{MAX_CONVERSIONS - CONVERSIONS_QUANTUM:,} exactly",
+            entity=entity,
+        )
+    if value != value.quantize(CONVERSIONS_QUANTUM):
+        raise ValidationError(
+            field,
+            f"{value} has more than {CONVERSIONS_SCALE} decimal places; round it first, "
+            f"e.g. value.quantize(Decimal({str(CONVERSIONS_QUANTUM)!r}))",
+            entity=entity,
+        )
+    return value
 
 
 def _url(entity: str, field: str, value: object) -> None:
@@ -133,11 +188,24 @@ def _json_object(entity: str, field: str, value: object) -> None:
         )
 
 
+def check_date(field: str, value: object, *, entity: str | None = None) -> None:
+    """ValidationError unless ``value`` is a date; a datetime (a date subclass) is refused too.
+
+    A datetime compares with a date column differently per backend (SQLite
+    compares the text), so it would select different rows.
+    """
+    if isinstance(value, dt.datetime):
+        raise ValidationError(
+            field, f"must be a date, not a datetime ({value!r}); pass its .date()", entity=entity
+        )
+    if not isinstance(value, dt.date):
+        raise ValidationError(field, f"must be a date, got {value!r}", entity=entity)
+
+
 def _date(entity: str, field: str, value: object, *, optional: bool = True) -> None:
     if value is None and optional:
         return
-    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
-        raise ValidationError(field, f"must be a date, got {value!r}", entity=entity)
+    check_date(field, value, entity=entity)
 
 
 def validate_campaign(c: Campaign) -> Campaign:
@@ -213,17 +281,7 @@ def validate_performance_record(r: PerformanceRecord) -> PerformanceRecord:
     _date(e, "date", r.date, optional=False)
     _count(e, "impressions", r.impressions)
     _count(e, "clicks", r.clicks)
-    if not isinstance(r.conversions, Decimal):
-        try:
-            r.conversions = Decimal(str(r.conversions))
-        except (InvalidOperation, ValueError):
-            raise ValidationError(
-                "conversions", f"must be a number, got {r.conversions!r}", entity=e
-            ) from None
-    if not r.conversions.is_finite() or r.conversions < 0:
-        raise ValidationError(
-            "conversions", f"must be a non-negative number, got {r.conversions}", entity=e
-        )
+    r.conversions = _conversions(e, r.conversions)
     _money(e, "cost_micros", r.cost_micros)
     _money(e, "conversion_value_micros", r.conversion_value_micros)
     if r.clicks > r.impressions:

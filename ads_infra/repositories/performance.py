@@ -34,7 +34,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ads_infra.domain.entities import PerformanceRecord
 from ads_infra.domain.errors import NotFoundError, ValidationError
 from ads_infra.domain.repositories import Page, PerformanceFilter, PerformanceRepository
-from ads_infra.domain.validation import MAX_MONEY_MICROS, validate_performance_record
+from ads_infra.domain.validation import (
+    CONVERSIONS_QUANTUM,
+    MAX_CONVERSIONS,
+    MAX_COUNT,
+    MAX_MONEY_MICROS,
+    check_date,
+    validate_performance_record,
+)
 from ads_infra.repositories.base import BaseRepository, KeysetQuery, check_ids, stats_key
 from ads_infra.tables import ads, performance_daily
 
@@ -92,11 +99,14 @@ def _stage_rows(records: Iterable[PerformanceRecord], user_id: int) -> dict[Key,
     """Checked, deduplicated rows in STAGE_COLUMNS order; the last record for a key wins.
 
     The checks are inlined rather than the generic validator's because at
-    100k rows that one costs more than the COPY itself; a record failing
-    them goes through the full validator, which names the field.
+    100k rows that one costs more than the COPY itself. They are stricter
+    (exact types), so a record failing them goes through the full validator:
+    it names the field of a bad value, and what it accepts is stored as plain
+    values.
     """
     batch: dict[Key, StageRow] = {}
-    date, dec, top = dt.date, Decimal, MAX_MONEY_MICROS
+    date, dec, top, most = dt.date, Decimal, MAX_MONEY_MICROS, MAX_COUNT
+    conv_top, quantum = MAX_CONVERSIONS, CONVERSIONS_QUANTUM
     for r in records:
         ad_id, day, imp, clk, conv = r.ad_id, r.date, r.impressions, r.clicks, r.conversions
         cost, value = r.cost_micros, r.conversion_value_micros
@@ -105,29 +115,49 @@ def _stage_rows(records: Iterable[PerformanceRecord], user_id: int) -> dict[Key,
                 conv = dec(str(conv))
             except (InvalidOperation, ValueError):
                 conv = dec("NaN")
-        if not (
+        if (
             type(ad_id) is int
-            and ad_id > 0
+            and 0 < ad_id <= most
             and type(day) is date
             and type(imp) is int
             and type(clk) is int
             and type(cost) is int
             and type(value) is int
-            and 0 <= clk <= imp
+            and 0 <= clk <= imp <= most
             and 0 <= cost <= top
             and 0 <= value <= top
             and conv.is_finite()
-            and conv >= 0
+            and 0 <= conv < conv_top
+            and conv == conv.quantize(quantum)
         ):
-            validate_performance_record(r)
-            raise ValidationError("conversions", f"invalid value {conv!r}", entity="performance")
+            row: StageRow = (ad_id, day, imp, clk, conv, cost, value)
+        else:
+            row = _validated_row(r)
         if r.user_id is not None and r.user_id != user_id:
             raise ValidationError(
                 "user_id", f"record for user {r.user_id} in a batch of user {user_id}",
                 entity="performance",
             )  # fmt: skip
-        batch[(ad_id, day)] = (ad_id, day, imp, clk, conv, cost, value)
+        batch[(row[0], row[1])] = row
     return batch
+
+
+def _validated_row(r: PerformanceRecord) -> StageRow:
+    """The slow path: the full validator, then the values as the plain types the drivers expect.
+
+    The validator accepts int and date subclasses, which the inline checks do not.
+    """
+    validate_performance_record(r)
+    day = r.date
+    return (
+        int(r.ad_id),
+        dt.date(day.year, day.month, day.day),
+        int(r.impressions),
+        int(r.clicks),
+        r.conversions.quantize(CONVERSIONS_QUANTUM),
+        int(r.cost_micros),
+        int(r.conversion_value_micros),
+    )
 
 
 class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
@@ -156,7 +186,9 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
                 await self._sqlite_upsert(session, batch, owners, user_id)
             return len(batch)
 
-        return await self._write(op, keys=[stats_key(user_id)])
+        # Upserting the same rows twice leaves what once does: a commit whose
+        # reply was lost is retried rather than reported as unknown.
+        return await self._write(op, keys=[stats_key(user_id)], idempotent=True)
 
     async def upsert(self, record: PerformanceRecord, *, user_id: int) -> PerformanceRecord:
         """Insert or replace one day of one ad; returns the stored row."""
@@ -260,6 +292,7 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
 
     async def get(self, ad_id: int, day: dt.date, *, user_id: int) -> PerformanceRecord | None:
         check_ids(ad_id=ad_id, user_id=user_id)
+        check_date("day", day, entity=self.ENTITY)
         t = performance_daily
         stmt = select(t).where(t.c.ad_id == ad_id, t.c.date == day, t.c.user_id == user_id)
         row = await self._fetch_row(stmt, {})
@@ -307,8 +340,10 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
         if filters.campaign_id is not None:
             out.append(t.c.campaign_id == filters.campaign_id)
         if filters.start_date is not None:
+            check_date("start_date", filters.start_date, entity="PerformanceFilter")
             out.append(t.c.date >= filters.start_date)
         if filters.end_date is not None:
+            check_date("end_date", filters.end_date, entity="PerformanceFilter")
             out.append(t.c.date <= filters.end_date)
         return [and_(*out)] if out else []
 

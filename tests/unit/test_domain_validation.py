@@ -17,7 +17,16 @@ from ads_infra.domain.entities import (
     Status,
 )
 from ads_infra.domain.errors import ValidationError
-from ads_infra.domain.validation import MAX_NAME_LENGTH, MAX_URL_LENGTH, apply_changes, validate
+from ads_infra.domain.validation import (
+    CONVERSIONS_PRECISION,
+    CONVERSIONS_SCALE,
+    MAX_CONVERSIONS,
+    MAX_NAME_LENGTH,
+    MAX_URL_LENGTH,
+    apply_changes,
+    check_date,
+    validate,
+)
 from ads_infra.errors import ValidationError as InfraValidationError
 
 
@@ -111,3 +120,59 @@ def test_apply_changes_validates_the_result() -> None:
     with pytest.raises(ValidationError) as exc:
         apply_changes(c, {"end_date": dt.date(2024, 2, 1)})
     assert exc.value.field == "end_date"
+
+
+def perf(**kw: object) -> PerformanceRecord:
+    return PerformanceRecord(**{"ad_id": 1, "date": dt.date(2024, 1, 1), **kw})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("record", "field", "reason"),
+    [
+        # Each backend would round these differently (PostgreSQL 0.0002, SQLite 0.0001).
+        (perf(conversions=Decimal("0.00015")), "conversions", "more than 4 decimal places"),
+        (perf(conversions=Decimal("1.23456789")), "conversions", "more than 4 decimal places"),
+        (perf(conversions=Decimal("1e-30")), "conversions", "more than 4 decimal places"),
+        (perf(conversions=Decimal("1e15")), "conversions", "too large"),
+        (perf(conversions=MAX_CONVERSIONS), "conversions", "too large"),
+        (perf(impressions=2**63), "impressions", "largest storable count"),
+        (perf(impressions=2**63 - 1, clicks=2**63), "clicks", "largest storable count"),
+        (perf(ad_id=2**63), "ad_id", "largest id"),
+        (perf(cost_micros=2**63), "cost_micros", "implausibly large"),
+    ],
+)
+def test_performance_values_the_columns_cannot_hold_exactly_are_refused(
+    record: PerformanceRecord, field: str, reason: str
+) -> None:
+    with pytest.raises(ValidationError) as exc:
+        validate(record)
+    assert exc.value.field == field and reason in str(exc.value)
+
+
+@pytest.mark.parametrize("conversions", ["0.0001", "1.50000", "99999999999.9999", "1e3", 3, 2.5])
+def test_conversions_the_column_holds_exactly_pass(conversions: object) -> None:
+    record = validate(perf(impressions=2**63 - 1, conversions=conversions))
+    assert record.conversions == Decimal(str(conversions))
+
+
+def test_the_conversions_bounds_are_those_of_the_column() -> None:
+    from sqlalchemy import Numeric
+
+    from ads_infra.tables import performance_daily
+
+    column = performance_daily.c.conversions.type
+    assert isinstance(column, Numeric)
+    assert (column.precision, column.scale) == (CONVERSIONS_PRECISION, CONVERSIONS_SCALE)
+    column_limit = Decimal(10) ** (CONVERSIONS_PRECISION - CONVERSIONS_SCALE)
+    assert column_limit >= MAX_CONVERSIONS
+
+
+def test_a_datetime_where_a_date_is_expected_is_refused_by_name() -> None:
+    moment = dt.datetime(2024, 1, 5, 12, 0)
+    with pytest.raises(ValidationError, match=r"not a datetime .*\.date\(\)") as exc:
+        check_date("start_date", moment)
+    assert exc.value.field == "start_date"
+    with pytest.raises(ValidationError) as exc:
+        validate(perf(date=moment))
+    assert exc.value.field == "date"
+    check_date("start_date", dt.date(2024, 1, 5))

@@ -202,3 +202,78 @@ async def test_a_copy_that_collides_with_a_concurrent_writer_falls_back_to_the_u
         )
     finally:
         await db.dispose()
+
+
+class Count(int):
+    """An int subclass, as some data libraries hand out."""
+
+
+class Day(dt.date):
+    """A date subclass that is not a datetime."""
+
+
+async def test_values_the_columns_cannot_hold_exactly_name_the_field_and_write_nothing(
+    factory: RepositoryFactory,
+) -> None:
+    ad_ids = await two_ads(factory)
+    repo = factory.create_performance_repository()
+    good = rows(ad_ids, 3)
+
+    def bad(**kw: object) -> PerformanceRecord:
+        return PerformanceRecord(**{"ad_id": ad_ids[0], "date": START, **kw})  # type: ignore[arg-type]
+
+    for record, field in (
+        # PostgreSQL would round to 0.0002, SQLite to 0.0001.
+        (bad(conversions=Decimal("0.00015")), "conversions"),
+        # PostgreSQL: numeric field overflow; SQLite: stored as an inexact double.
+        (bad(conversions=Decimal("1e15")), "conversions"),
+        (bad(impressions=2**63), "impressions"),
+        (bad(impressions=2**63 - 1, clicks=2**63), "clicks"),
+        (bad(ad_id=2**63), "ad_id"),
+        (bad(cost_micros=2**63), "cost_micros"),
+        # Fails the fast check on impressions' type, the validator on clicks.
+        (bad(impressions=Count(5), clicks=-1), "clicks"),
+    ):
+        with pytest.raises(ValidationError) as exc:
+            await repo.bulk_upsert([*good, record], user_id=USER)
+        assert exc.value.field == field, exc.value
+    assert await repo.count(user_id=USER) == 0
+
+
+async def test_values_the_validator_accepts_are_stored_even_if_the_fast_check_is_stricter(
+    factory: RepositoryFactory,
+) -> None:
+    ad_ids = await two_ads(factory)
+    repo = factory.create_performance_repository()
+    top = Decimal("99999999999.9999")  # the largest conversions both backends hold exactly
+    record = PerformanceRecord(
+        ad_id=Count(ad_ids[0]), date=Day(2024, 1, 5), impressions=Count(2**63 - 1),
+        clicks=Count(3), conversions=top, cost_micros=Count(7), conversion_value_micros=Count(9),
+    )  # fmt: skip
+    assert await repo.bulk_upsert([record], user_id=USER) == 1
+    stored = await repo.get(ad_ids[0], dt.date(2024, 1, 5), user_id=USER)
+    assert stored is not None
+    assert (stored.impressions, stored.clicks, stored.conversions) == (2**63 - 1, 3, top)
+    assert (stored.cost_micros, stored.conversion_value_micros) == (7, 9)
+
+
+async def test_a_datetime_where_a_date_is_expected_is_refused_by_name(
+    factory: RepositoryFactory,
+) -> None:
+    ad_ids = await two_ads(factory)
+    repo = factory.create_performance_repository()
+    await repo.bulk_upsert(rows(ad_ids, 10), user_id=USER)
+    moment = dt.datetime(2024, 1, 5)
+    for flt, field in (
+        (PerformanceFilter(start_date=moment), "start_date"),
+        (PerformanceFilter(start_date=START, end_date=moment), "end_date"),
+    ):
+        for call in (repo.list, repo.count, repo.delete):
+            with pytest.raises(ValidationError, match=r"not a datetime") as exc:
+                await call(user_id=USER, filters=flt)
+            assert exc.value.field == field
+    with pytest.raises(ValidationError, match=r"\.date\(\)") as exc:
+        await repo.get(ad_ids[0], moment, user_id=USER)
+    assert exc.value.field == "day"
+    assert await repo.count(user_id=USER) == 20  # the refused delete deleted nothing
+    assert await repo.get(ad_ids[0], moment.date(), user_id=USER) is not None
