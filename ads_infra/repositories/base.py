@@ -53,7 +53,7 @@ from ads_infra.domain.entities import (
 )
 from ads_infra.domain.errors import NotFoundError, ValidationError
 from ads_infra.domain.repositories import Page
-from ads_infra.domain.validation import apply_changes, validate
+from ads_infra.domain.validation import MAX_COUNT, apply_changes, validate
 from ads_infra.errors import DatabaseError, SchemaNotMigratedError
 
 if TYPE_CHECKING:
@@ -158,8 +158,10 @@ def schema_error(exc: BaseException, db: DatabaseManager) -> BaseException:
 def check_ids(**ids: object) -> None:
     """ValidationError naming the argument when an id is not a positive integer."""
     for name, value in ids.items():
-        if type(value) is not int or value <= 0:
-            raise ValidationError(name, f"must be a positive integer id, got {value!r}")
+        if type(value) is not int or not 0 < value <= MAX_COUNT:
+            raise ValidationError(
+                name, f"must be a positive integer id up to {MAX_COUNT}, got {value!r}"
+            )
 
 
 def _encode_value(value: Any) -> Any:

@@ -235,7 +235,7 @@ async def test_group_and_ad_filters(factory: RepositoryFactory) -> None:
     assert isinstance(AdGroup, type)
 
 
-@pytest.mark.parametrize("bad", ["123", 0, -4, 1.0, None, True])
+@pytest.mark.parametrize("bad", ["123", 0, -4, 1.0, None, True, 2**63])
 async def test_ids_that_are_not_positive_integers_are_refused_by_name(
     factory: RepositoryFactory, bad: object
 ) -> None:
