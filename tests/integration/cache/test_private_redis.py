@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -24,6 +25,32 @@ async def raw(private_redis: RedisServer) -> AsyncIterator[Redis]:
     client = Redis.from_url(private_redis.url)
     yield client
     await client.aclose()
+
+
+def _manager(server: RedisServer, **settings: Any) -> CacheManager:
+    """A manager on ``server`` that notices an outage fast and probes often."""
+    defaults: dict[str, Any] = {
+        "socket_timeout": 0.2,
+        "fallback_probe_interval": 0.1,
+        "fallback_probe_max_interval": 0.3,
+    }
+    return CacheManager(
+        CacheConfig(
+            cache_type=CacheType.REDIS,
+            redis_url=server.url,
+            namespace="ads",
+            **{**defaults, **settings},
+        )
+    )
+
+
+async def _back_on_redis(manager: CacheManager, *, polls: int = 300) -> None:
+    for _ in range(polls):  # the probe backs off to fallback_probe_max_interval at most
+        if not manager.in_fallback:
+            return
+        await manager.get("probe")  # traffic, as an application would send
+        await asyncio.sleep(0.05)
+    raise AssertionError("the manager did not return to Redis")
 
 
 def _keys_calls(info: dict[str, object]) -> int:
@@ -63,17 +90,12 @@ async def test_delete_pattern_removes_100k_keys_without_keys_command(
 async def test_server_killed_during_5000_operations(
     private_redis: RedisServer, raw: Redis, auto_pipeline: bool
 ) -> None:
-    manager = CacheManager(
-        CacheConfig(
-            cache_type=CacheType.REDIS,
-            redis_url=private_redis.url,
-            namespace="ads",
-            socket_timeout=1.0,
-            pool_timeout=2.0,
-            fallback_probe_interval=0.1,
-            fallback_probe_max_interval=0.5,
-            auto_pipeline=auto_pipeline,
-        )
+    manager = _manager(
+        private_redis,
+        socket_timeout=1.0,
+        pool_timeout=2.0,
+        fallback_probe_max_interval=0.5,
+        auto_pipeline=auto_pipeline,
     )
     await manager.start()
     completed = 0
@@ -109,12 +131,7 @@ async def test_server_killed_during_5000_operations(
     assert not (await manager.health_check()).healthy
 
     private_redis.start()  # same port, empty
-    for _ in range(300):  # poll: the probe backs off to 0.5 s at most
-        if not manager.in_fallback:
-            break
-        await manager.get("ad:1")
-        await asyncio.sleep(0.05)
-    assert not manager.in_fallback, "the manager did not return to Redis"
+    await _back_on_redis(manager)
 
     await manager.set("after", {"back": True})
     probe = Redis.from_url(private_redis.url)
@@ -130,16 +147,7 @@ async def test_writes_during_an_outage_never_leave_stale_redis_values(
     private_redis: RedisServer, raw: Redis
 ) -> None:
     """CLIENT PAUSE makes Redis time out without losing data, then come back."""
-    manager = CacheManager(
-        CacheConfig(
-            cache_type=CacheType.REDIS,
-            redis_url=private_redis.url,
-            namespace="ads",
-            socket_timeout=0.2,
-            fallback_probe_interval=0.1,
-            fallback_probe_max_interval=0.3,
-        )
-    )
+    manager = _manager(private_redis)
     await manager.set("price", 1)
     await manager.set("gone", 1)
     await manager.set_many({"ad:1": 1, "ad:2": 2})
@@ -151,11 +159,7 @@ async def test_writes_during_an_outage_never_leave_stale_redis_values(
     await manager.invalidate_pattern("ad:*")
     assert await manager.get("price") == 2 and await manager.get("gone") is None
 
-    for _ in range(300):
-        if not manager.in_fallback:
-            break
-        await asyncio.sleep(0.05)
-    assert not manager.in_fallback, "the manager did not return to Redis"
+    await _back_on_redis(manager)
     # Redis's old values were deleted on the way back: a miss, never the stale 1.
     assert await manager.get("price") is None
     assert await manager.get("gone") is None
@@ -168,9 +172,7 @@ async def test_a_write_redis_refuses_is_not_reported_stored(
     private_redis: RedisServer, raw: Redis
 ) -> None:
     """Out of memory: the SET fails, and the key misses instead of reading the old value."""
-    manager = CacheManager(
-        CacheConfig(cache_type=CacheType.REDIS, redis_url=private_redis.url, namespace="ads")
-    )
+    manager = _manager(private_redis, socket_timeout=1.0)
     await manager.set("price", 1)
     await manager.set_many({"a": 1, "b": 1})
     await raw.config_set("maxmemory-policy", "noeviction")
@@ -191,15 +193,7 @@ async def test_a_write_redis_refuses_is_not_reported_stored(
 async def test_closing_during_an_outage_keeps_what_redis_must_forget(
     private_redis: RedisServer, raw: Redis
 ) -> None:
-    config = CacheConfig(
-        cache_type=CacheType.REDIS,
-        redis_url=private_redis.url,
-        namespace="ads",
-        socket_timeout=0.2,
-        fallback_probe_interval=0.2,
-        fallback_probe_max_interval=0.3,
-    )
-    manager = CacheManager(config)
+    manager = _manager(private_redis, fallback_probe_interval=0.2)
     await manager.set("price", 1)
     await raw.execute_command("CLIENT", "PAUSE", "1200", "ALL")
     await manager.set("price", 2)  # memory only; Redis still holds 1
@@ -209,11 +203,7 @@ async def test_closing_during_an_outage_keeps_what_redis_must_forget(
 
     await asyncio.sleep(1.3)
     await manager.start()  # probes, deletes the stale 1, and returns to Redis
-    for _ in range(100):
-        if not manager.in_fallback:
-            break
-        await asyncio.sleep(0.05)
-    assert not manager.in_fallback
+    await _back_on_redis(manager, polls=100)
     assert await raw.get("ads:price") is None
     assert await manager.get("price") is None  # a miss, never the overwritten 1
     await manager.close()
@@ -222,28 +212,14 @@ async def test_closing_during_an_outage_keeps_what_redis_must_forget(
 async def test_more_changes_than_tracked_clear_the_namespace_on_return(
     private_redis: RedisServer, raw: Redis
 ) -> None:
-    manager = CacheManager(
-        CacheConfig(
-            cache_type=CacheType.REDIS,
-            redis_url=private_redis.url,
-            namespace="ads",
-            max_size=2,
-            socket_timeout=0.2,
-            fallback_probe_interval=0.1,
-            fallback_probe_max_interval=0.3,
-        )
-    )
+    manager = _manager(private_redis, max_size=2)
     await manager.set_many({"a": 1, "b": 1, "c": 1})
     await raw.set("other:a", b"kept")
     await raw.execute_command("CLIENT", "PAUSE", "1000", "ALL")
     for key in ("a", "b", "c"):
         await manager.set(key, 2)  # three changes, room to track two
     assert manager.in_fallback
-    for _ in range(300):
-        if not manager.in_fallback:
-            break
-        await asyncio.sleep(0.05)
-    assert not manager.in_fallback
+    await _back_on_redis(manager)
     assert await manager.get_many(["a", "b", "c"]) == {}  # never the overwritten 1s
     assert await raw.get("other:a") == b"kept"
     await manager.close()
@@ -252,9 +228,7 @@ async def test_more_changes_than_tracked_clear_the_namespace_on_return(
 async def test_close_sends_what_was_queued_in_the_same_iteration(
     private_redis: RedisServer, raw: Redis
 ) -> None:
-    manager = CacheManager(
-        CacheConfig(cache_type=CacheType.REDIS, redis_url=private_redis.url, namespace="ads")
-    )
+    manager = _manager(private_redis, socket_timeout=1.0)
     await manager.set("k", 1)
     got, _ = await asyncio.gather(manager.get("k"), manager.close())
     assert got == 1
