@@ -172,6 +172,10 @@ class CacheManager:
         self._timed = bool(config.stats_enabled and self._remote is not None)
         self._two_level = config.two_level and self._remote is not None and config.local_ttl > 0
         self._local_ttl = float(config.local_ttl)
+        # Bumped by every write through this manager: a two-level read whose
+        # reply arrives after a write began keeps it out of the local store, or
+        # the value read before the write would be served locally afterwards.
+        self._writes = 0
         self._fallback = config.fallback_enabled
         self._remote_up = True
         self._probe_task: asyncio.Task[None] | None = None
@@ -411,6 +415,7 @@ class CacheManager:
         started = perf_counter() if self._timed else 0.0
         removed = self._local.remove_matching(self._prefix, pattern)
         if self._remote is not None:
+            self._writes += 1
             if self._remote_up:
                 try:
                     removed = await self._remote.delete_pattern_raw(self._prefix, pattern)
@@ -479,12 +484,13 @@ class CacheManager:
             if data is not None:
                 return data
         if self._remote_up:
+            writes = self._writes
             try:
                 data = await remote.get_raw(full)
             except REMOTE_ERRORS as exc:
                 self._remote_failed(exc, "get")
             else:
-                if data is not None and self._two_level:
+                if data is not None and self._two_level and writes == self._writes:
                     self._local.store(full, data, self._local_ttl)
                 return data
         self.stats.fallbacks += 1
@@ -493,6 +499,7 @@ class CacheManager:
     async def _remote_set(self, full: str, data: bytes, seconds: float) -> bool:
         remote = self._remote
         assert remote is not None
+        self._writes += 1
         if self._remote_up:
             try:
                 await remote.set_raw(full, data, seconds)
@@ -520,14 +527,16 @@ class CacheManager:
         if not missing:
             return found
         if self._remote_up:
+            writes = self._writes
             try:
                 fetched = await self._remote.get_many_raw([full[i] for i in missing])
             except REMOTE_ERRORS as exc:
                 self._remote_failed(exc, "get_many")
             else:
+                keep = self._two_level and writes == self._writes
                 for i, data in zip(missing, fetched, strict=True):
                     found[i] = data
-                    if data is not None and self._two_level:
+                    if data is not None and keep:
                         local.store(full[i], data, self._local_ttl)
                 return found
         self.stats.fallbacks += 1
@@ -539,6 +548,7 @@ class CacheManager:
             for key, data in items:
                 local.store(key, data, seconds)
             return True
+        self._writes += 1
         if self._remote_up:
             try:
                 await self._remote.set_many_raw(items, seconds)
@@ -577,6 +587,7 @@ class CacheManager:
         removed = self._local.remove(full)
         if self._remote is None:
             return removed
+        self._writes += 1
         if self._remote_up:
             try:
                 return await self._remote.delete_raw(full)

@@ -184,6 +184,36 @@ async def test_two_level_mode_serves_repeat_reads_from_memory(
         await manager.close()
 
 
+@pytest.mark.parametrize("auto_pipeline", [True, False], ids=["pipelined", "direct"])
+async def test_two_level_reads_racing_a_write_do_not_keep_the_old_value(
+    redis_url: str, namespace: str, raw: Redis, auto_pipeline: bool
+) -> None:
+    manager = CacheManager(
+        CacheConfig(
+            cache_type=CacheType.REDIS,
+            redis_url=redis_url,
+            namespace=namespace,
+            two_level=True,
+            local_ttl=30,
+            auto_pipeline=auto_pipeline,
+        )
+    )
+    try:
+        await raw.set(f"{namespace}:gone", b'"old"')
+        await raw.set(f"{namespace}:price", b"1")
+        await raw.set(f"{namespace}:many", b"1")
+        # Each read is sent before the write; its reply arrives after the write began.
+        got = await asyncio.gather(manager.get("gone"), manager.delete("gone"))
+        assert got[1] is True
+        await asyncio.gather(manager.get("price"), manager.set("price", 2))
+        await asyncio.gather(manager.get_many(["many"]), manager.set_many({"many": 2}))
+        assert await manager.get("gone") is None  # not the value read before the delete
+        assert await manager.get("price") == 2
+        assert await manager.get_many(["many"]) == {"many": 2}
+    finally:
+        await manager.close()
+
+
 async def test_without_fallback_start_fails_fast_without_secrets() -> None:
     port = free_port()  # nothing listens here
     manager = CacheManager(
