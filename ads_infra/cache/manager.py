@@ -486,12 +486,14 @@ class CacheManager:
         if self._remote_up:
             writes = self._writes
             try:
-                data = await remote.get_raw(full)
+                if not self._two_level:
+                    return await remote.get_raw(full)
+                data, left = await remote.get_with_ttl_raw(full)
             except REMOTE_ERRORS as exc:
                 self._remote_failed(exc, "get")
             else:
-                if data is not None and self._two_level and writes == self._writes:
-                    self._local.store(full, data, self._local_ttl)
+                if data is not None and writes == self._writes:
+                    self._keep_local(full, data, left)
                 return data
         self.stats.fallbacks += 1
         return self._local.lookup(full)
@@ -529,15 +531,18 @@ class CacheManager:
         if self._remote_up:
             writes = self._writes
             try:
-                fetched = await self._remote.get_many_raw([full[i] for i in missing])
+                if not self._two_level:  # nothing can have come from the local store
+                    return await self._remote.get_many_raw(full)
+                wanted = [full[i] for i in missing]
+                fetched = await self._remote.get_many_with_ttl_raw(wanted)
             except REMOTE_ERRORS as exc:
                 self._remote_failed(exc, "get_many")
             else:
-                keep = self._two_level and writes == self._writes
-                for i, data in zip(missing, fetched, strict=True):
+                keep = writes == self._writes
+                for i, (data, left) in zip(missing, fetched, strict=True):
                     found[i] = data
                     if data is not None and keep:
-                        local.store(full[i], data, self._local_ttl)
+                        self._keep_local(full[i], data, left)
                 return found
         self.stats.fallbacks += 1
         return [local.lookup(k) for k in full]
@@ -597,6 +602,11 @@ class CacheManager:
         for key in full:
             self._mark_dirty(key)
         return removed
+
+    def _keep_local(self, full: str, data: bytes, left: float) -> None:
+        """Two-level: keep a copy for local_ttl, or less if Redis expires it sooner."""
+        if left > 0:
+            self._local.store(full, data, min(self._local_ttl, left))
 
     def _local_seconds(self, seconds: float) -> float:
         return min(seconds, self._local_ttl) if seconds else self._local_ttl

@@ -170,6 +170,17 @@ class CacheStrategy(abc.ABC):
     async def delete_pattern_raw(self, prefix: str, pattern: str) -> int:
         """Delete keys ``prefix + k`` where ``k`` matches the glob ``pattern``."""
 
+    async def get_many_with_ttl_raw(self, keys: Sequence[str]) -> list[tuple[bytes | None, float]]:
+        """Each key's payload and the seconds it has left (inf: no expiry).
+
+        What the manager's two-level mode reads, so that a local copy never
+        outlives the entry it copies. This default knows no TTLs.
+        """
+        return [(data, _NEVER) for data in await self.get_many_raw(keys)]
+
+    async def get_with_ttl_raw(self, key: str) -> tuple[bytes | None, float]:
+        return (await self.get_many_with_ttl_raw([key]))[0]
+
     @abc.abstractmethod
     async def ping(self) -> None:
         """Raise when the backend cannot answer."""
@@ -339,6 +350,13 @@ class MemoryCacheStrategy(CacheStrategy):
 
     async def delete_pattern_raw(self, prefix: str, pattern: str) -> int:
         return self.remove_matching(prefix, pattern)
+
+
+def _seconds_left(pttl: int) -> float:
+    """PTTL's answer in seconds: -1 is no expiry, -2 (or anything else < 0) a missing key."""
+    if pttl == -1:
+        return _NEVER
+    return max(pttl, 0) / 1000
 
 
 def _ex_px(ttl: float) -> tuple[int | None, int | None]:
@@ -513,6 +531,22 @@ class RedisCacheStrategy(CacheStrategy):
         if not keys:
             return []
         return list(await self.client.mget(keys))
+
+    async def get_with_ttl_raw(self, key: str) -> tuple[bytes | None, float]:
+        if self._pipeline is None:
+            return await super().get_with_ttl_raw(key)
+        data, left = self._pipeline.submit("GET", key), self._pipeline.submit("PTTL", key)
+        return await data, _seconds_left(await left)  # both in one pipeline
+
+    async def get_many_with_ttl_raw(self, keys: Sequence[str]) -> list[tuple[bytes | None, float]]:
+        if not keys:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.get(key)
+                pipe.pttl(key)
+            replies = await pipe.execute()
+        return [(replies[i], _seconds_left(replies[i + 1])) for i in range(0, len(replies), 2)]
 
     async def set_many_raw(self, items: Sequence[tuple[str, bytes]], ttl: float) -> None:
         if not items:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -81,3 +82,28 @@ async def test_delete_pattern_over_every_primary(
     assert await raw_cluster.get("ad:1") == b"outside the namespace"
     await raw_cluster.unlink("ad:1")
     assert await cluster_cache.clear() == 50
+
+
+async def test_two_level_across_slots_keeps_copies_no_longer_than_redis(
+    redis_cluster_url: str, namespace: str, raw_cluster: RedisCluster
+) -> None:
+    manager = CacheManager(
+        CacheConfig(
+            cache_type=CacheType.REDIS_CLUSTER,
+            redis_url=redis_cluster_url,
+            namespace=namespace,
+            two_level=True,
+            local_ttl=30,
+        )
+    )
+    keys = [f"k{i}" for i in range(20)]
+    assert len({key_slot(f"{namespace}:{k}".encode()) for k in keys}) > 1  # several slots
+    try:
+        for key in keys:
+            await raw_cluster.set(f"{namespace}:{key}", b"1", px=300)
+        assert await manager.get_many(keys) == dict.fromkeys(keys, 1)  # copied locally
+        await asyncio.sleep(0.4)
+        assert await manager.get_many(keys) == {}  # expired on the cluster, so locally too
+    finally:
+        await manager.clear()
+        await manager.close()

@@ -214,6 +214,36 @@ async def test_two_level_reads_racing_a_write_do_not_keep_the_old_value(
         await manager.close()
 
 
+@pytest.mark.parametrize("auto_pipeline", [True, False], ids=["pipelined", "direct"])
+async def test_two_level_copies_expire_with_the_redis_entry(
+    redis_url: str, namespace: str, raw: Redis, auto_pipeline: bool
+) -> None:
+    manager = CacheManager(
+        CacheConfig(
+            cache_type=CacheType.REDIS,
+            redis_url=redis_url,
+            namespace=namespace,
+            two_level=True,
+            local_ttl=30,
+            auto_pipeline=auto_pipeline,
+        )
+    )
+    try:
+        # Written by another process with a short TTL: read through, copied locally.
+        await raw.set(f"{namespace}:one", b"1", px=300)
+        await raw.set(f"{namespace}:many", b"2", px=300)
+        await raw.set(f"{namespace}:forever", b"3")
+        assert await manager.get("one") == 1
+        assert await manager.get_many(["many", "forever"]) == {"many": 2, "forever": 3}
+        await asyncio.sleep(0.4)  # Redis has expired both; local_ttl (30 s) has not
+        assert await manager.get("one") is None
+        assert await manager.get_many(["many"]) == {}
+        await raw.unlink(f"{namespace}:forever")
+        assert await manager.get("forever") == 3  # no Redis TTL: kept for local_ttl
+    finally:
+        await manager.close()
+
+
 async def test_without_fallback_start_fails_fast_without_secrets() -> None:
     port = free_port()  # nothing listens here
     manager = CacheManager(
