@@ -230,12 +230,12 @@ async def test_two_level_copies_expire_with_the_redis_entry(
     )
     try:
         # Written by another process with a short TTL: read through, copied locally.
-        await raw.set(f"{namespace}:one", b"1", px=300)
-        await raw.set(f"{namespace}:many", b"2", px=300)
+        await raw.set(f"{namespace}:one", b"1", px=1500)
+        await raw.set(f"{namespace}:many", b"2", px=1500)
         await raw.set(f"{namespace}:forever", b"3")
         assert await manager.get("one") == 1
         assert await manager.get_many(["many", "forever"]) == {"many": 2, "forever": 3}
-        await asyncio.sleep(0.4)  # Redis has expired both; local_ttl (30 s) has not
+        await asyncio.sleep(1.6)  # Redis has expired both; local_ttl (30 s) has not
         assert await manager.get("one") is None
         assert await manager.get_many(["many"]) == {}
         await raw.unlink(f"{namespace}:forever")
