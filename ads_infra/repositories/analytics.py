@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ads_infra.domain.errors import ValidationError
 from ads_infra.domain.metrics import MetricTotals
 from ads_infra.domain.repositories import AnalyticsRepository, DailyPoint, Summary
+from ads_infra.domain.validation import check_date
 from ads_infra.repositories.ads import totals_of
 from ads_infra.repositories.base import BaseRepository, owned
 from ads_infra.tables import ad_groups, ads, campaigns, performance_daily
@@ -62,9 +63,8 @@ RANK_EXPRESSIONS: dict[str, ColumnElement[Any]] = {
 
 
 def _check_range(start_date: dt.date, end_date: dt.date) -> None:
-    for name, value in (("start_date", start_date), ("end_date", end_date)):
-        if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
-            raise ValidationError(name, f"must be a date, got {value!r}")
+    check_date("start_date", start_date)
+    check_date("end_date", end_date)
     if end_date < start_date:
         raise ValidationError("end_date", f"{end_date} is before start_date {start_date}")
     if (end_date - start_date).days > MAX_RANGE_DAYS:

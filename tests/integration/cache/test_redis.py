@@ -158,18 +158,24 @@ async def test_unserializable_value_is_a_clear_error(cache: CacheManager) -> Non
     assert await cache.get("bad") is None
 
 
-async def test_two_level_mode_serves_repeat_reads_from_memory(
-    redis_url: str, namespace: str, raw: Redis
-) -> None:
-    manager = CacheManager(
+def _two_level(redis_url: str, namespace: str, *, auto_pipeline: bool = True) -> CacheManager:
+    """A two-level manager whose local copies would last 30 s if nothing shortened them."""
+    return CacheManager(
         CacheConfig(
             cache_type=CacheType.REDIS,
             redis_url=redis_url,
             namespace=namespace,
             two_level=True,
             local_ttl=30,
+            auto_pipeline=auto_pipeline,
         )
     )
+
+
+async def test_two_level_mode_serves_repeat_reads_from_memory(
+    redis_url: str, namespace: str, raw: Redis
+) -> None:
+    manager = _two_level(redis_url, namespace)
     try:
         await manager.set("ad:1", {"v": 1})
         await raw.set(f"{namespace}:ad:1", b'{"v":2}')  # another process writes
@@ -188,16 +194,7 @@ async def test_two_level_mode_serves_repeat_reads_from_memory(
 async def test_two_level_reads_racing_a_write_do_not_keep_the_old_value(
     redis_url: str, namespace: str, raw: Redis, auto_pipeline: bool
 ) -> None:
-    manager = CacheManager(
-        CacheConfig(
-            cache_type=CacheType.REDIS,
-            redis_url=redis_url,
-            namespace=namespace,
-            two_level=True,
-            local_ttl=30,
-            auto_pipeline=auto_pipeline,
-        )
-    )
+    manager = _two_level(redis_url, namespace, auto_pipeline=auto_pipeline)
     try:
         await raw.set(f"{namespace}:gone", b'"old"')
         await raw.set(f"{namespace}:price", b"1")
@@ -218,16 +215,7 @@ async def test_two_level_reads_racing_a_write_do_not_keep_the_old_value(
 async def test_two_level_copies_expire_with_the_redis_entry(
     redis_url: str, namespace: str, raw: Redis, auto_pipeline: bool
 ) -> None:
-    manager = CacheManager(
-        CacheConfig(
-            cache_type=CacheType.REDIS,
-            redis_url=redis_url,
-            namespace=namespace,
-            two_level=True,
-            local_ttl=30,
-            auto_pipeline=auto_pipeline,
-        )
-    )
+    manager = _two_level(redis_url, namespace, auto_pipeline=auto_pipeline)
     try:
         # Written by another process with a short TTL: read through, copied locally.
         await raw.set(f"{namespace}:one", b"1", px=1500)

@@ -120,6 +120,10 @@ async def test_bad_arguments_name_the_field(factory: RepositoryFactory) -> None:
     with pytest.raises(ValidationError) as exc:
         await analytics.top("ad", "vibes", user_id=USER, start_date=D1, end_date=D2)
     assert exc.value.field == "metric"
+    with pytest.raises(ValidationError, match="not a datetime") as exc:
+        start = dt.datetime.combine(D1, dt.time())
+        await analytics.summaries("ad", user_id=USER, start_date=start, end_date=D2)
+    assert exc.value.field == "start_date"
 
 
 async def test_user_stats(factory: RepositoryFactory, data: dict[str, int]) -> None:
