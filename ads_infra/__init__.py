@@ -48,8 +48,8 @@ __all__ = [
 if TYPE_CHECKING:
     from ads_infra.cache import CacheConfig, CacheManager
     from ads_infra.database import DatabaseConfig, DatabaseManager
+    from ads_infra.entrypoints.demo import InfrastructureSystemDemo
     from ads_infra.external_services import ExternalServiceConfig, ExternalServiceManager
-    from ads_infra.infrastructure_demo import InfrastructureSystemDemo
     from ads_infra.repositories import RepositoryFactory
     from ads_infra.storage import FileStorageManager, StorageConfig
 

@@ -38,14 +38,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 
-from ads_infra import migrate
 from ads_infra.cache import CacheConfig, CacheManager
-from ads_infra.config import DatabaseConfig
-from ads_infra.database import DatabaseManager
+from ads_infra.core.settings import DatabaseConfig
+from ads_infra.database import DatabaseManager, migrate
+from ads_infra.database.tables import ads, performance_daily
 from ads_infra.domain.entities import Ad, AdGroup, Campaign, PerformanceRecord
 from ads_infra.repositories import RepositoryFactory
 from ads_infra.repositories.performance import COLUMNS
-from ads_infra.tables import ads, performance_daily
 from benchmarks.report import Measurement, measure_ops
 
 AREA = "db"

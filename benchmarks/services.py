@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from ads_infra.config import HttpConfig
+from ads_infra.core.settings import HttpConfig
 from ads_infra.external_services import ExternalServiceConfig, ExternalServiceManager
 from benchmarks.report import Measurement, measure_ops
 

@@ -38,7 +38,8 @@ import aiofiles.os
 import obstore
 from obstore.store import S3Store
 
-from ads_infra.config import Secret, StorageConfig, StorageType
+from ads_infra.core.redact import Secret
+from ads_infra.core.settings import StorageConfig, StorageType
 from ads_infra.storage import FileStorageManager
 from benchmarks.report import Measurement
 

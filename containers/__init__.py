@@ -1,9 +1,12 @@
-"""The composition root: declarative containers that build ads-infra from config.yml.
+"""The composition root: declarative containers that build ads-infra from its configuration.
 
 >>> container = create_container()                 # ADS_INFRA_CONFIG or ./config.yml
->>> await container.init_resources()               # start what the config selects
->>> db = container.database.manager()
->>> await container.shutdown_resources()
+>>> async with running(container):                 # start what the config selects
+...     db = container.database.manager()
+
+The source lives in the repository's top-level ``containers/`` folder and is
+installed as ``ads_infra.containers``, so a host app's own ``containers``
+module never shadows it.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ads_infra.config import load_settings
-from containers.application import Container
+from dependency_injector import providers
+
+from ads_infra.containers.application import Container
+from ads_infra.core.loader import load_settings
 
 __all__ = ["Container", "create_container"]
 
@@ -23,15 +28,19 @@ def create_container(
     container_cls: type[Container] = Container,
     **overrides: Any,
 ) -> Container:
-    """Build a Container from a validated config file.
+    """Build a Container from a config file, validated once.
 
     ``config_file`` defaults to ADS_INFRA_CONFIG, then ./config.yml. Keyword
     arguments override whole or partial sections before validation:
     ``create_container(cache={"cache_type": "redis"})``. A bad file raises
     ConfigurationError naming the key and the file. ``container_cls`` is a
     host app's subclass of Container (with its own ``wiring_config``).
+
+    The validated :class:`~ads_infra.core.settings.Settings` is handed to the
+    container's ``settings`` provider; ``config`` holds the same values (secrets
+    as :class:`~ads_infra.core.redact.Secret`) for code that reads options.
     """
     settings = load_settings(config_file, overrides)
-    container = container_cls()
+    container = container_cls(settings=providers.Object(settings))
     container.config.from_dict(settings.to_dict())
     return container

@@ -1,21 +1,24 @@
-"""The application container: composes the component sub-containers (DESIGN.md's tree)."""
+"""The application container: one validated Settings, one sub-container per component."""
 
 from dependency_injector import containers, providers
 
-from ads_infra.metrics import build_registry
-from containers.cache import CacheContainer
-from containers.database import DatabaseContainer
-from containers.repositories import RepositoriesContainer
-from containers.services import ServicesContainer
-from containers.storage import StorageContainer
+from ads_infra.containers.cache import CacheContainer
+from ads_infra.containers.database import DatabaseContainer
+from ads_infra.containers.repositories import RepositoriesContainer
+from ads_infra.containers.services import ServicesContainer
+from ads_infra.containers.storage import StorageContainer
+from ads_infra.core.metrics import build_registry
+from ads_infra.core.settings import Settings
 
 
 class Container(containers.DeclarativeContainer):
     config = providers.Configuration(strict=True)
+    # Validated once into frozen sections; each sub-container gets its typed section.
+    settings = providers.Singleton(Settings.from_dict, config)
 
-    database = providers.Container(DatabaseContainer, config=config.database)
+    database = providers.Container(DatabaseContainer, settings=settings.provided.database)
     cache = providers.Container(CacheContainer, config=config.cache)
-    storage = providers.Container(StorageContainer, config=config.storage)
+    storage = providers.Container(StorageContainer, settings=settings.provided.storage)
     services = providers.Container(ServicesContainer, config=config.services)
     repositories = providers.Container(
         RepositoriesContainer,

@@ -8,8 +8,8 @@ from ads_infra.cache import (
     RedisCacheStrategy,
     RedisClusterCacheStrategy,
 )
-from ads_infra.config import CacheConfig
-from ads_infra.lifecycle import started
+from ads_infra.core.lifecycle import started
+from ads_infra.core.settings import CacheConfig
 
 
 class CacheContainer(containers.DeclarativeContainer):

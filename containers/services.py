@@ -2,14 +2,14 @@
 
 from dependency_injector import containers, providers
 
-from ads_infra.config import ServicesConfig
+from ads_infra.core.lifecycle import started
+from ads_infra.core.settings import ServicesConfig
 from ads_infra.external_services import (
     AIProviderService,
     AnalyticsService,
     ExternalServiceManager,
     NotificationService,
 )
-from ads_infra.lifecycle import started
 
 
 class ServicesContainer(containers.DeclarativeContainer):

@@ -2,19 +2,17 @@
 
 from dependency_injector import containers, providers
 
-from ads_infra.config import StorageConfig
-from ads_infra.lifecycle import started
-from ads_infra.storage import CloudStorageStrategy, FileStorageManager, LocalStorageStrategy
+from ads_infra.containers.backends import one_per_backend
+from ads_infra.core.lifecycle import started
+from ads_infra.core.settings import StorageConfig
+from ads_infra.storage import STORAGE_BACKENDS, FileStorageManager
 
 
 class StorageContainer(containers.DeclarativeContainer):
-    config = providers.Configuration()
+    settings = providers.Dependency(instance_of=StorageConfig)
 
-    settings = providers.Singleton(StorageConfig.from_dict, config)
     strategy = providers.Selector(
-        config.storage_type,
-        local=providers.Singleton(LocalStorageStrategy, config=settings),
-        s3=providers.Singleton(CloudStorageStrategy, config=settings),
+        settings.provided.storage_type, **one_per_backend(STORAGE_BACKENDS, config=settings)
     )
     manager = providers.Singleton(FileStorageManager, config=settings, strategy=strategy)
     lifecycle = providers.Resource(started, manager)

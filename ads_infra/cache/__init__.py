@@ -15,7 +15,7 @@ from ads_infra.cache.strategies import (
     RedisCacheStrategy,
     RedisClusterCacheStrategy,
 )
-from ads_infra.config import CacheConfig, CacheType
+from ads_infra.core.settings import CacheConfig, CacheType
 
 __all__ = [
     "CacheConfig",

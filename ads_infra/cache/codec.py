@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from ads_infra.errors import CacheSerializationError, ConfigurationError
+from ads_infra.core.errors import CacheSerializationError, ConfigurationError
 
 __all__ = ["Codec"]
 

@@ -38,9 +38,9 @@ from ads_infra.cache.strategies import (
     RedisClusterCacheStrategy,
     expiry_seconds,
 )
-from ads_infra.config import CacheConfig, CacheType
-from ads_infra.errors import CacheError
-from ads_infra.health import HealthStatus
+from ads_infra.core.errors import CacheError
+from ads_infra.core.health import HealthStatus
+from ads_infra.core.settings import CacheConfig, CacheType
 
 __all__ = ["CacheManager", "CacheStats", "build_strategy"]
 

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from lru import LRU
 
 from ads_infra.cache.codec import Codec
-from ads_infra.config import CacheConfig, CacheType, mask_url
+from ads_infra.core.redact import mask_url
+from ads_infra.core.settings import CacheConfig, CacheType
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

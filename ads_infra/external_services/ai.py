@@ -16,15 +16,15 @@ from typing import Any
 
 import orjson
 
-from ads_infra.config import AIProviderConfig, AIProviderType
-from ads_infra.errors import ConfigurationError, UpstreamError
+from ads_infra.core.errors import ConfigurationError, UpstreamError
+from ads_infra.core.health import HealthStatus
+from ads_infra.core.settings import AIProviderConfig, AIProviderType
 from ads_infra.external_services.manager import (
     ExternalServiceConfig,
     ExternalServiceManager,
     ServiceType,
     _upstream_message,
 )
-from ads_infra.health import HealthStatus
 
 __all__ = ["OFFLINE_PROVIDER", "AIProviderService", "AIResponse", "TokenUsage"]
 

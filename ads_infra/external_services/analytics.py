@@ -22,8 +22,8 @@ from typing import Any
 
 import orjson
 
-from ads_infra.config import AnalyticsConfig
-from ads_infra.errors import ExternalServiceError, UpstreamError
+from ads_infra.core.errors import ExternalServiceError, UpstreamError
+from ads_infra.core.settings import AnalyticsConfig
 from ads_infra.external_services.manager import (
     AuthScheme,
     ExternalServiceConfig,

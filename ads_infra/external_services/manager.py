@@ -29,8 +29,7 @@ from aiolimiter import AsyncLimiter
 from multidict import CIMultiDictProxy
 from prometheus_client import CollectorRegistry
 
-from ads_infra.config import ConfigSection, HttpConfig, Secret, _url_problem, mask_url
-from ads_infra.errors import (
+from ads_infra.core.errors import (
     CircuitOpenError,
     ConfigurationError,
     ExternalServiceError,
@@ -38,6 +37,11 @@ from ads_infra.errors import (
     ServiceTimeoutError,
     UpstreamError,
 )
+from ads_infra.core.health import HealthStatus
+from ads_infra.core.redact import Secret, mask_url
+from ads_infra.core.section import ConfigSection
+from ads_infra.core.section import url_problem as _url_problem
+from ads_infra.core.settings import HttpConfig
 from ads_infra.external_services.breaker import REJECTED, CircuitBreaker, CircuitState
 from ads_infra.external_services.metrics import ServiceMetrics
 from ads_infra.external_services.retry import (
@@ -45,7 +49,6 @@ from ads_infra.external_services.retry import (
     backoff_delay,
     parse_retry_after,
 )
-from ads_infra.health import HealthStatus
 
 __all__ = [
     "AuthScheme",
@@ -87,7 +90,7 @@ class AuthScheme(enum.StrEnum):
     NONE = "none"
 
 
-@dataclasses.dataclass(repr=False)
+@dataclasses.dataclass(frozen=True, repr=False)
 class ExternalServiceConfig(ConfigSection):
     """One upstream HTTP API (the seed's fields, plus retry, timeout and breaker).
 
@@ -133,7 +136,7 @@ class ExternalServiceConfig(ConfigSection):
         problem = _url_problem(self.base_url, ("http", "https"))
         if problem:
             raise ConfigurationError(f"{mask_url(self.base_url)!r} {problem}", key="base_url")
-        self.base_url = self.base_url.rstrip("/")
+        self._normalize(base_url=self.base_url.rstrip("/"))
         if self.rate_period <= 0:
             raise ConfigurationError("must be > 0 seconds", key="rate_period")
         if not (self.timeout > 0 and math.isfinite(self.timeout)):

@@ -15,8 +15,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ads_infra.config import NotificationsConfig, Secret, _url_problem
-from ads_infra.errors import ConfigurationError
+from ads_infra.core.errors import ConfigurationError
+from ads_infra.core.redact import Secret
+from ads_infra.core.section import url_problem as _url_problem
+from ads_infra.core.settings import NotificationsConfig
 from ads_infra.external_services.manager import (
     AuthScheme,
     ExternalServiceConfig,

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ads_infra.database.tables import ad_groups, ads, campaigns, performance_daily
 from ads_infra.domain.entities import Ad
 from ads_infra.domain.errors import ValidationError
 from ads_infra.domain.metrics import MetricTotals
@@ -19,7 +20,6 @@ from ads_infra.repositories.base import (
     stats_key,
     user_pattern,
 )
-from ads_infra.tables import ad_groups, ads, campaigns, performance_daily
 
 __all__ = ["AdsRepositoryImpl", "load_user_stats", "stats_from_json", "stats_to_json"]
 

@@ -15,13 +15,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, Float, Table, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ads_infra.database.tables import ad_groups, ads, campaigns, performance_daily
 from ads_infra.domain.errors import ValidationError
 from ads_infra.domain.metrics import MetricTotals
 from ads_infra.domain.repositories import AnalyticsRepository, DailyPoint, Summary
 from ads_infra.domain.validation import check_date
 from ads_infra.repositories.ads import totals_of
 from ads_infra.repositories.base import BaseRepository, owned
-from ads_infra.tables import ad_groups, ads, campaigns, performance_daily
 
 __all__ = ["AnalyticsRepositoryImpl"]
 

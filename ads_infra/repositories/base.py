@@ -41,6 +41,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ads_infra.core.errors import DatabaseError, SchemaNotMigratedError
 from ads_infra.database import DatabaseManager, is_transient_error, translate_error
 from ads_infra.domain.entities import (
     Ad,
@@ -54,7 +55,6 @@ from ads_infra.domain.entities import (
 from ads_infra.domain.errors import NotFoundError, ValidationError
 from ads_infra.domain.repositories import Page
 from ads_infra.domain.validation import MAX_COUNT, apply_changes, validate
-from ads_infra.errors import DatabaseError, SchemaNotMigratedError
 
 if TYPE_CHECKING:
     from ads_infra.repositories.unit_of_work import UnitOfWork

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement
 
+from ads_infra.database.tables import campaigns
 from ads_infra.domain.entities import Campaign
 from ads_infra.domain.repositories import CampaignFilter, CampaignRepository
 from ads_infra.repositories.base import EntityRepositoryBase, name_contains, user_pattern
-from ads_infra.tables import campaigns
 
 __all__ = ["CampaignRepositoryImpl"]
 

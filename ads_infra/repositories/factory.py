@@ -13,8 +13,8 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ads_infra.core.errors import DatabaseError
 from ads_infra.database import DatabaseManager
-from ads_infra.errors import DatabaseError
 from ads_infra.repositories.ads import AdsRepositoryImpl
 from ads_infra.repositories.analytics import AnalyticsRepositoryImpl
 from ads_infra.repositories.base import CacheLike, schema_error
@@ -88,6 +88,6 @@ class RepositoryFactory:
 
     async def migrate(self, revision: str = "head") -> None:
         """Create or upgrade the schema (what ``ads-infra db upgrade`` does)."""
-        from ads_infra import migrate
+        from ads_infra.database import migrate
 
         await migrate.upgrade(self.db_manager, revision)

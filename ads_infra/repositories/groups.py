@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ads_infra.database.tables import ad_groups, campaigns
 from ads_infra.domain.entities import AdGroup
 from ads_infra.domain.errors import ValidationError
 from ads_infra.domain.repositories import GroupFilter, GroupRepository
 from ads_infra.repositories.base import EntityRepositoryBase, name_contains, owned, user_pattern
-from ads_infra.tables import ad_groups, campaigns
 
 __all__ = ["GroupRepositoryImpl"]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ads_infra.database.tables import ad_groups, ads, campaigns, optimization_suggestions
 from ads_infra.domain.entities import OptimizationSuggestion, SuggestionStatus, utcnow
 from ads_infra.domain.errors import NotFoundError, ValidationError
 from ads_infra.domain.repositories import OptimizationRepository, SuggestionFilter
 from ads_infra.repositories.base import EntityRepositoryBase, check_ids, owned
-from ads_infra.tables import ad_groups, ads, campaigns, optimization_suggestions
 
 __all__ = ["OptimizationRepositoryImpl"]
 

@@ -31,6 +31,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ads_infra.database.tables import ads, performance_daily
 from ads_infra.domain.entities import PerformanceRecord
 from ads_infra.domain.errors import NotFoundError, ValidationError
 from ads_infra.domain.repositories import Page, PerformanceFilter, PerformanceRepository
@@ -43,7 +44,6 @@ from ads_infra.domain.validation import (
     validate_performance_record,
 )
 from ads_infra.repositories.base import BaseRepository, KeysetQuery, check_ids, stats_key
-from ads_infra.tables import ads, performance_daily
 
 __all__ = ["PerformanceRepositoryImpl"]
 

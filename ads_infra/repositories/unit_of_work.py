@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ads_infra.core.errors import DatabaseError
 from ads_infra.database import AFTER_COMMIT, DatabaseManager
-from ads_infra.errors import DatabaseError
 
 if TYPE_CHECKING:
     from ads_infra.repositories.ads import AdsRepositoryImpl

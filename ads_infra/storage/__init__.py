@@ -8,14 +8,16 @@
 re-exported here so that the seed's import works.
 """
 
-from ads_infra.config import StorageConfig, StorageType
+from ads_infra.core.settings import StorageConfig, StorageType
+from ads_infra.storage.backends import STORAGE_BACKENDS, strategy_for
 from ads_infra.storage.base import ListPage, ObjectInfo, StorageStrategy
 from ads_infra.storage.codec import EncryptionKey
 from ads_infra.storage.local import LocalStorageStrategy
-from ads_infra.storage.manager import FileStorageManager, build_strategy
+from ads_infra.storage.manager import FileStorageManager
 from ads_infra.storage.s3 import CloudStorageStrategy
 
 __all__ = [
+    "STORAGE_BACKENDS",
     "CloudStorageStrategy",
     "EncryptionKey",
     "FileStorageManager",
@@ -25,5 +27,5 @@ __all__ = [
     "StorageConfig",
     "StorageStrategy",
     "StorageType",
-    "build_strategy",
+    "strategy_for",
 ]

@@ -18,9 +18,9 @@ import unicodedata
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import TypeAlias, TypeVar
 
-from ads_infra.config import MAX_PRESIGN_SECONDS
-from ads_infra.errors import InvalidFileNameError
-from ads_infra.health import HealthStatus
+from ads_infra.core.errors import InvalidFileNameError
+from ads_infra.core.health import HealthStatus
+from ads_infra.core.settings import MAX_PRESIGN_SECONDS
 
 __all__ = [
     "MAX_METADATA_BYTES",

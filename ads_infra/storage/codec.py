@@ -27,8 +27,8 @@ from collections.abc import Callable
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ads_infra.config import Secret
-from ads_infra.errors import ConfigurationError, FileTooLargeError, IntegrityCheckError
+from ads_infra.core.errors import ConfigurationError, FileTooLargeError, IntegrityCheckError
+from ads_infra.core.redact import Secret
 
 __all__ = [
     "ENCRYPTED_MAGIC",

@@ -54,14 +54,14 @@ from urllib.parse import quote, unquote
 import aiofiles
 import aiofiles.os
 
-from ads_infra.config import StorageConfig
-from ads_infra.errors import (
+from ads_infra.core.errors import (
     InvalidFileNameError,
     ObjectExistsError,
     StorageError,
     StoredFileNotFoundError,
 )
-from ads_infra.health import HealthStatus
+from ads_infra.core.health import HealthStatus
+from ads_infra.core.settings import StorageConfig
 from ads_infra.storage.base import (
     ListPage,
     Metadata,

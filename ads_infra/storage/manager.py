@@ -17,14 +17,15 @@ from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 from urllib.parse import quote, unquote
 
-from ads_infra.config import StorageConfig, StorageType
-from ads_infra.errors import (
+from ads_infra.core.errors import (
     ConfigurationError,
     FileTooLargeError,
     IntegrityCheckError,
     InvalidFileNameError,
 )
-from ads_infra.health import HealthStatus
+from ads_infra.core.health import HealthStatus
+from ads_infra.core.settings import StorageConfig
+from ads_infra.storage.backends import strategy_for
 from ads_infra.storage.base import (
     MAX_METADATA_BYTES,
     ObjectInfo,
@@ -49,23 +50,13 @@ from ads_infra.storage.validation import (
     content_type_for,
 )
 
-__all__ = ["FileStorageManager", "build_strategy"]
+__all__ = ["FileStorageManager"]
 
 ENCRYPTION_KEY_ENV = "ADS_STORAGE_ENCRYPTION_KEY"
 GZIP_MAGIC = b"\x1f\x8b"
 # Above this, encoding/decoding a whole file runs in a worker thread (hashlib,
 # zlib and AES-GCM release the GIL) instead of holding up the event loop.
 _OFFLOAD_BYTES = 256 * 1024
-
-
-def build_strategy(config: StorageConfig) -> StorageStrategy:
-    """The backend ``config.storage_type`` names (what the container's Selector does)."""
-    from ads_infra.storage.local import LocalStorageStrategy
-    from ads_infra.storage.s3 import CloudStorageStrategy
-
-    if config.storage_type is StorageType.S3:
-        return CloudStorageStrategy(config)
-    return LocalStorageStrategy(config)
 
 
 def _extension(key: str) -> str:
@@ -99,7 +90,7 @@ class FileStorageManager:
         self, config: StorageConfig | None = None, strategy: StorageStrategy | None = None
     ) -> None:
         self.config = config or StorageConfig()
-        self.strategy = strategy or build_strategy(self.config)
+        self.strategy = strategy or strategy_for(self.config)
         secret = self.config.encryption_key or os.environ.get(ENCRYPTION_KEY_ENV) or None
         self._key = EncryptionKey(secret) if secret else None
         if self.config.encryption_enabled and self._key is None:

@@ -38,14 +38,15 @@ from obstore.exceptions import (
 )
 from obstore.store import S3Store
 
-from ads_infra.config import StorageConfig, StorageType, mask_url
-from ads_infra.errors import (
+from ads_infra.core.errors import (
     InvalidFileNameError,
     ObjectExistsError,
     StorageError,
     StoredFileNotFoundError,
 )
-from ads_infra.health import HealthStatus
+from ads_infra.core.health import HealthStatus
+from ads_infra.core.redact import mask_url
+from ads_infra.core.settings import StorageConfig, StorageType
 from ads_infra.storage.base import (
     RESERVED_METADATA_KEYS,
     ListPage,

@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Callable
 from urllib.parse import quote
 
-from ads_infra.errors import FileTypeNotAllowedError, InvalidFileNameError
+from ads_infra.core.errors import FileTypeNotAllowedError, InvalidFileNameError
 
 __all__ = [
     "COMPRESSED_EXTENSIONS",

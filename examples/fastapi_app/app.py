@@ -15,9 +15,10 @@ from typing import Any, cast
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from ads_infra.containers import create_container
+from ads_infra.core.lifecycle import running
 from ads_infra.domain import NotFoundError, ValidationError
 from ads_infra.errors import InfrastructureError
-from containers import create_container
 from examples.fastapi_app import endpoints
 from examples.fastapi_app.containers import AppContainer
 
@@ -29,15 +30,8 @@ def create_app(container: AppContainer | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        started = container.init_resources()
-        if started is not None:
-            await started
-        try:
+        async with running(container):
             yield
-        finally:
-            stopped = container.shutdown_resources()
-            if stopped is not None:
-                await stopped
 
     app = FastAPI(title="ads-infra example host app", lifespan=lifespan)
     app.state.container = container

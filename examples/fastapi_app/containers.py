@@ -2,7 +2,7 @@
 
 from dependency_injector import containers
 
-from containers import Container
+from ads_infra.containers import Container
 
 
 class AppContainer(Container):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ads_infra.cli import cli
+from ads_infra.entrypoints.cli import cli
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,9 +10,9 @@ from dependency_injector import providers
 from sqlalchemy import text
 
 from ads_infra.config import DatabaseConfig
+from ads_infra.containers import Container, create_container
 from ads_infra.database import DatabaseManager
 from ads_infra.errors import ConfigurationError, TransientDatabaseError
-from containers import Container, create_container
 
 
 def write_config(tmp_path: Path, database_url: str) -> Path:

@@ -13,12 +13,12 @@ import pytest
 from click.testing import CliRunner
 
 from ads_infra.adapters import AICopyWriter, StorageCreativeStore
-from ads_infra.cli import cli
 from ads_infra.domain.entities import Ad, AdGroup, Campaign, Status, SuggestionStatus
 from ads_infra.domain.errors import NotFoundError, ValidationError
 from ads_infra.domain.ports import CopyBrief
 from ads_infra.domain.services import AdService, OptimizationService
-from ads_infra.infrastructure_demo import InfrastructureSystemDemo, tiny_png
+from ads_infra.entrypoints.cli import cli
+from ads_infra.entrypoints.demo import InfrastructureSystemDemo, tiny_png
 
 REPO = Path(__file__).resolve().parents[2]
 

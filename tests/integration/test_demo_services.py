@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy.engine import make_url
 
-from ads_infra.cli import cli
+from ads_infra.entrypoints.cli import cli
 from tests.redis_server import RedisServer
 from tests.s3 import ACCESS_KEY, SECRET_KEY
 

@@ -7,9 +7,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from ads_infra import migrate
 from ads_infra.config import DatabaseConfig
-from ads_infra.database import DatabaseManager
+from ads_infra.database import DatabaseManager, migrate
 from ads_infra.testing import override_providers
 
 

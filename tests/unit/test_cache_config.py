@@ -15,8 +15,8 @@ from ads_infra.cache import (
     RedisClusterCacheStrategy,
 )
 from ads_infra.config import load_settings
+from ads_infra.containers import create_container
 from ads_infra.errors import ConfigurationError
-from containers import create_container
 
 CONFIG = Path(__file__).resolve().parents[2] / "config.yml"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -154,8 +155,10 @@ def test_errors_belong_to_the_hierarchy() -> None:
 def test_direct_construction_keeps_seed_defaults_except_unsafe_retries() -> None:
     db = DatabaseConfig(url="postgresql+asyncpg://user:pass@localhost/ads_db")
     assert (db.pool_size, db.max_overflow, db.pool_pre_ping) == (20, 30, True)
-    assert (db.pool_recycle, db.pool_timeout, db.echo, db.retry_delay) == (3600, 30, False, 1.0)
+    assert (db.pool_recycle, db.pool_timeout, db.echo) == (3600, 30, False)
     assert db.max_retries == 5  # the seed's 100 would hang a caller for hours
+    # The seed's 1 s first delay, doubling, kept a caller waiting tens of seconds.
+    assert (db.retry_delay, db.retry_max_delay) == (0.2, 5.0)
     cache = CacheConfig()
     assert (cache.default_ttl, cache.max_size, cache.redis_max_connections) == (300, 1000, 50)
 
@@ -252,3 +255,16 @@ def test_an_unencoded_password_is_refused_without_echoing_it(url: str) -> None:
 def test_settings_round_trip_through_to_dict() -> None:
     settings = Settings()
     assert Settings.from_dict(settings.to_dict()) == settings
+
+
+def test_the_shipped_config_file_holds_the_dataclass_defaults() -> None:
+    """One source for every default: config.yml with no environment is ``Settings()``."""
+    shipped = load_settings(Path(__file__).resolve().parents[2] / "config.yml", environ={})
+    assert shipped == Settings()
+
+
+def test_sections_are_frozen() -> None:
+    config = CacheConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.max_size = 5  # type: ignore[misc]
+    assert dataclasses.replace(config, max_size=5).max_size == 5

@@ -158,7 +158,7 @@ def test_conversions_the_column_holds_exactly_pass(conversions: object) -> None:
 def test_the_conversions_bounds_are_those_of_the_column() -> None:
     from sqlalchemy import Numeric
 
-    from ads_infra.tables import performance_daily
+    from ads_infra.database.tables import performance_daily
 
     column = performance_daily.c.conversions.type
     assert isinstance(column, Numeric)

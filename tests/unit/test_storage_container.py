@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from ads_infra.config import StorageConfig
+from ads_infra.containers import create_container
 from ads_infra.errors import ConfigurationError
 from ads_infra.storage import CloudStorageStrategy, FileStorageManager, LocalStorageStrategy
-from containers import create_container
 
 CONFIG = Path(__file__).resolve().parents[2] / "config.yml"
 

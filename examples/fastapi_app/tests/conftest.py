@@ -10,7 +10,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from ads_infra import migrate
+from ads_infra.database import migrate
 from ads_infra.testing import build_test_container
 from examples.fastapi_app.app import create_app
 from examples.fastapi_app.containers import AppContainer

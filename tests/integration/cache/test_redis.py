@@ -356,7 +356,7 @@ async def test_a_refused_command_without_fallback_is_a_cache_error(
 async def test_container_switches_to_redis_by_environment(
     monkeypatch: pytest.MonkeyPatch, redis_url: str, namespace: str, raw: Redis
 ) -> None:
-    from containers import create_container
+    from ads_infra.containers import create_container
 
     monkeypatch.setenv("ADS_CACHE_TYPE", "redis")
     monkeypatch.setenv("ADS_REDIS_URL", redis_url)

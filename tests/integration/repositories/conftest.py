@@ -7,9 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from ads_infra import migrate
 from ads_infra.config import DatabaseConfig
-from ads_infra.database import DatabaseManager
+from ads_infra.database import DatabaseManager, migrate
 from ads_infra.domain.entities import Ad, AdGroup, Campaign
 from ads_infra.repositories import RepositoryFactory
 

@@ -146,7 +146,7 @@ async def test_database_constraints_back_the_domain_checks(factory: RepositoryFa
     """A write that skips validation still cannot break the CHECKs."""
     from sqlalchemy import insert
 
-    from ads_infra.tables import campaigns
+    from ads_infra.database.tables import campaigns
 
     now = dt.datetime.now(dt.UTC)
     with pytest.raises(IntegrityViolationError):

@@ -163,7 +163,7 @@ async def test_a_copy_that_collides_with_a_concurrent_writer_falls_back_to_the_u
     import asyncpg
     from sqlalchemy.engine import make_url
 
-    from ads_infra import migrate
+    from ads_infra.database import migrate
     from tests.integration.repositories.conftest import make_db
 
     db = make_db(postgres_url)

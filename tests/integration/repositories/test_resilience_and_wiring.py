@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from ads_infra import migrate
 from ads_infra.cache import CacheManager
 from ads_infra.config import DatabaseConfig
-from ads_infra.database import DatabaseManager
+from ads_infra.containers import create_container
+from ads_infra.database import DatabaseManager, migrate
 from ads_infra.repositories import (
     AdsRepositoryImpl,
     AnalyticsRepositoryImpl,
@@ -18,7 +18,6 @@ from ads_infra.repositories import (
     PerformanceRepositoryImpl,
     RepositoryFactory,
 )
-from containers import create_container
 from tests.integration.repositories.conftest import make_tree
 
 

@@ -11,11 +11,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
-from ads_infra import migrate
-from ads_infra.database import DatabaseManager
+from ads_infra.database import DatabaseManager, migrate
+from ads_infra.database.tables import metadata
 from ads_infra.errors import PermanentDatabaseError, SchemaNotMigratedError
 from ads_infra.repositories import RepositoryFactory
-from ads_infra.tables import metadata
 from tests.integration.repositories.conftest import make_db
 
 TABLES = {"ads", "ad_groups", "campaigns", "optimization_suggestions", "performance_daily"}

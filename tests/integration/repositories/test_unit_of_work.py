@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import text
 
-from ads_infra import migrate
-from ads_infra.database import DatabaseManager
+from ads_infra.database import DatabaseManager, migrate
 from ads_infra.domain.entities import Ad, AdGroup, Campaign, PerformanceRecord
 from ads_infra.domain.errors import ValidationError
 from ads_infra.errors import IntegrityViolationError

@@ -11,13 +11,13 @@ import aiohttp
 import pytest
 
 from ads_infra.config import AIProviderConfig, HttpConfig
+from ads_infra.containers import create_container
 from ads_infra.errors import ExternalServiceError
 from ads_infra.external_services import (
     AIProviderService,
     ExternalServiceConfig,
     ExternalServiceManager,
 )
-from containers import create_container
 from tests.integration.services.conftest import Reply, Upstream, eventually
 from tests.services import free_port
 
@@ -240,7 +240,7 @@ async def test_health_check_reports_an_unexpected_error_instead_of_raising(
 ) -> None:
     config = ExternalServiceConfig(base_url=upstream.url, api_key="k", health_path="/fault/h")
     # Changed after validation, which refuses it: aiohttp then raises ValueError.
-    config.base_url = upstream.url.replace("http://", "http://user:pw@")
+    object.__setattr__(config, "base_url", upstream.url.replace("http://", "http://user:pw@"))
     manager.register_service("odd", config)
     manager.register_service(
         "fine", ExternalServiceConfig(base_url=upstream.url, health_path="/fault/h")

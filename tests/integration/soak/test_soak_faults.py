@@ -16,8 +16,8 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from ads_infra.entrypoints.soak import run_soak
 from ads_infra.testing import build_test_container
-from benchmarks.soak import run_soak
 from tests.redis_server import RedisServer
 
 SECONDS = float(os.environ.get("ADS_SOAK_SECONDS", "9"))

@@ -14,17 +14,19 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 import yaml
 
-from ads_infra.config import load_settings
-from ads_infra.errors import ConfigurationError, InfrastructureError
-from ads_infra.health import HealthStatus
+from ads_infra.core.errors import ConfigurationError, InfrastructureError
+from ads_infra.core.health import HealthStatus
+from ads_infra.core.lifecycle import running
+from ads_infra.core.loader import load_settings
 
 if TYPE_CHECKING:
-    from containers import Container
+    from ads_infra.containers import Container
 
 T = TypeVar("T")
 
@@ -48,7 +50,7 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def _container(ctx: click.Context, **overrides: Any) -> Container:
-    from containers import create_container
+    from ads_infra.containers import create_container
 
     try:
         return create_container(ctx.obj["config_file"], **overrides)
@@ -101,7 +103,6 @@ def config_show(ctx: click.Context, as_json: bool) -> None:
 # --- health ------------------------------------------------------------------------
 
 # Sub-container -> the provider whose object has ``async health_check()``.
-# A sub-container without that provider yet (its issue not landed) is skipped.
 HEALTH_PROVIDERS = (
     ("database", "manager"),
     ("cache", "manager"),
@@ -119,11 +120,7 @@ async def collect_health(container: Container) -> list[HealthStatus]:
     """
     for name in ("ai", "analytics", "notifications"):
         getattr(container.services, name)()  # registers each service with the manager
-    managers = [
-        getattr(getattr(container, sub), name)()
-        for sub, name in HEALTH_PROVIDERS
-        if getattr(getattr(container, sub), name, None) is not None
-    ]
+    managers = [getattr(getattr(container, sub), name)() for sub, name in HEALTH_PROVIDERS]
     for manager in managers:
         with contextlib.suppress(Exception):
             await manager.start()
@@ -185,7 +182,7 @@ def _with_database(ctx: click.Context, action: Callable[[Any], Awaitable[T]]) ->
 @click.pass_context
 def db_upgrade(ctx: click.Context, revision: str) -> None:
     """Migrate the configured database up to REVISION (default: head)."""
-    from ads_infra import migrate
+    from ads_infra.database import migrate
 
     _with_database(ctx, lambda manager: migrate.upgrade(manager, revision))
     click.echo(f"database upgraded to {revision}")
@@ -196,7 +193,7 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
 @click.pass_context
 def db_downgrade(ctx: click.Context, revision: str) -> None:
     """Migrate the configured database down to REVISION (default: base, all tables dropped)."""
-    from ads_infra import migrate
+    from ads_infra.database import migrate
 
     _with_database(ctx, lambda manager: migrate.downgrade(manager, revision))
     click.echo(f"database downgraded to {revision}")
@@ -206,7 +203,7 @@ def db_downgrade(ctx: click.Context, revision: str) -> None:
 @click.pass_context
 def db_current(ctx: click.Context) -> None:
     """Print the revision the configured database is at."""
-    from ads_infra import migrate
+    from ads_infra.database import migrate
 
     revision = _with_database(ctx, migrate.current)
     click.echo(revision or "(not migrated)")
@@ -222,7 +219,7 @@ def db_current(ctx: click.Context) -> None:
 @click.pass_context
 def demo(ctx: click.Context, as_json: bool, users: int, days: int) -> None:
     """Run the main job: seed a data set and exercise every component (InfrastructureSystemDemo)."""
-    from ads_infra.infrastructure_demo import InfrastructureSystemDemo
+    from ads_infra.entrypoints.demo import InfrastructureSystemDemo
 
     runner = InfrastructureSystemDemo(_container(ctx), users=users, days=days, quiet=as_json)
     report = _run(runner.run_comprehensive_demo())
@@ -248,16 +245,12 @@ def stats(ctx: click.Context, as_json: bool) -> None:
 
 async def collect_stats(container: Container) -> dict[str, Any]:
     """What ``ads-infra stats`` prints; opens and closes the backends it reads."""
-    from ads_infra.tables import metadata
+    from sqlalchemy import func, select
 
-    init = container.init_resources()
-    if init is not None:
-        await init
-    try:
-        from sqlalchemy import func, select
+    from ads_infra.database import migrate
+    from ads_infra.database.tables import metadata
 
-        from ads_infra import migrate
-
+    async with running(container):
         db = container.database.manager()
         rows: dict[str, Any] = {}
         if await migrate.current(db) is None:
@@ -274,10 +267,6 @@ async def collect_stats(container: Container) -> dict[str, Any]:
             "storage": await container.storage.manager().get_storage_stats(),
             "services": container.services.manager().get_service_status(),
         }
-    finally:
-        shutdown = container.shutdown_resources()
-        if shutdown is not None:
-            await shutdown
 
 
 # --- soak --------------------------------------------------------------------------
@@ -291,7 +280,7 @@ async def collect_stats(container: Container) -> dict[str, Any]:
 @click.pass_context
 def soak(ctx: click.Context, seconds: float, concurrency: int, keep: bool, as_json: bool) -> None:
     """Run the demo's workload, then check every acknowledged write; exit 1 if one is lost."""
-    from benchmarks.soak import run_soak
+    from ads_infra.entrypoints.soak import run_soak
 
     container = _container(ctx)
     report = _run(run_soak(container, seconds=seconds, concurrency=concurrency, keep=keep))
@@ -316,21 +305,17 @@ def soak(ctx: click.Context, seconds: float, concurrency: int, keep: bool, as_js
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def bench(areas: tuple[str, ...], quick: bool, as_json: bool) -> None:
     """Benchmark AREAS (default: all) against raw-library baselines, in one process."""
-    from benchmarks import AREAS, render_json, render_table
-
-    unknown = [a for a in areas if a not in AREAS]
+    benchmarks = _checkout_benchmarks()
+    unknown = [a for a in areas if a not in benchmarks.AREAS]
     if unknown:
-        _fail(f"unknown benchmark area {unknown[0]!r}; choose from {', '.join(AREAS)}", 2)
+        _fail(
+            f"unknown benchmark area {unknown[0]!r}; choose from {', '.join(benchmarks.AREAS)}", 2
+        )
     measurements = []
-    for area in areas or tuple(AREAS):
-        try:
-            module = importlib.import_module(AREAS[area])
-        except ModuleNotFoundError as exc:
-            if exc.name != AREAS[area]:
-                raise
-            click.echo(f"bench {area}: not available yet", err=True)
-            continue
+    for area in areas or tuple(benchmarks.AREAS):
+        module = importlib.import_module(benchmarks.AREAS[area])
         measurements.extend(_run(module.run(quick=quick)))
+    render_json, render_table = benchmarks.render_json, benchmarks.render_table
     if as_json:
         click.echo(render_json(measurements))
     else:
@@ -338,6 +323,27 @@ def bench(areas: tuple[str, ...], quick: bool, as_json: bool) -> None:
 
         # Piped output (CI logs, README tables) gets room for every column.
         Console(width=None if sys.stdout.isatty() else 160).print(render_table(measurements))
+
+
+def _checkout_benchmarks() -> Any:
+    """The repository's ``benchmarks`` package: it runs from a checkout, it is not installed.
+
+    Looked up beside the package's source (an editable install) and in the
+    current folder, so a host app's own ``benchmarks`` module is never taken.
+    """
+    package_root = Path(__file__).resolve().parents[2]
+    for root in dict.fromkeys((package_root, Path.cwd().resolve())):
+        if (root / "benchmarks" / "report.py").is_file() and (root / "containers").is_dir():
+            if str(root) not in sys.path:
+                sys.path.insert(0, str(root))
+            module = importlib.import_module("benchmarks")
+            if Path(module.__file__ or "").resolve().parent == root / "benchmarks":
+                return module
+    _fail(
+        "ads-infra bench runs from a checkout of the ads-infra repository (benchmarks/ is "
+        "not part of the installed package); run it there",
+        EXIT_FAILURE,
+    )
 
 
 def main() -> None:

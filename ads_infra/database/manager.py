@@ -1,10 +1,10 @@
-"""Database access: one SQLAlchemy AsyncEngine, sessions, retries, pool statistics.
+"""DatabaseManager: one SQLAlchemy AsyncEngine, sessions, retried units of work, pool stats.
 
 PostgreSQL goes through asyncpg, the embedded default is SQLite through
-aiosqlite. :class:`DatabaseManager` builds the engine on first use (its
-constructor does no I/O and binds to no event loop), hands out sessions that
-commit on success and roll back on error, and runs whole units of work again
-on transient failures (:meth:`DatabaseManager.run`).
+aiosqlite. The constructor does no I/O and binds to no event loop: the engine
+is built on first use. Sessions commit on success and roll back on error;
+:meth:`DatabaseManager.run` runs a whole unit of work again on transient
+failures. Errors are classified in :mod:`ads_infra.database.errors`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import event, text
-from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from tenacity import (
     AsyncRetrying,
@@ -27,151 +28,26 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from ads_infra.config import DatabaseConfig, mask_url
-from ads_infra.errors import (
-    CommitOutcomeUnknownError,
-    DatabaseError,
-    IntegrityViolationError,
-    PermanentDatabaseError,
-    TransientDatabaseError,
+from ads_infra.core.errors import CommitOutcomeUnknownError
+from ads_infra.core.health import HealthStatus
+from ads_infra.core.settings import DatabaseConfig
+from ads_infra.database.errors import (
+    commit_was_refused,
+    first_line,
+    is_transient_error,
+    translate_error,
+    translated,
 )
-from ads_infra.health import HealthStatus
 
-__all__ = [
-    "ConnectionPool",
-    "DatabaseConfig",
-    "DatabaseManager",
-    "is_database_error",
-    "is_transient_error",
-    "translate_error",
-]
+__all__ = ["AFTER_COMMIT", "ConnectionPool", "DatabaseManager"]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# SQLSTATEs worth a retry: serialization failure, deadlock, admin/crash
-# shutdown, cannot connect now, too many connections; plus the whole class 08
-# (connection exceptions).
-TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "57P01", "57P02", "57P03", "53300"})
-# Of those, what the server answers to a COMMIT it did not carry out: a commit
-# failing any other transient way (the connection dropped, the backend was
-# killed) may have been applied before the reply was lost.
-ROLLED_BACK_SQLSTATES = frozenset({"40001", "40P01"})
-
 # session.info key: coroutine functions the session's owner awaits right after
 # its commit (a unit of work that joined the session drops cache entries there).
 AFTER_COMMIT = "ads_infra.after_commit"
-
-# asyncpg's client-side errors (no SQLSTATE) of a connection the server has
-# just dropped: a backend killed while a pooled connection was between
-# statements surfaces as "another operation is in progress" (the protocol is
-# still consuming the FATAL message) rather than as a disconnect. A new
-# connection fixes it, so the unit is worth running again.
-BROKEN_CONNECTION = (
-    "another operation",  # "... another operation (2) is in progress"
-    "connection is closed",
-    "connection was closed",
-    "in a manually started transaction",  # the driver lost track of a killed transaction
-)
-
-
-def _sqlstate(exc: BaseException) -> str | None:
-    orig = getattr(exc, "orig", None) or exc
-    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    return state if isinstance(state, str) else None
-
-
-def is_database_error(exc: BaseException) -> bool:
-    """An error from SQLAlchemy or from the driver itself.
-
-    Repositories talk to asyncpg directly on their hottest paths (COPY,
-    prepared fetches); its exceptions carry a ``sqlstate`` (server errors) or
-    come from the ``asyncpg`` package (client-side state errors).
-    """
-    return (
-        isinstance(exc, sa_exc.SQLAlchemyError | OSError | DatabaseError)
-        or isinstance(getattr(exc, "sqlstate", None), str)
-        or type(exc).__module__.startswith("asyncpg")
-    )
-
-
-def _is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, sa_exc.IntegrityError | sa_exc.ProgrammingError | sa_exc.DataError):
-        return False
-    state = _sqlstate(exc)
-    message = str(getattr(exc, "orig", None) or exc)
-    if isinstance(exc, sa_exc.DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        if state is not None:
-            return state.startswith("08") or state in TRANSIENT_SQLSTATES
-        if any(sign in message for sign in BROKEN_CONNECTION):
-            return True
-        return isinstance(exc, sa_exc.OperationalError) and "database is locked" in message
-    if state is not None:  # a driver error raised directly (asyncpg's COPY, fetchrow)
-        return state.startswith("08") or state in TRANSIENT_SQLSTATES
-    if type(exc).__module__.startswith("asyncpg"):
-        return any(sign in message for sign in BROKEN_CONNECTION)
-    if isinstance(exc, sa_exc.TimeoutError):  # pool checkout timed out
-        return True
-    # Connecting (before SQLAlchemy wraps anything) fails with OS-level errors.
-    return isinstance(exc, ConnectionError | TimeoutError | OSError)
-
-
-def is_transient_error(exc: BaseException) -> bool:
-    """True when running the same unit of work again may succeed.
-
-    Never true for a constraint violation or a programming error. A
-    client-side error with no SQLSTATE of its own (asyncpg's "another
-    operation is in progress", "connection is closed") that was raised while
-    handling a transient one (a backend killed mid-COPY) is transient too:
-    the first failure is the cause, the second only its echo.
-    """
-    if isinstance(exc, CommitOutcomeUnknownError):
-        return False  # its cause is transient, but running the unit again may repeat it
-    seen = 0
-    current: BaseException | None = exc
-    while current is not None and seen < 5:
-        if _is_transient(current):
-            return True
-        if _sqlstate(current) is not None or isinstance(current, sa_exc.IntegrityError):
-            return False  # the server said what is wrong: that is the cause
-        current = current.__cause__ or current.__context__
-        seen += 1
-    return False
-
-
-def _first_line(exc: BaseException) -> str:
-    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0:1]
-    return reason[0] if reason else type(exc).__name__
-
-
-def _commit_was_refused(exc: BaseException) -> bool:
-    """True when the server answered the COMMIT with a rollback (safe to run again)."""
-    if _sqlstate(exc) in ROLLED_BACK_SQLSTATES:
-        return True
-    return "database is locked" in str(exc)  # SQLite: the commit never started
-
-
-def translate_error(exc: BaseException, *, attempts: int = 1) -> DatabaseError:
-    """Map a SQLAlchemy/driver error to the ads-infra hierarchy (no secrets)."""
-    if isinstance(exc, DatabaseError):
-        return exc
-    detail = _first_line(exc)
-    state = _sqlstate(exc)
-    if isinstance(exc, sa_exc.IntegrityError) or (state is not None and state.startswith("23")):
-        return IntegrityViolationError(
-            f"a database constraint rejected the write: {detail}; fix the data, retrying "
-            "will not help"
-        )
-    if is_transient_error(exc):
-        tries = f" after {attempts} attempts" if attempts > 1 else ""
-        return TransientDatabaseError(
-            f"the database is unavailable or busy{tries}: {detail}; check that it is "
-            "running and reachable, then try again"
-        )
-    return PermanentDatabaseError(f"the database rejected the statement: {detail}")
 
 
 class ConnectionPool:
@@ -287,10 +163,6 @@ class DatabaseManager:
         }
 
     def _prepare_sqlite_path(self) -> None:
-        from pathlib import Path
-
-        from sqlalchemy.engine import make_url
-
         database = make_url(self.config.url).database
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -301,11 +173,9 @@ class DatabaseManager:
 
     async def start(self) -> None:
         """Open the pool now and fail fast if the database is unreachable."""
-        try:
+        with translated(self.config.masked_url):
             async with self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-        except Exception as exc:
-            raise translate_error(exc) from exc
         logger.info("database ready: %s", self.config.masked_url)
 
     async def dispose(self) -> None:
@@ -326,6 +196,9 @@ class DatabaseManager:
 
     # --- sessions and units of work ----------------------------------------------
 
+    def _count_failure(self) -> None:
+        self.failures += 1
+
     @asynccontextmanager
     async def _session_scope(self) -> AsyncIterator[AsyncSession]:
         async with AsyncSession(self.engine, expire_on_commit=False) as session:
@@ -334,12 +207,12 @@ class DatabaseManager:
                 try:
                     await session.commit()
                 except Exception as exc:
-                    if is_transient_error(exc) and not _commit_was_refused(exc):
+                    if is_transient_error(exc) and not commit_was_refused(exc):
                         with contextlib.suppress(Exception):
                             await session.invalidate()
                         raise CommitOutcomeUnknownError(
                             "the connection failed while committing, so the unit may or may "
-                            f"not have been applied ({_first_line(exc)}); it was not retried, "
+                            f"not have been applied ({first_line(exc)}); it was not retried, "
                             "as that could apply it twice: check, then repeat it if missing"
                         ) from exc
                     raise
@@ -374,14 +247,9 @@ class DatabaseManager:
         (IntegrityViolationError, TransientDatabaseError, ...), chained to the
         driver's error. No retry here: use :meth:`run` for that.
         """
-        try:
+        with translated(self.config.masked_url, on_error=self._count_failure):
             async with self._session_scope() as session:
                 yield session
-        except Exception as exc:
-            if not is_database_error(exc):
-                raise
-            self.failures += 1
-            raise translate_error(exc) from exc
 
     async def run(
         self, fn: Callable[[AsyncSession], Awaitable[T]], *, idempotent: bool = False
@@ -421,17 +289,14 @@ class DatabaseManager:
             before_sleep=_before_sleep,
             reraise=True,
         )
-        try:
+        with translated(
+            self.config.masked_url, attempts=lambda: attempts, on_error=self._count_failure
+        ):
             async for attempt in retrying:
                 with attempt:
                     attempts = attempt.retry_state.attempt_number
                     async with self._session_scope() as session:
                         return await fn(session)
-        except Exception as exc:
-            if not is_database_error(exc):
-                raise
-            self.failures += 1
-            raise translate_error(exc, attempts=attempts) from exc
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     # --- monitoring ------------------------------------------------------------------
@@ -456,14 +321,14 @@ class DatabaseManager:
             async with self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         except Exception as exc:
-            detail = str(translate_error(exc))
+            detail = str(translate_error(exc, target=self.config.masked_url))
             return HealthStatus(
                 "database", self.backend, False, detail=detail, target=self.config.masked_url
             )
         latency = (time.perf_counter() - started) * 1000
         return HealthStatus(
             "database", self.backend, True, round(latency, 2), "SELECT 1 ok",
-            target=mask_url(self.config.url),
+            target=self.config.masked_url,
         )  # fmt: skip
 
 

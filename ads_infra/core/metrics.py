@@ -3,23 +3,74 @@
 The database pool and the cache keep plain counters (no prometheus-client on
 their hot paths); :class:`InfrastructureCollector` reads them at scrape
 time. The external services keep their own registry
-(``ExternalServiceManager.metrics_registry``), which :func:`build_registry`
+(``ServicesSource.metrics_registry``), which :func:`build_registry`
 folds in, so one scrape returns pool, cache and service metrics together.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from ads_infra.cache import CacheManager
-    from ads_infra.database import DatabaseManager
-    from ads_infra.external_services import ExternalServiceManager
+
+# What the collector reads, as protocols: the kernel names no adapter, so the
+# database, cache and services packages depend on it and never the reverse.
+class PoolView(Protocol):
+    @property
+    def size(self) -> int: ...
+    @property
+    def checked_out(self) -> int: ...
+    @property
+    def checked_in(self) -> int: ...
+    @property
+    def overflow(self) -> int: ...
+
+
+class DatabaseSource(Protocol):
+    @property
+    def backend(self) -> str: ...
+    @property
+    def transactions(self) -> int: ...
+    @property
+    def retries(self) -> int: ...
+    @property
+    def failures(self) -> int: ...
+    @property
+    def pool(self) -> PoolView: ...
+
+
+class CacheCounters(Protocol):
+    @property
+    def hits(self) -> int: ...
+    @property
+    def misses(self) -> int: ...
+    @property
+    def sets(self) -> int: ...
+    @property
+    def deletes(self) -> int: ...
+    @property
+    def errors(self) -> int: ...
+    @property
+    def fallbacks(self) -> int: ...
+
+
+class CacheSource(Protocol):
+    @property
+    def stats(self) -> CacheCounters: ...
+    @property
+    def backend(self) -> str: ...
+    @property
+    def in_fallback(self) -> bool: ...
+
+
+class ServicesSource(Protocol):
+    @property
+    def metrics_registry(self) -> CollectorRegistry: ...
+
 
 __all__ = ["InfrastructureCollector", "build_registry"]
 
@@ -28,7 +79,7 @@ class InfrastructureCollector(Collector):
     """Pool and cache figures, read from the managers when Prometheus scrapes."""
 
     def __init__(
-        self, *, database: DatabaseManager | None = None, cache: CacheManager | None = None
+        self, *, database: DatabaseSource | None = None, cache: CacheSource | None = None
     ) -> None:
         self.database = database
         self.cache = cache
@@ -40,7 +91,7 @@ class InfrastructureCollector(Collector):
             yield from self._cache(self.cache)
 
     @staticmethod
-    def _database(db: DatabaseManager) -> Iterator[Metric]:
+    def _database(db: DatabaseSource) -> Iterator[Metric]:
         pool = db.pool
         labels = ["backend"]
         for name, help_text, value in (
@@ -62,7 +113,7 @@ class InfrastructureCollector(Collector):
             yield counter
 
     @staticmethod
-    def _cache(cache: CacheManager) -> Iterator[Metric]:
+    def _cache(cache: CacheSource) -> Iterator[Metric]:
         stats = cache.stats
         labels = ["backend"]
         for name, help_text, count in (
@@ -99,9 +150,9 @@ class _RegistryCollector(Collector):
 
 def build_registry(
     *,
-    database: DatabaseManager | None = None,
-    cache: CacheManager | None = None,
-    services: ExternalServiceManager | None = None,
+    database: DatabaseSource | None = None,
+    cache: CacheSource | None = None,
+    services: ServicesSource | None = None,
 ) -> CollectorRegistry:
     """One registry with pool, cache and service metrics (the container's ``metrics``)."""
     registry = CollectorRegistry(auto_describe=False)

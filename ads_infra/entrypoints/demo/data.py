@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import random
+import struct
+import zlib
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -266,3 +268,22 @@ def _required(value: int | None) -> int:
     if value is None:
         raise ValueError("store the ad before generating its performance")
     return value
+
+
+def tiny_png(seed: int) -> bytes:
+    """A valid 8x8 PNG whose colour depends on ``seed`` (creatives must pass magic checks)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    colour = bytes(((seed * 67) % 256, (seed * 131) % 256, (seed * 29) % 256))
+    raw = b"".join(b"\x00" + colour * 8 for _ in range(8))
+    header = struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from ads_infra.tables import metadata
+from ads_infra.database.tables import metadata
 
 config = context.config
 

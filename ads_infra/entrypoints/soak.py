@@ -31,14 +31,15 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ads_infra import migrate
+from ads_infra.core.errors import InfrastructureError
+from ads_infra.core.lifecycle import running
+from ads_infra.database import migrate
 from ads_infra.domain import Ad, AdGroup, Campaign, PerformanceRecord, Status
 from ads_infra.domain.errors import DomainError
-from ads_infra.errors import InfrastructureError
 from ads_infra.external_services import ExternalServiceConfig, ServiceType
 
 if TYPE_CHECKING:
-    from containers import Container
+    from ads_infra.containers import Container
 
 SOAK_USER_ID = 990_001
 PROVIDER = "soak"
@@ -173,10 +174,6 @@ class Soak:
 
     async def _setup(self) -> None:
         c = self.container
-        await migrate.upgrade(c.database.manager())
-        started = c.init_resources()
-        if started is not None:
-            await started
         self._runner, url = await _upstream()
         await c.services.ai().register_provider(
             PROVIDER,
@@ -229,9 +226,6 @@ class Soak:
             with contextlib.suppress(InfrastructureError):  # best effort: the verdict is in
                 await self._cleanup()
         await self._runner.cleanup()
-        stopped = self.container.shutdown_resources()
-        if stopped is not None:
-            await stopped
 
     # --- operations -------------------------------------------------------------------
 
@@ -331,20 +325,22 @@ class Soak:
     async def run(
         self, *, fault_hook: Callable[[], Awaitable[None]] | None = None, keep: bool = False
     ) -> SoakReport:
-        await self._setup()
-        try:
-            seconds = self.report.seconds
-            deadline = time.monotonic() + seconds
-            tasks: list[Awaitable[None]] = [
-                self._worker(deadline) for _ in range(self.report.concurrency)
-            ]
-            if fault_hook is not None:
-                tasks.append(fault_hook())
-            await asyncio.gather(*tasks)
-            await self._settle()
-            await self._verify()
-        finally:
-            await self._teardown(keep)
+        await migrate.upgrade(self.container.database.manager())
+        async with running(self.container):
+            await self._setup()
+            try:
+                seconds = self.report.seconds
+                deadline = time.monotonic() + seconds
+                tasks: list[Awaitable[None]] = [
+                    self._worker(deadline) for _ in range(self.report.concurrency)
+                ]
+                if fault_hook is not None:
+                    tasks.append(fault_hook())
+                await asyncio.gather(*tasks)
+                await self._settle()
+                await self._verify()
+            finally:
+                await self._teardown(keep)
         return self.report
 
     async def _settle(self, patience: float = 15.0) -> None:

@@ -1,0 +1,160 @@
+"""One exception hierarchy for the whole infrastructure layer.
+
+A caller catches a family (``except StorageError``) or the root
+(``except InfrastructureError``). Every message says what failed and what to
+do about it, and never holds a secret: messages are built from masked values
+only (see :func:`ads_infra.core.redact.mask_url`).
+"""
+
+from __future__ import annotations
+
+from ads_infra.domain import errors as _domain_errors
+
+
+class InfrastructureError(Exception):
+    """Root of every error raised by ads-infra."""
+
+
+# --- configuration -----------------------------------------------------------
+
+
+class ConfigurationError(InfrastructureError, ValueError):
+    """A configuration value is missing, mistyped or unknown.
+
+    ``key`` is the dotted path of the offending key (``cache.cache_type``) and
+    ``source`` the file it came from, when there was one.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None, source: str | None = None):
+        self.key = key
+        self.source = source
+        self.reason = message
+        prefix = f"{key}: " if key else ""
+        suffix = f" (in {source})" if source else ""
+        super().__init__(f"{prefix}{message}{suffix}")
+
+
+# --- database ----------------------------------------------------------------
+
+
+class DatabaseError(InfrastructureError):
+    """A database operation failed."""
+
+
+class TransientDatabaseError(DatabaseError):
+    """A database error that may succeed on retry (disconnect, serialization
+    failure, deadlock, server shutting down, too many connections, SQLite lock).
+    Raised once the retry budget is spent."""
+
+
+class CommitOutcomeUnknownError(DatabaseError):
+    """The connection failed while committing: the unit may or may not have
+    been applied. Never retried automatically (that could apply it twice);
+    check, then repeat it if it is missing."""
+
+
+class PermanentDatabaseError(DatabaseError):
+    """A database error that retrying cannot fix (constraint violation,
+    programming error, bad SQL)."""
+
+
+class IntegrityViolationError(PermanentDatabaseError):
+    """A constraint (unique, foreign key, check, not null) rejected the write."""
+
+
+# --- domain lookups ----------------------------------------------------------
+
+
+class NotFoundError(InfrastructureError, _domain_errors.NotFoundError):
+    """The requested entity does not exist for this user.
+
+    Also a :class:`ads_infra.domain.errors.NotFoundError` (and a LookupError),
+    so domain code catches it without importing the infrastructure.
+    Signature: ``NotFoundError(entity, entity_id, *, user_id=None)``.
+    """
+
+
+# The domain's own errors, re-exported so callers find every error here.
+DomainError = _domain_errors.DomainError
+ValidationError = _domain_errors.ValidationError
+
+
+class SchemaNotMigratedError(PermanentDatabaseError):
+    """The database has no ads-infra tables (or an older schema): run ``ads-infra db upgrade``."""
+
+
+# --- cache -------------------------------------------------------------------
+
+
+class CacheError(InfrastructureError):
+    """A cache backend failed (connection, timeout, serialization)."""
+
+
+class CacheSerializationError(CacheError):
+    """A value could not be serialized or a stored payload could not be read."""
+
+
+# --- storage -----------------------------------------------------------------
+
+
+class StorageError(InfrastructureError):
+    """A storage backend failed."""
+
+
+class StorageValidationError(StorageError, ValueError):
+    """A file was refused before anything was stored."""
+
+
+class FileTooLargeError(StorageValidationError):
+    """The file exceeds ``max_file_size``."""
+
+
+class FileTypeNotAllowedError(StorageValidationError):
+    """The extension is not allowed, or the content does not match it."""
+
+
+class InvalidFileNameError(StorageValidationError):
+    """The file name cannot be stored safely."""
+
+
+class StoredFileNotFoundError(StorageError, NotFoundError):
+    """No stored file has this name."""
+
+    def __init__(self, name: str):
+        NotFoundError.__init__(self, "file", name)
+
+
+class IntegrityCheckError(StorageError):
+    """A stored file failed its checksum or could not be decrypted."""
+
+
+class ObjectExistsError(StorageError):
+    """A create-only write found an object already stored under that name."""
+
+
+# --- external services -------------------------------------------------------
+
+
+class ExternalServiceError(InfrastructureError):
+    """A call to an external HTTP service failed."""
+
+    def __init__(self, message: str, *, service: str | None = None, status: int | None = None):
+        self.service = service
+        self.status = status
+        super().__init__(message)
+
+
+class RateLimitedError(ExternalServiceError):
+    """The upstream answered 429 and retries were exhausted."""
+
+
+class CircuitOpenError(ExternalServiceError):
+    """The circuit breaker is open: no request was sent."""
+
+
+class UpstreamError(ExternalServiceError):
+    """The upstream answered with an error status or an error object."""
+
+
+class ServiceTimeoutError(ExternalServiceError, TimeoutError):
+    """The upstream did not answer in time."""
