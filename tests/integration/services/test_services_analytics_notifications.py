@@ -204,7 +204,7 @@ async def test_notification_retries_carry_one_idempotency_key(
 ) -> None:
     notifications = NotificationService(manager)
     notifications.register_channel("ops", f"{upstream.url}/fault/hook", "webhook")
-    manager.get_config("notifications.ops").retry_backoff = 0.01
+    object.__setattr__(manager.get_config("notifications.ops"), "retry_backoff", 0.01)
     upstream.script("hook", Reply(503), Reply(200))
     await notifications.send_notification("ops", "Deploy finished")
     first, second = upstream.hits["hook"]

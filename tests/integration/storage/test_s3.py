@@ -239,8 +239,9 @@ async def test_endpoint_password_never_reaches_errors_or_health(s3_config: Stora
     from tests.services import free_port
 
     config = with_fields(s3_config, s3_endpoint_url=f"http://127.0.0.1:{free_port()}")
-    # StorageConfig refuses it; set afterwards (as code may), it must not leak either.
-    config.s3_endpoint_url = config.s3_endpoint_url.replace("//", "//minio:hunter2pw@")  # type: ignore[union-attr]
+    # StorageConfig refuses it; forced in past validation, it must not leak either.
+    endpoint = config.s3_endpoint_url.replace("//", "//minio:hunter2pw@")  # type: ignore[union-attr]
+    object.__setattr__(config, "s3_endpoint_url", endpoint)
     strategy = CloudStorageStrategy(config)
     status = await strategy.health_check()
     assert not status.healthy and status.detail and "hunter2pw" not in str(status)
