@@ -1,4 +1,4 @@
-"""Shared fixtures: a fresh PostgreSQL database per test session and the test Redis URL.
+"""Shared fixtures: fresh PostgreSQL databases (empty or migrated), SQLite files, the test Redis.
 
 Area-specific fixtures (Redis Cluster, moto_server, HTTP test servers) live in
 the conftest.py of their own test folder.
@@ -7,8 +7,10 @@ the conftest.py of their own test folder.
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -71,6 +73,64 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
 @pytest.fixture
 def sqlite_url(tmp_path: object) -> str:
     return f"sqlite+aiosqlite:///{tmp_path}/test.db"
+
+
+async def _migrate(url: str) -> None:
+    from ads_infra.config import DatabaseConfig
+    from ads_infra.database import DatabaseManager, migrate
+
+    db = DatabaseManager(DatabaseConfig(url=url, pool_size=1, max_overflow=0))
+    try:
+        await migrate.upgrade(db)
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_template(postgres_server_url: str) -> Iterator[str]:
+    """A PostgreSQL database migrated once per session, cloned by :func:`migrated_postgres_url`."""
+    name = unique_name("ads_tmpl")
+    _run_in_thread(_admin(postgres_server_url, f'CREATE DATABASE "{name}" TEMPLATE template0'))
+    url = make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        _run_in_thread(_migrate(url))
+        yield name
+    finally:
+        _run_in_thread(
+            _admin(postgres_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        )
+
+
+@pytest.fixture
+def migrated_postgres_url(postgres_server_url: str, migrated_template: str) -> Iterator[str]:
+    """A SQLAlchemy URL of a new database holding the migrated schema, dropped after the test.
+
+    Cloned from the session's migrated template: a file copy on the server,
+    where migrating every test's database from scratch ran Alembic each time.
+    """
+    name = unique_name("ads_test")
+    _run_in_thread(
+        _admin(postgres_server_url, f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
+    )
+    url = make_url(postgres_server_url).set(database=name)
+    yield url.render_as_string(hide_password=False)
+    _run_in_thread(_admin(postgres_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per session, copied by :func:`migrated_sqlite_url`."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "migrated.db"
+    _run_in_thread(_migrate(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture
+def migrated_sqlite_url(migrated_sqlite_file: Path, tmp_path: Path) -> str:
+    """A SQLite URL of this test's own copy of the migrated file."""
+    target = tmp_path / "migrated.db"
+    shutil.copyfile(migrated_sqlite_file, target)
+    return f"sqlite+aiosqlite:///{target}"
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from ads_infra.config import DatabaseConfig
-from ads_infra.database import DatabaseManager, migrate
+from ads_infra.database import DatabaseManager
 from ads_infra.domain.entities import Ad, AdGroup, Campaign
 from ads_infra.repositories import RepositoryFactory
 
@@ -21,16 +21,17 @@ def make_db(url: str) -> DatabaseManager:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
+    """An empty database on each backend (for the tests of migrations themselves)."""
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path}/repositories.db"
     return str(request.getfixturevalue("postgres_url"))
 
 
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[DatabaseManager]:
-    """A migrated DatabaseManager (dropped with its database/file after the test)."""
-    manager = make_db(db_url)
-    await migrate.upgrade(manager)
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db(request: pytest.FixtureRequest) -> AsyncIterator[DatabaseManager]:
+    """A migrated DatabaseManager on each backend, a clone of the session's migrated template."""
+    fixture = "migrated_sqlite_url" if request.param == "sqlite" else "migrated_postgres_url"
+    manager = make_db(str(request.getfixturevalue(fixture)))
     yield manager
     await manager.dispose()
 
