@@ -1,4 +1,4 @@
-"""What the six repositories share: sessions, retries, cache-aside, keyset pagination, errors.
+"""What the six repositories share: sessions, retries, cache-aside, id checks, errors.
 
 A repository runs each call in one of two ways:
 
@@ -13,17 +13,10 @@ A repository runs each call in one of two ways:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
-import datetime as dt
-import enum
-import json
 import logging
-import typing
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
 from sqlalchemy import (
     ColumnElement,
@@ -34,7 +27,6 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy import exc as sa_exc
@@ -47,7 +39,6 @@ from ads_infra.domain.entities import (
     AdGroup,
     Campaign,
     OptimizationSuggestion,
-    from_json_dict,
     to_json_dict,
     utcnow,
 )
@@ -55,6 +46,9 @@ from ads_infra.domain.errors import NotFoundError, ValidationError
 from ads_infra.domain.repositories import Page
 from ads_infra.domain.validation import MAX_COUNT, apply_changes, validate
 from ads_infra.errors import DatabaseError, SchemaNotMigratedError
+from ads_infra.repositories.keys import entity_key, stats_key
+from ads_infra.repositories.mapping import EntityMapper
+from ads_infra.repositories.pagination import KeysetQuery
 
 if TYPE_CHECKING:
     from ads_infra.repositories.unit_of_work import UnitOfWork
@@ -62,10 +56,10 @@ if TYPE_CHECKING:
 __all__ = [
     "BaseRepository",
     "CacheLike",
-    "KeysetQuery",
-    "aware",
-    "decode_cursor",
-    "encode_cursor",
+    "EntityRepositoryBase",
+    "check_ids",
+    "name_contains",
+    "owned",
 ]
 
 logger = logging.getLogger(__name__)
@@ -74,9 +68,6 @@ T = TypeVar("T")
 F = TypeVar("F")
 # The id-keyed aggregates (performance rows are keyed by ad and date).
 E = TypeVar("E", Campaign, AdGroup, Ad, OptimizationSuggestion)
-
-MAX_PAGE_SIZE = 1000
-KEY_PREFIX = "repo"
 
 
 @runtime_checkable
@@ -96,26 +87,7 @@ class CacheLike(Protocol):
     async def invalidate_pattern(self, pattern: str) -> Any: ...
 
 
-# --- small helpers ------------------------------------------------------------------
-
-
-def aware(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite hands back naive datetimes; everything is stored in UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value
-
-
-def user_key(user_id: int) -> str:
-    return f"{KEY_PREFIX}:u{user_id}"
-
-
-def user_pattern(user_id: int) -> str:
-    return f"{KEY_PREFIX}:u{user_id}:*"
-
-
-def stats_key(user_id: int) -> str:
-    return f"{user_key(user_id)}:stats"
+# --- errors ---------------------------------------------------------------------------
 
 
 def _schema_problem(exc: BaseException) -> str | None:
@@ -152,7 +124,7 @@ def schema_error(exc: BaseException, db: DatabaseManager) -> BaseException:
     )
 
 
-# --- cursors and keyset pagination ----------------------------------------------------
+# --- shared SQL helpers -----------------------------------------------------------
 
 
 def check_ids(**ids: object) -> None:
@@ -162,102 +134,6 @@ def check_ids(**ids: object) -> None:
             raise ValidationError(
                 name, f"must be a positive integer id up to {MAX_COUNT}, got {value!r}"
             )
-
-
-def _encode_value(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return {"dt": value.isoformat()}
-    if isinstance(value, dt.date):
-        return {"d": value.isoformat()}
-    if isinstance(value, Decimal):
-        return {"dec": str(value)}
-    return value
-
-
-def _decode_value(value: Any) -> Any:
-    if isinstance(value, dict):
-        if "dt" in value:
-            return dt.datetime.fromisoformat(value["dt"])
-        if "d" in value:
-            return dt.date.fromisoformat(value["d"])
-        if "dec" in value:
-            return Decimal(value["dec"])
-    return value
-
-
-def encode_cursor(order_by: str, values: Sequence[Any]) -> str:
-    payload = json.dumps({"o": order_by, "v": [_encode_value(v) for v in values]})
-    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, order_by: str, width: int) -> list[Any]:
-    """The key values a cursor holds; ValidationError when it is not one of ours."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = json.loads(raw)
-        values = [_decode_value(v) for v in data["v"]]
-        ordering = data["o"]
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        raise ValidationError(
-            "cursor", "is not a cursor returned by list(); pass Page.next_cursor as is"
-        ) from None
-    if ordering != order_by or len(values) != width:
-        raise ValidationError(
-            "cursor",
-            f"was made for order_by={ordering!r}, not {order_by!r}; "
-            "keep order_by the same while paging",
-        )
-    return values
-
-
-@dataclasses.dataclass(frozen=True)
-class KeysetQuery:
-    """Ordering and paging of one listing: ``order_by`` from a whitelist, ties broken by key."""
-
-    table: Table
-    orderings: frozenset[str]
-    key: tuple[str, ...] = ("id",)
-
-    def columns(self, order_by: str) -> tuple[bool, list[ColumnElement[Any]]]:
-        descending = order_by.startswith("-")
-        name = order_by.removeprefix("-")
-        if name not in self.orderings:
-            allowed = ", ".join(sorted(self.orderings))
-            raise ValidationError(
-                "order_by",
-                f"cannot order by {order_by!r}; use one of {allowed} (prefix - for descending)",
-            )
-        names = [name, *(k for k in self.key if k != name)]
-        return descending, [self.table.c[n] for n in names]
-
-    def apply(
-        self, stmt: Select[Any], order_by: str, limit: int, cursor: str | None
-    ) -> Select[Any]:
-        if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
-            raise ValidationError("limit", f"must be between 1 and {MAX_PAGE_SIZE}, got {limit!r}")
-        descending, cols = self.columns(order_by)
-        if cursor is not None:
-            values = decode_cursor(cursor, order_by, len(cols))
-            if len(cols) == 1:
-                cond = cols[0] < values[0] if descending else cols[0] > values[0]
-            else:
-                left, right = tuple_(*cols), tuple_(*values)
-                cond = left < right if descending else left > right
-            stmt = stmt.where(cond)
-        order = [c.desc() if descending else c.asc() for c in cols]
-        return stmt.order_by(*order).limit(limit + 1)
-
-    def page(
-        self, rows: Sequence[Row[Any]], order_by: str, limit: int, convert: Callable[[Row[Any]], T]
-    ) -> Page[T]:
-        _, cols = self.columns(order_by)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        next_cursor = None
-        if more and rows:
-            last = rows[-1]._mapping
-            next_cursor = encode_cursor(order_by, [last[c] for c in cols])
-        return Page(items=[convert(r) for r in rows], next_cursor=next_cursor)
 
 
 def name_contains(column: ColumnElement[Any], text: str) -> ColumnElement[bool]:
@@ -402,19 +278,6 @@ async def invalidate(cache: CacheLike | None, keys: Sequence[str], patterns: Seq
         logger.error("cache invalidation of %s %s failed: %s", keys, patterns, exc)
 
 
-def _converter(hint: Any) -> Callable[[Any], Any] | None:
-    """How a column value becomes the entity field's value (None: as is)."""
-    args = [a for a in getattr(hint, "__args__", ()) if a is not type(None)]
-    base = args[0] if args else hint
-    if base is dt.datetime:
-        return aware
-    if isinstance(base, type) and issubclass(base, enum.Enum):
-        return base
-    if base is Decimal:
-        return lambda v: v if isinstance(v, Decimal) else Decimal(str(v))
-    return None
-
-
 class EntityRepositoryBase(BaseRepository, Generic[E, F]):
     """create / get_by_id (cache-aside) / update / delete / list / count of an id-keyed aggregate.
 
@@ -443,35 +306,10 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         self._by_id_for_update: Select[Any] = self._by_id.with_for_update()
         self._keyset: KeysetQuery = KeysetQuery(t, self.ORDERINGS)
         self._pg_sql: str | None = None
-        self._fields = _entity_fields(self.ENTITY_CLS)
-        self._columns = [name for name, _ in self._fields if name in t.c and name != "id"]
-
-    # -- conversions
-
-    def _to_entity(self, row: Row[Any]) -> E:
-        return self._from_mapping(row._mapping)
-
-    def _from_mapping(self, m: Any) -> E:
-        return cast(
-            E,
-            self.ENTITY_CLS(
-                **{n: (conv(m[n]) if conv is not None and m[n] is not None else m[n])
-                   for n, conv in self._fields}
-            ),
-        )  # fmt: skip
-
-    def _to_values(self, entity: E) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for name in self._columns:
-            value = getattr(entity, name)
-            values[name] = value.value if isinstance(value, enum.Enum) else value
-        return values
-
-    def _restore(self, data: Any) -> E:
-        return cast(E, from_json_dict(self.ENTITY_CLS, data))
+        self._mapper: EntityMapper[E] = EntityMapper(self.ENTITY_CLS, t)
 
     def cache_key(self, user_id: int, entity_id: int) -> str:
-        return f"{user_key(user_id)}:{self.ENTITY}:{entity_id}"
+        return entity_key(user_id, self.ENTITY, entity_id)
 
     # -- hooks
 
@@ -499,7 +337,7 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         if hasattr(entity, "updated_at"):
             entity.updated_at = now
         entity.created_at = now
-        values = self._to_values(entity)
+        values = self._mapper.to_values(entity)
         t = self.TABLE
 
         async def op(session: AsyncSession) -> int:
@@ -519,12 +357,12 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
             if self._uow is None and self._db.backend == "postgresql":
                 found, record = await self._pg_fetch_by_id(entity_id, user_id)
                 if found:
-                    return None if record is None else self._from_mapping(record)
+                    return None if record is None else self._mapper.from_mapping(record)
             row = await self._fetch_row(self._by_id, params)
-            return None if row is None else self._to_entity(row)
+            return None if row is None else self._mapper.from_row(row)
 
         return await self._cached(
-            self.cache_key(user_id, entity_id), load, to_json_dict, self._restore
+            self.cache_key(user_id, entity_id), load, to_json_dict, self._mapper.from_json
         )
 
     async def _pg_fetch_by_id(self, entity_id: int, user_id: int) -> tuple[bool, Any]:
@@ -566,10 +404,10 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
             ).first()
             if row is None:
                 raise NotFoundError(self.ENTITY, entity_id, user_id=user_id)
-            updated = apply_changes(self._to_entity(row), changes)
+            updated = apply_changes(self._mapper.from_row(row), changes)
             if hasattr(updated, "updated_at"):
                 updated.updated_at = utcnow()
-            values = self._to_values(updated)
+            values = self._mapper.to_values(updated)
             changed = {k: values[k] for k in values if k in changes or k == "updated_at"}
             await session.execute(
                 update(t).where(t.c.id == entity_id, t.c.user_id == user_id).values(**changed)
@@ -610,7 +448,7 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
             return (await session.execute(stmt)).all()
 
         rows = await self._run(op)
-        return self._keyset.page(rows, order_by, limit, self._to_entity)
+        return self._keyset.page(rows, order_by, limit, self._mapper.from_row)
 
     async def count(self, *, user_id: int, filters: F | None = None) -> int:
         t = self.TABLE
@@ -624,18 +462,6 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
             return int((await session.execute(stmt)).scalar_one())
 
         return await self._run(op)
-
-
-_FIELDS: dict[type, tuple[tuple[str, Callable[[Any], Any] | None], ...]] = {}
-
-
-def _entity_fields(cls: type) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
-    found = _FIELDS.get(cls)
-    if found is None:
-        hints = typing.get_type_hints(cls)
-        fields = dataclasses.fields(cls)
-        found = _FIELDS[cls] = tuple((f.name, _converter(hints[f.name])) for f in fields)
-    return found
 
 
 async def owned(

@@ -8,7 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ads_infra.domain.entities import AdGroup
 from ads_infra.domain.errors import ValidationError
 from ads_infra.domain.repositories import GroupFilter, GroupRepository
-from ads_infra.repositories.base import EntityRepositoryBase, name_contains, owned, user_pattern
+from ads_infra.repositories.base import EntityRepositoryBase, name_contains, owned
+from ads_infra.repositories.keys import user_pattern
 from ads_infra.tables import ad_groups, campaigns
 
 __all__ = ["GroupRepositoryImpl"]
