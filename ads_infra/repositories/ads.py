@@ -65,7 +65,7 @@ class AdsRepositoryImpl(EntityRepositoryBase[Ad, AdFilter], AdsRepository):
 
     async def get_user_stats(self, user_id: int) -> UserStats:
         async def load() -> UserStats:
-            return await self._run(lambda session: load_user_stats(session, user_id))
+            return await self._scope.run_in_session(lambda s: load_user_stats(s, user_id))
 
         stats = await self._cached(stats_key(user_id), load, stats_to_json, stats_from_json)
         assert stats is not None

@@ -1,14 +1,11 @@
-"""What the six repositories share: sessions, retries, cache-aside, id checks, errors.
+"""What the six repositories share: cache-aside, the id-keyed CRUD, id checks, SQL helpers.
 
-A repository runs each call in one of two ways:
-
-- on its own: every call is one transaction through
-  :meth:`DatabaseManager.run` (retried on transient errors), and cache
-  invalidations happen after the commit;
-- inside a :class:`~ads_infra.repositories.unit_of_work.UnitOfWork`: every
-  call uses the unit's session (one transaction for all repositories), the
-  cache is neither read nor filled (a unit reads its own writes) and
-  invalidations wait for the unit's commit.
+Where a call runs is not decided here: each repository is given a
+:class:`~ads_infra.repositories.scope.RepositoryScope` (on its own, every
+call is one retried transaction; in a unit of work, the unit's session and
+transaction). A repository reads and fills the cache only when its calls
+are their own transactions: a shared transaction sees its own uncommitted
+writes, and those must not reach other readers.
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -29,11 +26,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ads_infra.database import DatabaseManager, is_transient_error, translate_error
+from ads_infra.database import DatabaseManager
 from ads_infra.domain.entities import (
     Ad,
     AdGroup,
@@ -45,13 +41,10 @@ from ads_infra.domain.entities import (
 from ads_infra.domain.errors import NotFoundError, ValidationError
 from ads_infra.domain.repositories import Page
 from ads_infra.domain.validation import MAX_COUNT, apply_changes, validate
-from ads_infra.errors import DatabaseError, SchemaNotMigratedError
 from ads_infra.repositories.keys import entity_key, stats_key
 from ads_infra.repositories.mapping import EntityMapper
 from ads_infra.repositories.pagination import KeysetQuery
-
-if TYPE_CHECKING:
-    from ads_infra.repositories.unit_of_work import UnitOfWork
+from ads_infra.repositories.scope import CacheLike, RepositoryScope, StandaloneScope
 
 __all__ = [
     "BaseRepository",
@@ -68,60 +61,6 @@ T = TypeVar("T")
 F = TypeVar("F")
 # The id-keyed aggregates (performance rows are keyed by ad and date).
 E = TypeVar("E", Campaign, AdGroup, Ad, OptimizationSuggestion)
-
-
-@runtime_checkable
-class CacheLike(Protocol):
-    """The part of :class:`ads_infra.cache.CacheManager` repositories use.
-
-    A Protocol rather than the class so any cache with these methods works
-    (and so this module does not depend on the cache package's internals).
-    """
-
-    async def get(self, key: str) -> Any: ...
-
-    async def set(self, key: str, value: Any, ttl: int | None = None) -> Any: ...
-
-    async def delete(self, key: str) -> Any: ...
-
-    async def invalidate_pattern(self, pattern: str) -> Any: ...
-
-
-# --- errors ---------------------------------------------------------------------------
-
-
-def _schema_problem(exc: BaseException) -> str | None:
-    """The missing table's message when ``exc`` (or what caused it) says the schema is not there."""
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc]
-    while todo:
-        current = todo.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        text = str(current)
-        state = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
-        if (
-            "no such table" in text
-            or state == "42P01"
-            or ('relation "' in text and "does not exist" in text)
-        ):
-            return text.strip().splitlines()[0]
-        for nxt in (getattr(current, "orig", None), current.__cause__, current.__context__):
-            if isinstance(nxt, BaseException):
-                todo.append(nxt)
-    return None
-
-
-def schema_error(exc: BaseException, db: DatabaseManager) -> BaseException:
-    """``exc``, or a SchemaNotMigratedError telling the user to run the migrations."""
-    problem = _schema_problem(exc)
-    if problem is None:
-        return exc
-    return SchemaNotMigratedError(
-        f"the database {db.config.masked_url} has no ads-infra schema ({problem}); "
-        "run `ads-infra db upgrade` (or `await RepositoryFactory(db).migrate()`) first"
-    )
 
 
 # --- shared SQL helpers -----------------------------------------------------------
@@ -146,7 +85,7 @@ def name_contains(column: ColumnElement[Any], text: str) -> ColumnElement[bool]:
 
 
 class BaseRepository:
-    """Runs statements on the right session and keeps the cache coherent."""
+    """Runs statements through its scope and keeps the cache coherent (cache-aside)."""
 
     ENTITY = "entity"
     CACHE_TTL = 300
@@ -156,38 +95,25 @@ class BaseRepository:
         db_manager: DatabaseManager,
         cache: CacheLike | None = None,
         *,
-        uow: UnitOfWork | None = None,
+        scope: RepositoryScope | None = None,
         cache_ttl: int | None = None,
     ) -> None:
+        """``scope``: where calls run (default: each call its own retried transaction)."""
         self._db = db_manager
         self._cache = cache
-        self._uow = uow
+        self._scope = scope if scope is not None else StandaloneScope(db_manager, cache)
         self._ttl = cache_ttl or self.CACHE_TTL
+        # Fixed here rather than looked up per call: both are on get_by_id's hot path.
+        self._own_transactions = not self._scope.shares_transaction
+        self._caching = cache is not None and self._own_transactions
 
     def __repr__(self) -> str:
-        bound = " in unit of work" if self._uow is not None else ""
+        bound = "" if self._own_transactions else " in unit of work"
         return f"{type(self).__name__}({self._db!r}{bound})"
 
     @property
     def db_manager(self) -> DatabaseManager:
         return self._db
-
-    # -- running statements
-
-    async def _run(
-        self, fn: Callable[[AsyncSession], Awaitable[T]], *, idempotent: bool = False
-    ) -> T:
-        """``fn(session)`` in the unit's session, or in its own retried transaction.
-
-        ``idempotent``: running ``fn`` twice leaves what once does, so a commit
-        whose outcome is unknown is retried too (DatabaseManager.run).
-        """
-        if self._uow is not None:
-            return await fn(self._uow.session)
-        try:
-            return await self._db.run(fn, idempotent=idempotent)
-        except DatabaseError as exc:
-            raise schema_error(exc, self._db) from exc
 
     async def _write(
         self,
@@ -197,40 +123,13 @@ class BaseRepository:
         patterns: Iterable[str] = (),
         idempotent: bool = False,
     ) -> T:
-        """Like :meth:`_run`, then drop ``keys``/``patterns`` from the cache once committed."""
-        result = await self._run(fn, idempotent=idempotent)
-        keys, patterns = list(keys), list(patterns)
-        if self._uow is not None:
-            self._uow.defer_invalidation(keys, patterns)
-        else:
-            await invalidate(self._cache, keys, patterns)
+        """``fn(session)`` in the scope, then drop ``keys``/``patterns`` from the cache once
+        committed."""
+        result = await self._scope.run_in_session(fn, idempotent=idempotent)
+        await self._scope.invalidate_after_commit(list(keys), list(patterns))
         return result
 
-    async def _fetch_row(self, stmt: Any, params: Mapping[str, Any]) -> Row[Any] | None:
-        """One row by a lean path: a pooled connection, no ORM session, no identity map.
-
-        Retries through :meth:`DatabaseManager.run` only when the fast try
-        failed transiently.
-        """
-        if self._uow is not None:
-            return (await self._uow.session.execute(stmt, params)).first()
-        try:
-            async with self._db.engine.connect() as conn:
-                return (await conn.execute(stmt, params)).first()
-        except (sa_exc.SQLAlchemyError, OSError) as exc:
-            if not is_transient_error(exc):
-                raise schema_error(translate_error(exc), self._db) from exc
-
-        async def again(session: AsyncSession) -> Row[Any] | None:
-            return (await session.execute(stmt, params)).first()
-
-        return await self._run(again)
-
     # -- cache-aside
-
-    @property
-    def _caching(self) -> bool:
-        return self._cache is not None and self._uow is None
 
     async def _cache_get(self, key: str) -> Any:
         assert self._cache is not None
@@ -266,18 +165,6 @@ class BaseRepository:
         return value
 
 
-async def invalidate(cache: CacheLike | None, keys: Sequence[str], patterns: Sequence[str]) -> None:
-    if cache is None:
-        return
-    try:
-        for key in keys:
-            await cache.delete(key)
-        for pattern in patterns:
-            await cache.invalidate_pattern(pattern)
-    except Exception as exc:  # the write is committed; a stale entry expires with its TTL
-        logger.error("cache invalidation of %s %s failed: %s", keys, patterns, exc)
-
-
 class EntityRepositoryBase(BaseRepository, Generic[E, F]):
     """create / get_by_id (cache-aside) / update / delete / list / count of an id-keyed aggregate.
 
@@ -294,10 +181,10 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         db_manager: DatabaseManager,
         cache: CacheLike | None = None,
         *,
-        uow: UnitOfWork | None = None,
+        scope: RepositoryScope | None = None,
         cache_ttl: int | None = None,
     ) -> None:
-        super().__init__(db_manager, cache, uow=uow, cache_ttl=cache_ttl)
+        super().__init__(db_manager, cache, scope=scope, cache_ttl=cache_ttl)
         t = self.TABLE
         # Built once: SQLAlchemy caches the compiled form of a statement it has seen.
         self._by_id: Select[Any] = select(t).where(
@@ -354,11 +241,11 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         params = {"id": entity_id, "user_id": user_id}
 
         async def load() -> E | None:
-            if self._uow is None and self._db.backend == "postgresql":
+            if self._own_transactions and self._db.backend == "postgresql":
                 found, record = await self._pg_fetch_by_id(entity_id, user_id)
                 if found:
                     return None if record is None else self._mapper.from_mapping(record)
-            row = await self._fetch_row(self._by_id, params)
+            row = await self._scope.fetch_row(self._by_id, params)
             return None if row is None else self._mapper.from_row(row)
 
         return await self._cached(
@@ -447,7 +334,7 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         async def op(session: AsyncSession) -> Sequence[Row[Any]]:
             return (await session.execute(stmt)).all()
 
-        rows = await self._run(op)
+        rows = await self._scope.run_in_session(op)
         return self._keyset.page(rows, order_by, limit, self._mapper.from_row)
 
     async def count(self, *, user_id: int, filters: F | None = None) -> int:
@@ -461,7 +348,7 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         async def op(session: AsyncSession) -> int:
             return int((await session.execute(stmt)).scalar_one())
 
-        return await self._run(op)
+        return await self._scope.run_in_session(op)
 
 
 async def owned(

@@ -17,11 +17,11 @@ from ads_infra.database import DatabaseManager
 from ads_infra.errors import DatabaseError
 from ads_infra.repositories.ads import AdsRepositoryImpl
 from ads_infra.repositories.analytics import AnalyticsRepositoryImpl
-from ads_infra.repositories.base import CacheLike, schema_error
 from ads_infra.repositories.campaigns import CampaignRepositoryImpl
 from ads_infra.repositories.groups import GroupRepositoryImpl
 from ads_infra.repositories.optimization import OptimizationRepositoryImpl
 from ads_infra.repositories.performance import PerformanceRepositoryImpl
+from ads_infra.repositories.scope import CacheLike, schema_error
 from ads_infra.repositories.unit_of_work import UnitOfWork
 
 __all__ = ["RepositoryFactory"]

@@ -298,7 +298,7 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
         check_date("day", day, entity=self.ENTITY)
         t = performance_daily
         stmt = select(t).where(t.c.ad_id == ad_id, t.c.date == day, t.c.user_id == user_id)
-        row = await self._fetch_row(stmt, {})
+        row = await self._scope.fetch_row(stmt, {})
         return None if row is None else to_performance_record(row)
 
     async def list(
@@ -317,7 +317,8 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
         async def op(session: AsyncSession) -> Sequence[Row[Any]]:
             return (await session.execute(stmt)).all()
 
-        return self._keyset.page(await self._run(op), order_by, limit, to_performance_record)
+        rows = await self._scope.run_in_session(op)
+        return self._keyset.page(rows, order_by, limit, to_performance_record)
 
     async def count(self, *, user_id: int, filters: PerformanceFilter | None = None) -> int:
         t = performance_daily
@@ -330,7 +331,7 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
         async def op(session: AsyncSession) -> int:
             return int((await session.execute(stmt)).scalar_one())
 
-        return await self._run(op)
+        return await self._scope.run_in_session(op)
 
     def _conditions(self, filters: PerformanceFilter | None) -> Sequence[ColumnElement[bool]]:
         if filters is None:
