@@ -8,6 +8,7 @@ NotFoundError. See docs/repositories.md.
 from ads_infra.repositories.ads import AdsRepositoryImpl
 from ads_infra.repositories.analytics import AnalyticsRepositoryImpl
 from ads_infra.repositories.campaigns import CampaignRepositoryImpl
+from ads_infra.repositories.catalog import REPOSITORIES
 from ads_infra.repositories.factory import RepositoryFactory
 from ads_infra.repositories.groups import GroupRepositoryImpl
 from ads_infra.repositories.optimization import OptimizationRepositoryImpl
@@ -16,6 +17,7 @@ from ads_infra.repositories.scope import CacheLike, RepositoryScope, StandaloneS
 from ads_infra.repositories.unit_of_work import UnitOfWork
 
 __all__ = [
+    "REPOSITORIES",
     "AdsRepositoryImpl",
     "AnalyticsRepositoryImpl",
     "CacheLike",

@@ -28,6 +28,7 @@ from ads_infra.errors import DatabaseError
 from ads_infra.repositories.ads import AdsRepositoryImpl
 from ads_infra.repositories.analytics import AnalyticsRepositoryImpl
 from ads_infra.repositories.campaigns import CampaignRepositoryImpl
+from ads_infra.repositories.catalog import REPOSITORIES
 from ads_infra.repositories.groups import GroupRepositoryImpl
 from ads_infra.repositories.optimization import OptimizationRepositoryImpl
 from ads_infra.repositories.performance import PerformanceRepositoryImpl
@@ -50,6 +51,8 @@ class UnitOfWork(RepositoryScope):
 
     shares_transaction = True
 
+    # One attribute per entry of REPOSITORIES, set on entering the unit;
+    # declared here for type checkers (a test keeps the two in step).
     ads: AdsRepositoryImpl
     campaigns: CampaignRepositoryImpl
     groups: GroupRepositoryImpl
@@ -112,13 +115,8 @@ class UnitOfWork(RepositoryScope):
         if self._owns_session:
             self._session_context = self._db.get_session()
             self._session = await self._session_context.__aenter__()
-        db, cache = self._db, self._cache
-        self.ads = AdsRepositoryImpl(db, cache, scope=self)
-        self.campaigns = CampaignRepositoryImpl(db, cache, scope=self)
-        self.groups = GroupRepositoryImpl(db, cache, scope=self)
-        self.performance = PerformanceRepositoryImpl(db, cache, scope=self)
-        self.analytics = AnalyticsRepositoryImpl(db, cache, scope=self)
-        self.optimization = OptimizationRepositoryImpl(db, cache, scope=self)
+        for name, cls in REPOSITORIES.items():
+            setattr(self, name, cls(self._db, self._cache, scope=self))
         return self
 
     async def __aexit__(
