@@ -81,6 +81,15 @@ def name_contains(column: ColumnElement[Any], text: str) -> ColumnElement[bool]:
     return column.ilike(f"%{escaped}%", escape="\\")
 
 
+async def owned(
+    session: AsyncSession, table: Table, entity_id: int, user_id: int, *columns: str
+) -> Row[Any] | None:
+    """The row of ``table`` with this id when the user owns it (only ``columns``)."""
+    cols = [table.c[c] for c in columns] or [table.c.id]
+    stmt = select(*cols).where(table.c.id == entity_id, table.c.user_id == user_id)
+    return (await session.execute(stmt)).first()
+
+
 # --- the base class ----------------------------------------------------------------------
 
 
@@ -349,12 +358,3 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
             return int((await session.execute(stmt)).scalar_one())
 
         return await self._scope.run_in_session(op)
-
-
-async def owned(
-    session: AsyncSession, table: Table, entity_id: int, user_id: int, *columns: str
-) -> Row[Any] | None:
-    """The row of ``table`` with this id when the user owns it (only ``columns``)."""
-    cols = [table.c[c] for c in columns] or [table.c.id]
-    stmt = select(*cols).where(table.c.id == entity_id, table.c.user_id == user_id)
-    return (await session.execute(stmt)).first()
