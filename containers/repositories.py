@@ -1,9 +1,15 @@
-"""Repositories sub-container: RepositoryFactory and the six repositories built by it."""
+"""Repositories sub-container: RepositoryFactory, and one provider per repository of the catalog.
+
+``container.repositories.ads`` etc.: each provider calls
+``factory.create(name)`` for a name of
+:data:`ads_infra.repositories.REPOSITORIES`, so the container lists no
+repository of its own.
+"""
 
 from dependency_injector import containers, providers
 
 from ads_infra.database import DatabaseManager
-from ads_infra.repositories import RepositoryFactory
+from ads_infra.repositories import REPOSITORIES, RepositoryFactory
 
 
 class RepositoriesContainer(containers.DeclarativeContainer):
@@ -11,9 +17,9 @@ class RepositoriesContainer(containers.DeclarativeContainer):
     cache: providers.Dependency[object | None] = providers.Dependency(default=None)
 
     factory = providers.Singleton(RepositoryFactory, db_manager=database, cache=cache)
-    ads = factory.provided.create_ads_repository.call()
-    campaigns = factory.provided.create_campaign_repository.call()
-    groups = factory.provided.create_group_repository.call()
-    performance = factory.provided.create_performance_repository.call()
-    analytics = factory.provided.create_analytics_repository.call()
-    optimization = factory.provided.create_optimization_repository.call()
+
+
+# A DeclarativeContainer registers providers set on the class after its body too.
+for _name in REPOSITORIES:
+    setattr(RepositoriesContainer, _name, RepositoriesContainer.factory.provided.create.call(_name))
+del _name

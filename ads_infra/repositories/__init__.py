@@ -7,15 +7,17 @@ NotFoundError. See docs/repositories.md.
 
 from ads_infra.repositories.ads import AdsRepositoryImpl
 from ads_infra.repositories.analytics import AnalyticsRepositoryImpl
-from ads_infra.repositories.base import CacheLike
 from ads_infra.repositories.campaigns import CampaignRepositoryImpl
+from ads_infra.repositories.catalog import REPOSITORIES
 from ads_infra.repositories.factory import RepositoryFactory
 from ads_infra.repositories.groups import GroupRepositoryImpl
 from ads_infra.repositories.optimization import OptimizationRepositoryImpl
 from ads_infra.repositories.performance import PerformanceRepositoryImpl
+from ads_infra.repositories.scope import CacheLike, RepositoryScope, StandaloneScope
 from ads_infra.repositories.unit_of_work import UnitOfWork
 
 __all__ = [
+    "REPOSITORIES",
     "AdsRepositoryImpl",
     "AnalyticsRepositoryImpl",
     "CacheLike",
@@ -24,5 +26,7 @@ __all__ = [
     "OptimizationRepositoryImpl",
     "PerformanceRepositoryImpl",
     "RepositoryFactory",
+    "RepositoryScope",
+    "StandaloneScope",
     "UnitOfWork",
 ]

@@ -13,13 +13,9 @@ from ads_infra.domain.entities import Ad
 from ads_infra.domain.errors import ValidationError
 from ads_infra.domain.metrics import MetricTotals
 from ads_infra.domain.repositories import AdFilter, AdsRepository, UserStats
-from ads_infra.repositories.base import (
-    EntityRepositoryBase,
-    name_contains,
-    owned,
-    stats_key,
-    user_pattern,
-)
+from ads_infra.repositories.base import EntityRepositoryBase, name_contains, owned
+from ads_infra.repositories.keys import stats_key, user_pattern
+from ads_infra.repositories.totals import SUMS, totals_of
 
 __all__ = ["AdsRepositoryImpl", "load_user_stats", "stats_from_json", "stats_to_json"]
 
@@ -69,7 +65,7 @@ class AdsRepositoryImpl(EntityRepositoryBase[Ad, AdFilter], AdsRepository):
 
     async def get_user_stats(self, user_id: int) -> UserStats:
         async def load() -> UserStats:
-            return await self._run(lambda session: load_user_stats(session, user_id))
+            return await self._scope.run_in_session(lambda s: load_user_stats(s, user_id))
 
         stats = await self._cached(stats_key(user_id), load, stats_to_json, stats_from_json)
         assert stats is not None
@@ -87,17 +83,7 @@ async def load_user_stats(session: AsyncSession, user_id: int) -> UserStats:
         )
         counts[name] = {str(s): int(n) for s, n in (await session.execute(stmt)).all()}
     p = performance_daily
-    sums = (
-        await session.execute(
-            select(
-                func.coalesce(func.sum(p.c.impressions), 0),
-                func.coalesce(func.sum(p.c.clicks), 0),
-                func.coalesce(func.sum(p.c.conversions), 0),
-                func.coalesce(func.sum(p.c.cost_micros), 0),
-                func.coalesce(func.sum(p.c.conversion_value_micros), 0),
-            ).where(p.c.user_id == user_id)
-        )
-    ).one()
+    sums = (await session.execute(select(*SUMS).where(p.c.user_id == user_id))).one()
     return UserStats(
         user_id=user_id,
         campaigns_by_status=counts["campaigns"],
@@ -105,27 +91,6 @@ async def load_user_stats(session: AsyncSession, user_id: int) -> UserStats:
         ads_by_status=counts["ads"],
         totals=totals_of(sums),
     )
-
-
-def totals_of(sums: Any) -> MetricTotals:
-    """MetricTotals from a row of five sums (impressions, clicks, conversions, cost, value)."""
-    impressions, clicks, conversions, cost, value = sums
-    return MetricTotals(
-        impressions=int(impressions or 0),
-        clicks=int(clicks or 0),
-        conversions=_decimal(conversions),
-        cost_micros=int(cost or 0),
-        conversion_value_micros=int(value or 0),
-    )
-
-
-def _decimal(value: Any) -> Decimal:
-    # SQLite sums NUMERIC as float: round back to the column's 4 decimal places.
-    if value is None:
-        return Decimal(0)
-    if isinstance(value, Decimal):
-        return value.quantize(Decimal("0.0001"))
-    return Decimal(str(value)).quantize(Decimal("0.0001"))
 
 
 def stats_to_json(stats: UserStats) -> dict[str, Any]:

@@ -20,8 +20,16 @@ from ads_infra.domain.errors import ValidationError
 from ads_infra.domain.metrics import MetricTotals
 from ads_infra.domain.repositories import AnalyticsRepository, DailyPoint, Summary
 from ads_infra.domain.validation import check_date
-from ads_infra.repositories.ads import totals_of
 from ads_infra.repositories.base import BaseRepository, owned
+from ads_infra.repositories.totals import (
+    CLICKS,
+    CONVERSIONS,
+    COST,
+    IMPRESSIONS,
+    SUMS,
+    VALUE,
+    totals_of,
+)
 
 __all__ = ["AnalyticsRepositoryImpl"]
 
@@ -33,13 +41,6 @@ LEVELS: dict[str, tuple[Table, Any]] = {
 }
 MAX_RANGE_DAYS = 3700
 
-_impressions = func.coalesce(func.sum(p.c.impressions), 0)
-_clicks = func.coalesce(func.sum(p.c.clicks), 0)
-_conversions = func.coalesce(func.sum(p.c.conversions), 0)
-_cost = func.coalesce(func.sum(p.c.cost_micros), 0)
-_value = func.coalesce(func.sum(p.c.conversion_value_micros), 0)
-SUMS = (_impressions, _clicks, _conversions, _cost, _value)
-
 
 def _ratio(numerator: Any, denominator: Any, scale: int = 1) -> ColumnElement[Any]:
     num = cast(numerator, Float) * scale if scale != 1 else cast(numerator, Float)
@@ -48,17 +49,17 @@ def _ratio(numerator: Any, denominator: Any, scale: int = 1) -> ColumnElement[An
 
 # The SQL twin of each metric, used only to rank (values come from domain.metrics).
 RANK_EXPRESSIONS: dict[str, ColumnElement[Any]] = {
-    "impressions": _impressions,
-    "clicks": _clicks,
-    "conversions": _conversions,
-    "cost_micros": _cost,
-    "conversion_value_micros": _value,
-    "ctr": _ratio(_clicks, _impressions),
-    "cpc_micros": _ratio(_cost, _clicks),
-    "cpm_micros": _ratio(_cost, _impressions, 1000),
-    "cpa_micros": _ratio(_cost, _conversions),
-    "roas": _ratio(_value, _cost),
-    "conversion_rate": _ratio(_conversions, _clicks),
+    "impressions": IMPRESSIONS,
+    "clicks": CLICKS,
+    "conversions": CONVERSIONS,
+    "cost_micros": COST,
+    "conversion_value_micros": VALUE,
+    "ctr": _ratio(CLICKS, IMPRESSIONS),
+    "cpc_micros": _ratio(COST, CLICKS),
+    "cpm_micros": _ratio(COST, IMPRESSIONS, 1000),
+    "cpa_micros": _ratio(COST, CONVERSIONS),
+    "roas": _ratio(VALUE, COST),
+    "conversion_rate": _ratio(CONVERSIONS, CLICKS),
 }
 
 
@@ -125,7 +126,7 @@ class AnalyticsRepositoryImpl(BaseRepository, AnalyticsRepository):
         async def op(session: AsyncSession) -> list[Summary]:
             return [self._summary(level, r) for r in (await session.execute(stmt)).all()]
 
-        return await self._run(op)
+        return await self._scope.run_in_session(op)
 
     async def summary(
         self,
@@ -148,7 +149,7 @@ class AnalyticsRepositoryImpl(BaseRepository, AnalyticsRepository):
                 return None
             return Summary(level=level, id=entity.id, name=entity.name, totals=MetricTotals())
 
-        return await self._run(op)
+        return await self._scope.run_in_session(op)
 
     async def daily_series(
         self,
@@ -177,7 +178,7 @@ class AnalyticsRepositoryImpl(BaseRepository, AnalyticsRepository):
             rows = (await session.execute(stmt)).all()
             return {_as_date(r[0]): totals_of(r[1:6]) for r in rows}
 
-        by_day = await self._run(op)
+        by_day = await self._scope.run_in_session(op)
         days = (end_date - start_date).days + 1
         return [
             DailyPoint(date=day, totals=by_day.get(day, MetricTotals()))
@@ -211,7 +212,7 @@ class AnalyticsRepositoryImpl(BaseRepository, AnalyticsRepository):
         async def op(session: AsyncSession) -> list[Summary]:
             return [self._summary(level, r) for r in (await session.execute(stmt)).all()]
 
-        return await self._run(op)
+        return await self._scope.run_in_session(op)
 
 
 def _as_date(value: Any) -> dt.date:

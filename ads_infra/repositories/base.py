@@ -1,29 +1,19 @@
-"""What the six repositories share: sessions, retries, cache-aside, keyset pagination, errors.
+"""What the six repositories share: cache-aside, the id-keyed CRUD, id checks, SQL helpers.
 
-A repository runs each call in one of two ways:
-
-- on its own: every call is one transaction through
-  :meth:`DatabaseManager.run` (retried on transient errors), and cache
-  invalidations happen after the commit;
-- inside a :class:`~ads_infra.repositories.unit_of_work.UnitOfWork`: every
-  call uses the unit's session (one transaction for all repositories), the
-  cache is neither read nor filled (a unit reads its own writes) and
-  invalidations wait for the unit's commit.
+Where a call runs is not decided here: each repository is given a
+:class:`~ads_infra.repositories.scope.RepositoryScope` (on its own, every
+call is one retried transaction; in a unit of work, the unit's session and
+transaction). A repository reads and fills the cache only when its calls
+are their own transactions: a shared transaction sees its own uncommitted
+writes, and those must not reach other readers.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
-import datetime as dt
-import enum
-import json
 import logging
-import typing
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, cast, runtime_checkable
+from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -34,38 +24,35 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    tuple_,
     update,
 )
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ads_infra.core.errors import DatabaseError, SchemaNotMigratedError
-from ads_infra.database import DatabaseManager, is_transient_error, translate_error
+from ads_infra.database import DatabaseManager
 from ads_infra.domain.entities import (
     Ad,
     AdGroup,
     Campaign,
     OptimizationSuggestion,
-    from_json_dict,
     to_json_dict,
     utcnow,
 )
 from ads_infra.domain.errors import NotFoundError, ValidationError
 from ads_infra.domain.repositories import Page
 from ads_infra.domain.validation import MAX_COUNT, apply_changes, validate
-
-if TYPE_CHECKING:
-    from ads_infra.repositories.unit_of_work import UnitOfWork
+from ads_infra.repositories.keys import entity_key, stats_key
+from ads_infra.repositories.mapping import EntityMapper
+from ads_infra.repositories.pagination import KeysetQuery
+from ads_infra.repositories.scope import CacheLike, RepositoryScope, StandaloneScope
 
 __all__ = [
     "BaseRepository",
     "CacheLike",
-    "KeysetQuery",
-    "aware",
-    "decode_cursor",
-    "encode_cursor",
+    "EntityRepositoryBase",
+    "check_ids",
+    "name_contains",
+    "owned",
 ]
 
 logger = logging.getLogger(__name__)
@@ -75,84 +62,8 @@ F = TypeVar("F")
 # The id-keyed aggregates (performance rows are keyed by ad and date).
 E = TypeVar("E", Campaign, AdGroup, Ad, OptimizationSuggestion)
 
-MAX_PAGE_SIZE = 1000
-KEY_PREFIX = "repo"
 
-
-@runtime_checkable
-class CacheLike(Protocol):
-    """The part of :class:`ads_infra.cache.CacheManager` repositories use.
-
-    A Protocol rather than the class so any cache with these methods works
-    (and so this module does not depend on the cache package's internals).
-    """
-
-    async def get(self, key: str) -> Any: ...
-
-    async def set(self, key: str, value: Any, ttl: int | None = None) -> Any: ...
-
-    async def delete(self, key: str) -> Any: ...
-
-    async def invalidate_pattern(self, pattern: str) -> Any: ...
-
-
-# --- small helpers ------------------------------------------------------------------
-
-
-def aware(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite hands back naive datetimes; everything is stored in UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value
-
-
-def user_key(user_id: int) -> str:
-    return f"{KEY_PREFIX}:u{user_id}"
-
-
-def user_pattern(user_id: int) -> str:
-    return f"{KEY_PREFIX}:u{user_id}:*"
-
-
-def stats_key(user_id: int) -> str:
-    return f"{user_key(user_id)}:stats"
-
-
-def _schema_problem(exc: BaseException) -> str | None:
-    """The missing table's message when ``exc`` (or what caused it) says the schema is not there."""
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc]
-    while todo:
-        current = todo.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        text = str(current)
-        state = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
-        if (
-            "no such table" in text
-            or state == "42P01"
-            or ('relation "' in text and "does not exist" in text)
-        ):
-            return text.strip().splitlines()[0]
-        for nxt in (getattr(current, "orig", None), current.__cause__, current.__context__):
-            if isinstance(nxt, BaseException):
-                todo.append(nxt)
-    return None
-
-
-def schema_error(exc: BaseException, db: DatabaseManager) -> BaseException:
-    """``exc``, or a SchemaNotMigratedError telling the user to run the migrations."""
-    problem = _schema_problem(exc)
-    if problem is None:
-        return exc
-    return SchemaNotMigratedError(
-        f"the database {db.config.masked_url} has no ads-infra schema ({problem}); "
-        "run `ads-infra db upgrade` (or `await RepositoryFactory(db).migrate()`) first"
-    )
-
-
-# --- cursors and keyset pagination ----------------------------------------------------
+# --- shared SQL helpers -----------------------------------------------------------
 
 
 def check_ids(**ids: object) -> None:
@@ -164,113 +75,26 @@ def check_ids(**ids: object) -> None:
             )
 
 
-def _encode_value(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return {"dt": value.isoformat()}
-    if isinstance(value, dt.date):
-        return {"d": value.isoformat()}
-    if isinstance(value, Decimal):
-        return {"dec": str(value)}
-    return value
-
-
-def _decode_value(value: Any) -> Any:
-    if isinstance(value, dict):
-        if "dt" in value:
-            return dt.datetime.fromisoformat(value["dt"])
-        if "d" in value:
-            return dt.date.fromisoformat(value["d"])
-        if "dec" in value:
-            return Decimal(value["dec"])
-    return value
-
-
-def encode_cursor(order_by: str, values: Sequence[Any]) -> str:
-    payload = json.dumps({"o": order_by, "v": [_encode_value(v) for v in values]})
-    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, order_by: str, width: int) -> list[Any]:
-    """The key values a cursor holds; ValidationError when it is not one of ours."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = json.loads(raw)
-        values = [_decode_value(v) for v in data["v"]]
-        ordering = data["o"]
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        raise ValidationError(
-            "cursor", "is not a cursor returned by list(); pass Page.next_cursor as is"
-        ) from None
-    if ordering != order_by or len(values) != width:
-        raise ValidationError(
-            "cursor",
-            f"was made for order_by={ordering!r}, not {order_by!r}; "
-            "keep order_by the same while paging",
-        )
-    return values
-
-
-@dataclasses.dataclass(frozen=True)
-class KeysetQuery:
-    """Ordering and paging of one listing: ``order_by`` from a whitelist, ties broken by key."""
-
-    table: Table
-    orderings: frozenset[str]
-    key: tuple[str, ...] = ("id",)
-
-    def columns(self, order_by: str) -> tuple[bool, list[ColumnElement[Any]]]:
-        descending = order_by.startswith("-")
-        name = order_by.removeprefix("-")
-        if name not in self.orderings:
-            allowed = ", ".join(sorted(self.orderings))
-            raise ValidationError(
-                "order_by",
-                f"cannot order by {order_by!r}; use one of {allowed} (prefix - for descending)",
-            )
-        names = [name, *(k for k in self.key if k != name)]
-        return descending, [self.table.c[n] for n in names]
-
-    def apply(
-        self, stmt: Select[Any], order_by: str, limit: int, cursor: str | None
-    ) -> Select[Any]:
-        if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
-            raise ValidationError("limit", f"must be between 1 and {MAX_PAGE_SIZE}, got {limit!r}")
-        descending, cols = self.columns(order_by)
-        if cursor is not None:
-            values = decode_cursor(cursor, order_by, len(cols))
-            if len(cols) == 1:
-                cond = cols[0] < values[0] if descending else cols[0] > values[0]
-            else:
-                left, right = tuple_(*cols), tuple_(*values)
-                cond = left < right if descending else left > right
-            stmt = stmt.where(cond)
-        order = [c.desc() if descending else c.asc() for c in cols]
-        return stmt.order_by(*order).limit(limit + 1)
-
-    def page(
-        self, rows: Sequence[Row[Any]], order_by: str, limit: int, convert: Callable[[Row[Any]], T]
-    ) -> Page[T]:
-        _, cols = self.columns(order_by)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        next_cursor = None
-        if more and rows:
-            last = rows[-1]._mapping
-            next_cursor = encode_cursor(order_by, [last[c] for c in cols])
-        return Page(items=[convert(r) for r in rows], next_cursor=next_cursor)
-
-
 def name_contains(column: ColumnElement[Any], text: str) -> ColumnElement[bool]:
     """Case-insensitive substring match, with LIKE wildcards in ``text`` taken literally."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return column.ilike(f"%{escaped}%", escape="\\")
 
 
+async def owned(
+    session: AsyncSession, table: Table, entity_id: int, user_id: int, *columns: str
+) -> Row[Any] | None:
+    """The row of ``table`` with this id when the user owns it (only ``columns``)."""
+    cols = [table.c[c] for c in columns] or [table.c.id]
+    stmt = select(*cols).where(table.c.id == entity_id, table.c.user_id == user_id)
+    return (await session.execute(stmt)).first()
+
+
 # --- the base class ----------------------------------------------------------------------
 
 
 class BaseRepository:
-    """Runs statements on the right session and keeps the cache coherent."""
+    """Runs statements through its scope and keeps the cache coherent (cache-aside)."""
 
     ENTITY = "entity"
     CACHE_TTL = 300
@@ -280,38 +104,25 @@ class BaseRepository:
         db_manager: DatabaseManager,
         cache: CacheLike | None = None,
         *,
-        uow: UnitOfWork | None = None,
+        scope: RepositoryScope | None = None,
         cache_ttl: int | None = None,
     ) -> None:
+        """``scope``: where calls run (default: each call its own retried transaction)."""
         self._db = db_manager
         self._cache = cache
-        self._uow = uow
+        self._scope = scope if scope is not None else StandaloneScope(db_manager, cache)
         self._ttl = cache_ttl or self.CACHE_TTL
+        # Fixed here rather than looked up per call: both are on get_by_id's hot path.
+        self._own_transactions = not self._scope.shares_transaction
+        self._caching = cache is not None and self._own_transactions
 
     def __repr__(self) -> str:
-        bound = " in unit of work" if self._uow is not None else ""
+        bound = "" if self._own_transactions else " in unit of work"
         return f"{type(self).__name__}({self._db!r}{bound})"
 
     @property
     def db_manager(self) -> DatabaseManager:
         return self._db
-
-    # -- running statements
-
-    async def _run(
-        self, fn: Callable[[AsyncSession], Awaitable[T]], *, idempotent: bool = False
-    ) -> T:
-        """``fn(session)`` in the unit's session, or in its own retried transaction.
-
-        ``idempotent``: running ``fn`` twice leaves what once does, so a commit
-        whose outcome is unknown is retried too (DatabaseManager.run).
-        """
-        if self._uow is not None:
-            return await fn(self._uow.session)
-        try:
-            return await self._db.run(fn, idempotent=idempotent)
-        except DatabaseError as exc:
-            raise schema_error(exc, self._db) from exc
 
     async def _write(
         self,
@@ -321,40 +132,13 @@ class BaseRepository:
         patterns: Iterable[str] = (),
         idempotent: bool = False,
     ) -> T:
-        """Like :meth:`_run`, then drop ``keys``/``patterns`` from the cache once committed."""
-        result = await self._run(fn, idempotent=idempotent)
-        keys, patterns = list(keys), list(patterns)
-        if self._uow is not None:
-            self._uow.defer_invalidation(keys, patterns)
-        else:
-            await invalidate(self._cache, keys, patterns)
+        """``fn(session)`` in the scope, then drop ``keys``/``patterns`` from the cache once
+        committed."""
+        result = await self._scope.run_in_session(fn, idempotent=idempotent)
+        await self._scope.invalidate_after_commit(list(keys), list(patterns))
         return result
 
-    async def _fetch_row(self, stmt: Any, params: Mapping[str, Any]) -> Row[Any] | None:
-        """One row by a lean path: a pooled connection, no ORM session, no identity map.
-
-        Retries through :meth:`DatabaseManager.run` only when the fast try
-        failed transiently.
-        """
-        if self._uow is not None:
-            return (await self._uow.session.execute(stmt, params)).first()
-        try:
-            async with self._db.engine.connect() as conn:
-                return (await conn.execute(stmt, params)).first()
-        except (sa_exc.SQLAlchemyError, OSError) as exc:
-            if not is_transient_error(exc):
-                raise schema_error(translate_error(exc), self._db) from exc
-
-        async def again(session: AsyncSession) -> Row[Any] | None:
-            return (await session.execute(stmt, params)).first()
-
-        return await self._run(again)
-
     # -- cache-aside
-
-    @property
-    def _caching(self) -> bool:
-        return self._cache is not None and self._uow is None
 
     async def _cache_get(self, key: str) -> Any:
         assert self._cache is not None
@@ -390,31 +174,6 @@ class BaseRepository:
         return value
 
 
-async def invalidate(cache: CacheLike | None, keys: Sequence[str], patterns: Sequence[str]) -> None:
-    if cache is None:
-        return
-    try:
-        for key in keys:
-            await cache.delete(key)
-        for pattern in patterns:
-            await cache.invalidate_pattern(pattern)
-    except Exception as exc:  # the write is committed; a stale entry expires with its TTL
-        logger.error("cache invalidation of %s %s failed: %s", keys, patterns, exc)
-
-
-def _converter(hint: Any) -> Callable[[Any], Any] | None:
-    """How a column value becomes the entity field's value (None: as is)."""
-    args = [a for a in getattr(hint, "__args__", ()) if a is not type(None)]
-    base = args[0] if args else hint
-    if base is dt.datetime:
-        return aware
-    if isinstance(base, type) and issubclass(base, enum.Enum):
-        return base
-    if base is Decimal:
-        return lambda v: v if isinstance(v, Decimal) else Decimal(str(v))
-    return None
-
-
 class EntityRepositoryBase(BaseRepository, Generic[E, F]):
     """create / get_by_id (cache-aside) / update / delete / list / count of an id-keyed aggregate.
 
@@ -431,10 +190,10 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         db_manager: DatabaseManager,
         cache: CacheLike | None = None,
         *,
-        uow: UnitOfWork | None = None,
+        scope: RepositoryScope | None = None,
         cache_ttl: int | None = None,
     ) -> None:
-        super().__init__(db_manager, cache, uow=uow, cache_ttl=cache_ttl)
+        super().__init__(db_manager, cache, scope=scope, cache_ttl=cache_ttl)
         t = self.TABLE
         # Built once: SQLAlchemy caches the compiled form of a statement it has seen.
         self._by_id: Select[Any] = select(t).where(
@@ -443,35 +202,10 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         self._by_id_for_update: Select[Any] = self._by_id.with_for_update()
         self._keyset: KeysetQuery = KeysetQuery(t, self.ORDERINGS)
         self._pg_sql: str | None = None
-        self._fields = _entity_fields(self.ENTITY_CLS)
-        self._columns = [name for name, _ in self._fields if name in t.c and name != "id"]
-
-    # -- conversions
-
-    def _to_entity(self, row: Row[Any]) -> E:
-        return self._from_mapping(row._mapping)
-
-    def _from_mapping(self, m: Any) -> E:
-        return cast(
-            E,
-            self.ENTITY_CLS(
-                **{n: (conv(m[n]) if conv is not None and m[n] is not None else m[n])
-                   for n, conv in self._fields}
-            ),
-        )  # fmt: skip
-
-    def _to_values(self, entity: E) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for name in self._columns:
-            value = getattr(entity, name)
-            values[name] = value.value if isinstance(value, enum.Enum) else value
-        return values
-
-    def _restore(self, data: Any) -> E:
-        return cast(E, from_json_dict(self.ENTITY_CLS, data))
+        self._mapper: EntityMapper[E] = EntityMapper(self.ENTITY_CLS, t)
 
     def cache_key(self, user_id: int, entity_id: int) -> str:
-        return f"{user_key(user_id)}:{self.ENTITY}:{entity_id}"
+        return entity_key(user_id, self.ENTITY, entity_id)
 
     # -- hooks
 
@@ -499,7 +233,7 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         if hasattr(entity, "updated_at"):
             entity.updated_at = now
         entity.created_at = now
-        values = self._to_values(entity)
+        values = self._mapper.to_values(entity)
         t = self.TABLE
 
         async def op(session: AsyncSession) -> int:
@@ -516,15 +250,15 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         params = {"id": entity_id, "user_id": user_id}
 
         async def load() -> E | None:
-            if self._uow is None and self._db.backend == "postgresql":
+            if self._own_transactions and self._db.backend == "postgresql":
                 found, record = await self._pg_fetch_by_id(entity_id, user_id)
                 if found:
-                    return None if record is None else self._from_mapping(record)
-            row = await self._fetch_row(self._by_id, params)
-            return None if row is None else self._to_entity(row)
+                    return None if record is None else self._mapper.from_mapping(record)
+            row = await self._scope.fetch_row(self._by_id, params)
+            return None if row is None else self._mapper.from_row(row)
 
         return await self._cached(
-            self.cache_key(user_id, entity_id), load, to_json_dict, self._restore
+            self.cache_key(user_id, entity_id), load, to_json_dict, self._mapper.from_json
         )
 
     async def _pg_fetch_by_id(self, entity_id: int, user_id: int) -> tuple[bool, Any]:
@@ -566,10 +300,10 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
             ).first()
             if row is None:
                 raise NotFoundError(self.ENTITY, entity_id, user_id=user_id)
-            updated = apply_changes(self._to_entity(row), changes)
+            updated = apply_changes(self._mapper.from_row(row), changes)
             if hasattr(updated, "updated_at"):
                 updated.updated_at = utcnow()
-            values = self._to_values(updated)
+            values = self._mapper.to_values(updated)
             changed = {k: values[k] for k in values if k in changes or k == "updated_at"}
             await session.execute(
                 update(t).where(t.c.id == entity_id, t.c.user_id == user_id).values(**changed)
@@ -609,8 +343,8 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         async def op(session: AsyncSession) -> Sequence[Row[Any]]:
             return (await session.execute(stmt)).all()
 
-        rows = await self._run(op)
-        return self._keyset.page(rows, order_by, limit, self._to_entity)
+        rows = await self._scope.run_in_session(op)
+        return self._keyset.page(rows, order_by, limit, self._mapper.from_row)
 
     async def count(self, *, user_id: int, filters: F | None = None) -> int:
         t = self.TABLE
@@ -623,25 +357,4 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         async def op(session: AsyncSession) -> int:
             return int((await session.execute(stmt)).scalar_one())
 
-        return await self._run(op)
-
-
-_FIELDS: dict[type, tuple[tuple[str, Callable[[Any], Any] | None], ...]] = {}
-
-
-def _entity_fields(cls: type) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
-    found = _FIELDS.get(cls)
-    if found is None:
-        hints = typing.get_type_hints(cls)
-        fields = dataclasses.fields(cls)
-        found = _FIELDS[cls] = tuple((f.name, _converter(hints[f.name])) for f in fields)
-    return found
-
-
-async def owned(
-    session: AsyncSession, table: Table, entity_id: int, user_id: int, *columns: str
-) -> Row[Any] | None:
-    """The row of ``table`` with this id when the user owns it (only ``columns``)."""
-    cols = [table.c[c] for c in columns] or [table.c.id]
-    stmt = select(*cols).where(table.c.id == entity_id, table.c.user_id == user_id)
-    return (await session.execute(stmt)).first()
+        return await self._scope.run_in_session(op)

@@ -7,7 +7,8 @@ from sqlalchemy import ColumnElement
 from ads_infra.database.tables import campaigns
 from ads_infra.domain.entities import Campaign
 from ads_infra.domain.repositories import CampaignFilter, CampaignRepository
-from ads_infra.repositories.base import EntityRepositoryBase, name_contains, user_pattern
+from ads_infra.repositories.base import EntityRepositoryBase, name_contains
+from ads_infra.repositories.keys import user_pattern
 
 __all__ = ["CampaignRepositoryImpl"]
 

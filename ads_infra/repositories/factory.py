@@ -9,19 +9,20 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ads_infra.core.errors import DatabaseError
 from ads_infra.database import DatabaseManager
 from ads_infra.repositories.ads import AdsRepositoryImpl
 from ads_infra.repositories.analytics import AnalyticsRepositoryImpl
-from ads_infra.repositories.base import CacheLike, schema_error
+from ads_infra.repositories.base import BaseRepository
 from ads_infra.repositories.campaigns import CampaignRepositoryImpl
+from ads_infra.repositories.catalog import REPOSITORIES
 from ads_infra.repositories.groups import GroupRepositoryImpl
 from ads_infra.repositories.optimization import OptimizationRepositoryImpl
 from ads_infra.repositories.performance import PerformanceRepositoryImpl
+from ads_infra.repositories.scope import CacheLike
 from ads_infra.repositories.unit_of_work import UnitOfWork
 
 __all__ = ["RepositoryFactory"]
@@ -47,23 +48,36 @@ class RepositoryFactory:
         cached = ", cached" if self.cache is not None else ""
         return f"RepositoryFactory({self.db_manager!r}{cached})"
 
+    def create(self, name: str) -> BaseRepository:
+        """A new repository ``name`` (a key of REPOSITORIES); each of its calls is its own
+        retried transaction."""
+        try:
+            cls = REPOSITORIES[name]
+        except KeyError:
+            raise KeyError(
+                f"no repository {name!r}; the repositories are: {', '.join(REPOSITORIES)}"
+            ) from None
+        return cls(self.db_manager, self.cache, cache_ttl=self.cache_ttl)
+
+    # The seed's names, typed for callers (a test checks them against REPOSITORIES).
+
     def create_ads_repository(self) -> AdsRepositoryImpl:
-        return AdsRepositoryImpl(self.db_manager, self.cache, cache_ttl=self.cache_ttl)
+        return cast(AdsRepositoryImpl, self.create("ads"))
 
     def create_campaign_repository(self) -> CampaignRepositoryImpl:
-        return CampaignRepositoryImpl(self.db_manager, self.cache, cache_ttl=self.cache_ttl)
+        return cast(CampaignRepositoryImpl, self.create("campaigns"))
 
     def create_group_repository(self) -> GroupRepositoryImpl:
-        return GroupRepositoryImpl(self.db_manager, self.cache, cache_ttl=self.cache_ttl)
+        return cast(GroupRepositoryImpl, self.create("groups"))
 
     def create_performance_repository(self) -> PerformanceRepositoryImpl:
-        return PerformanceRepositoryImpl(self.db_manager, self.cache, cache_ttl=self.cache_ttl)
+        return cast(PerformanceRepositoryImpl, self.create("performance"))
 
     def create_analytics_repository(self) -> AnalyticsRepositoryImpl:
-        return AnalyticsRepositoryImpl(self.db_manager, self.cache, cache_ttl=self.cache_ttl)
+        return cast(AnalyticsRepositoryImpl, self.create("analytics"))
 
     def create_optimization_repository(self) -> OptimizationRepositoryImpl:
-        return OptimizationRepositoryImpl(self.db_manager, self.cache, cache_ttl=self.cache_ttl)
+        return cast(OptimizationRepositoryImpl, self.create("optimization"))
 
     def unit_of_work(self, session: AsyncSession | None = None) -> UnitOfWork:
         """A unit of work: its own transaction, or ``session``'s when given (inside db.run)."""
@@ -79,10 +93,7 @@ class RepositoryFactory:
             async with uow:
                 return await fn(uow)
 
-        try:
-            result = await self.db_manager.run(attempt)
-        except DatabaseError as exc:
-            raise schema_error(exc, self.db_manager) from exc
+        result = await self.db_manager.run(attempt)
         await units[-1].flush_invalidations()
         return result
 

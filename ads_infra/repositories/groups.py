@@ -9,7 +9,8 @@ from ads_infra.database.tables import ad_groups, campaigns
 from ads_infra.domain.entities import AdGroup
 from ads_infra.domain.errors import ValidationError
 from ads_infra.domain.repositories import GroupFilter, GroupRepository
-from ads_infra.repositories.base import EntityRepositoryBase, name_contains, owned, user_pattern
+from ads_infra.repositories.base import EntityRepositoryBase, name_contains, owned
+from ads_infra.repositories.keys import user_pattern
 
 __all__ = ["GroupRepositoryImpl"]
 

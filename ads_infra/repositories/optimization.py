@@ -82,7 +82,7 @@ class OptimizationRepositoryImpl(
             row = (await session.execute(self._by_id_for_update, params)).first()
             if row is None:
                 raise NotFoundError(self.ENTITY, suggestion_id, user_id=user_id)
-            current = self._to_entity(row)
+            current = self._mapper.from_row(row)
             if current.status is not SuggestionStatus.PENDING:
                 raise ValidationError(
                     "status",

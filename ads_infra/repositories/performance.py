@@ -43,7 +43,10 @@ from ads_infra.domain.validation import (
     check_date,
     validate_performance_record,
 )
-from ads_infra.repositories.base import BaseRepository, KeysetQuery, check_ids, stats_key
+from ads_infra.repositories.base import BaseRepository, check_ids
+from ads_infra.repositories.keys import stats_key
+from ads_infra.repositories.mapping import to_performance_record
+from ads_infra.repositories.pagination import KeysetQuery
 
 __all__ = ["PerformanceRepositoryImpl"]
 
@@ -295,8 +298,8 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
         check_date("day", day, entity=self.ENTITY)
         t = performance_daily
         stmt = select(t).where(t.c.ad_id == ad_id, t.c.date == day, t.c.user_id == user_id)
-        row = await self._fetch_row(stmt, {})
-        return None if row is None else to_record(row)
+        row = await self._scope.fetch_row(stmt, {})
+        return None if row is None else to_performance_record(row)
 
     async def list(
         self,
@@ -314,7 +317,8 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
         async def op(session: AsyncSession) -> Sequence[Row[Any]]:
             return (await session.execute(stmt)).all()
 
-        return self._keyset.page(await self._run(op), order_by, limit, to_record)
+        rows = await self._scope.run_in_session(op)
+        return self._keyset.page(rows, order_by, limit, to_performance_record)
 
     async def count(self, *, user_id: int, filters: PerformanceFilter | None = None) -> int:
         t = performance_daily
@@ -327,7 +331,7 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
         async def op(session: AsyncSession) -> int:
             return int((await session.execute(stmt)).scalar_one())
 
-        return await self._run(op)
+        return await self._scope.run_in_session(op)
 
     def _conditions(self, filters: PerformanceFilter | None) -> Sequence[ColumnElement[bool]]:
         if filters is None:
@@ -346,22 +350,3 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
             check_date("end_date", filters.end_date, entity="PerformanceFilter")
             out.append(t.c.date <= filters.end_date)
         return [and_(*out)] if out else []
-
-
-def to_record(row: Row[Any]) -> PerformanceRecord:
-    m = row._mapping
-    conversions = m["conversions"]
-    if not isinstance(conversions, Decimal):
-        conversions = Decimal(str(conversions))
-    return PerformanceRecord(
-        ad_id=m["ad_id"],
-        date=m["date"],
-        user_id=m["user_id"],
-        campaign_id=m["campaign_id"],
-        group_id=m["group_id"],
-        impressions=m["impressions"],
-        clicks=m["clicks"],
-        conversions=conversions.quantize(Decimal("0.0001")),
-        cost_micros=m["cost_micros"],
-        conversion_value_micros=m["conversion_value_micros"],
-    )

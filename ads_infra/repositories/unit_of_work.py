@@ -15,35 +15,43 @@ after that session commits.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import Any, TypeVar
 
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ads_infra.core.errors import DatabaseError
 from ads_infra.database import AFTER_COMMIT, DatabaseManager
-
-if TYPE_CHECKING:
-    from ads_infra.repositories.ads import AdsRepositoryImpl
-    from ads_infra.repositories.analytics import AnalyticsRepositoryImpl
-    from ads_infra.repositories.base import CacheLike
-    from ads_infra.repositories.campaigns import CampaignRepositoryImpl
-    from ads_infra.repositories.groups import GroupRepositoryImpl
-    from ads_infra.repositories.optimization import OptimizationRepositoryImpl
-    from ads_infra.repositories.performance import PerformanceRepositoryImpl
+from ads_infra.repositories.ads import AdsRepositoryImpl
+from ads_infra.repositories.analytics import AnalyticsRepositoryImpl
+from ads_infra.repositories.campaigns import CampaignRepositoryImpl
+from ads_infra.repositories.catalog import REPOSITORIES
+from ads_infra.repositories.groups import GroupRepositoryImpl
+from ads_infra.repositories.optimization import OptimizationRepositoryImpl
+from ads_infra.repositories.performance import PerformanceRepositoryImpl
+from ads_infra.repositories.scope import CacheLike, RepositoryScope, invalidate
 
 __all__ = ["UnitOfWork"]
 
+T = TypeVar("T")
 
-class UnitOfWork:
+
+class UnitOfWork(RepositoryScope):
     """One transaction shared by ``ads``, ``campaigns``, ``groups``, ``performance``,
     ``analytics`` and ``optimization``.
 
     Given a ``session`` (inside :meth:`DatabaseManager.run`), the unit joins
-    that transaction and leaves commit/rollback to its owner.
+    that transaction and leaves commit/rollback to its owner. It is the
+    :class:`RepositoryScope` of its six repositories: their calls run in its
+    session and their cache invalidations wait for its commit.
     """
 
+    shares_transaction = True
+
+    # One attribute per entry of REPOSITORIES, set on entering the unit;
+    # declared here for type checkers (a test keeps the two in step).
     ads: AdsRepositoryImpl
     campaigns: CampaignRepositoryImpl
     groups: GroupRepositoryImpl
@@ -63,7 +71,7 @@ class UnitOfWork:
         self._cache = cache
         self._session = session
         self._owns_session = session is None
-        self._scope: AbstractAsyncContextManager[AsyncSession] | None = None
+        self._session_context: AbstractAsyncContextManager[AsyncSession] | None = None
         self._defer = defer_invalidation
         self._keys: list[str] = []
         self._patterns: list[str] = []
@@ -74,36 +82,40 @@ class UnitOfWork:
             raise RuntimeError("use the unit of work inside `async with factory.unit_of_work()`")
         return self._session
 
+    # -- the scope of its repositories
+
+    async def run_in_session(
+        self, fn: Callable[[AsyncSession], Awaitable[T]], *, idempotent: bool = False
+    ) -> T:
+        # No retry here: whoever runs the unit retries it as a whole (factory.run).
+        return await fn(self.session)
+
+    async def fetch_row(self, stmt: Any, params: Mapping[str, Any]) -> Row[Any] | None:
+        return (await self.session.execute(stmt, params)).first()
+
+    async def invalidate_after_commit(self, keys: list[str], patterns: list[str]) -> None:
+        self.defer_invalidation(keys, patterns)
+
     def defer_invalidation(self, keys: list[str], patterns: list[str]) -> None:
+        """Remember ``keys``/``patterns`` to drop from the cache after the unit commits."""
         self._keys.extend(keys)
         self._patterns.extend(patterns)
 
     async def flush_invalidations(self) -> None:
-        from ads_infra.repositories.base import invalidate
-
+        """Drop what was deferred so far (each key and pattern once)."""
         keys, patterns = list(dict.fromkeys(self._keys)), list(dict.fromkeys(self._patterns))
         self._keys.clear()
         self._patterns.clear()
         await invalidate(self._cache, keys, patterns)
 
-    async def __aenter__(self) -> UnitOfWork:
-        from ads_infra.repositories.ads import AdsRepositoryImpl
-        from ads_infra.repositories.analytics import AnalyticsRepositoryImpl
-        from ads_infra.repositories.campaigns import CampaignRepositoryImpl
-        from ads_infra.repositories.groups import GroupRepositoryImpl
-        from ads_infra.repositories.optimization import OptimizationRepositoryImpl
-        from ads_infra.repositories.performance import PerformanceRepositoryImpl
+    # -- the unit's life
 
+    async def __aenter__(self) -> UnitOfWork:
         if self._owns_session:
-            self._scope = self._db.get_session()
-            self._session = await self._scope.__aenter__()
-        db, cache = self._db, self._cache
-        self.ads = AdsRepositoryImpl(db, cache, uow=self)
-        self.campaigns = CampaignRepositoryImpl(db, cache, uow=self)
-        self.groups = GroupRepositoryImpl(db, cache, uow=self)
-        self.performance = PerformanceRepositoryImpl(db, cache, uow=self)
-        self.analytics = AnalyticsRepositoryImpl(db, cache, uow=self)
-        self.optimization = OptimizationRepositoryImpl(db, cache, uow=self)
+            self._session_context = self._db.get_session()
+            self._session = await self._session_context.__aenter__()
+        for name, cls in REPOSITORIES.items():
+            setattr(self, name, cls(self._db, self._cache, scope=self))
         return self
 
     async def __aexit__(
@@ -112,31 +124,25 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
-        from ads_infra.repositories.base import schema_error
-
-        if self._scope is not None:
-            scope, self._scope = self._scope, None
+        if self._session_context is not None:
+            context, self._session_context = self._session_context, None
             try:
-                await scope.__aexit__(exc_type, exc, tb)  # commit, or roll back and re-raise
-            except DatabaseError as error:
+                await context.__aexit__(exc_type, exc, tb)  # commit, or roll back and re-raise
+            finally:
                 self._session = None
-                raise schema_error(error, self._db) from error
-            self._session = None
         if exc_type is None and not self._defer:
             if not self._owns_session and self._session is not None:
                 # The owner commits later: drop the entries again once it has, or
                 # a reader between now and then could cache the old rows back.
-                self._invalidate_after_commit(self._session, self._keys, self._patterns)
+                self._drop_again_after_owner_commits(self._session, self._keys, self._patterns)
             await self.flush_invalidations()  # now too, so this task reads its own writes
         return None
 
-    def _invalidate_after_commit(
+    def _drop_again_after_owner_commits(
         self, session: AsyncSession, keys: list[str], patterns: list[str]
     ) -> None:
         if self._cache is None or not (keys or patterns):
             return
-        from ads_infra.repositories.base import invalidate
-
         cache = self._cache
         keys, patterns = list(dict.fromkeys(keys)), list(dict.fromkeys(patterns))
 

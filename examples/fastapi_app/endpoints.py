@@ -1,4 +1,8 @@
-"""HTTP endpoints: campaigns, ads, analytics, health and metrics, injected from the container."""
+"""HTTP endpoints: campaigns, ads, analytics, health and metrics, injected from the container.
+
+Repositories are typed as the domain's interfaces: the endpoints rely on the
+contract, not on the SQLAlchemy implementations the container happens to build.
+"""
 
 from __future__ import annotations
 
@@ -14,14 +18,14 @@ from pydantic import BaseModel, Field
 from ads_infra.adapters import AICopyWriter
 from ads_infra.domain import Ad, Campaign, NotFoundError, to_json_dict
 from ads_infra.domain.ports import CopyBrief
+from ads_infra.domain.repositories import (
+    AdsRepository,
+    AnalyticsRepository,
+    CampaignRepository,
+    GroupRepository,
+)
 from ads_infra.domain.services import AdService
 from ads_infra.external_services import AIProviderService
-from ads_infra.repositories import (
-    AdsRepositoryImpl,
-    AnalyticsRepositoryImpl,
-    CampaignRepositoryImpl,
-    GroupRepositoryImpl,
-)
 
 router = APIRouter()
 
@@ -55,7 +59,7 @@ class AdIn(BaseModel):
 async def create_campaign(
     body: CampaignIn,
     user_id: UserId,
-    campaigns: CampaignRepositoryImpl = Depends(Provide["repositories.campaigns"]),
+    campaigns: CampaignRepository = Depends(Provide["repositories.campaigns"]),
 ) -> dict[str, Any]:
     campaign = await campaigns.create(Campaign(user_id=user_id, **body.model_dump()))
     return to_json_dict(campaign)
@@ -67,7 +71,7 @@ async def list_campaigns(
     user_id: UserId,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    campaigns: CampaignRepositoryImpl = Depends(Provide["repositories.campaigns"]),
+    campaigns: CampaignRepository = Depends(Provide["repositories.campaigns"]),
 ) -> dict[str, Any]:
     page = await campaigns.list(user_id=user_id, cursor=cursor, limit=limit)
     return {"items": [to_json_dict(c) for c in page.items], "next_cursor": page.next_cursor}
@@ -78,7 +82,7 @@ async def list_campaigns(
 async def get_campaign(
     campaign_id: int,
     user_id: UserId,
-    campaigns: CampaignRepositoryImpl = Depends(Provide["repositories.campaigns"]),
+    campaigns: CampaignRepository = Depends(Provide["repositories.campaigns"]),
 ) -> dict[str, Any]:
     campaign = await campaigns.get_by_id(campaign_id, user_id=user_id)
     if campaign is None:
@@ -91,8 +95,8 @@ async def get_campaign(
 async def create_ad(
     body: AdIn,
     user_id: UserId,
-    ads: AdsRepositoryImpl = Depends(Provide["repositories.ads"]),
-    groups: GroupRepositoryImpl = Depends(Provide["repositories.groups"]),
+    ads: AdsRepository = Depends(Provide["repositories.ads"]),
+    groups: GroupRepository = Depends(Provide["repositories.groups"]),
     ai: AIProviderService = Depends(Provide["services.ai"]),
 ) -> dict[str, Any]:
     service = AdService(ads, groups=groups, copywriter=AICopyWriter(ai))
@@ -110,7 +114,7 @@ async def create_ad(
 async def get_ad(
     ad_id: int,
     user_id: UserId,
-    ads: AdsRepositoryImpl = Depends(Provide["repositories.ads"]),
+    ads: AdsRepository = Depends(Provide["repositories.ads"]),
 ) -> dict[str, Any]:
     return to_json_dict(await AdService(ads).get_ad(ad_id, user_id=user_id))
 
@@ -121,7 +125,7 @@ async def campaign_analytics(
     user_id: UserId,
     start_date: dt.date,
     end_date: dt.date,
-    analytics: AnalyticsRepositoryImpl = Depends(Provide["repositories.analytics"]),
+    analytics: AnalyticsRepository = Depends(Provide["repositories.analytics"]),
 ) -> list[dict[str, Any]]:
     summaries = await analytics.summaries(
         "campaign", user_id=user_id, start_date=start_date, end_date=end_date

@@ -1,0 +1,117 @@
+"""Rows to entities and back: the one place that knows how columns become entity fields.
+
+SQLite and PostgreSQL hand back the same columns as slightly different
+Python values (naive datetimes, floats for NUMERIC, strings for enums); the
+conversions here make both give equal entities.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import typing
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, Generic, TypeVar, cast
+
+from sqlalchemy import Table
+from sqlalchemy.engine import Row
+
+from ads_infra.domain.entities import PerformanceRecord, from_json_dict
+
+__all__ = ["EntityMapper", "aware", "to_performance_record"]
+
+E = TypeVar("E")
+
+Fields = tuple[tuple[str, Callable[[Any], Any] | None], ...]
+
+
+def aware(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands back naive datetimes; everything is stored in UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def _converter(hint: Any) -> Callable[[Any], Any] | None:
+    """How a column value becomes the entity field's value (None: as is)."""
+    args = [a for a in getattr(hint, "__args__", ()) if a is not type(None)]
+    base = args[0] if args else hint
+    if base is dt.datetime:
+        return aware
+    if isinstance(base, type) and issubclass(base, enum.Enum):
+        return base
+    if base is Decimal:
+        return lambda v: v if isinstance(v, Decimal) else Decimal(str(v))
+    return None
+
+
+# Resolving type hints is slow; one entity class's fields never change.
+_FIELDS: dict[type, Fields] = {}
+
+
+def _entity_fields(cls: type) -> Fields:
+    found = _FIELDS.get(cls)
+    if found is None:
+        hints = typing.get_type_hints(cls)
+        fields = dataclasses.fields(cls)
+        found = _FIELDS[cls] = tuple((f.name, _converter(hints[f.name])) for f in fields)
+    return found
+
+
+class EntityMapper(Generic[E]):
+    """Converts between one table's rows and one entity dataclass (and its cached JSON form)."""
+
+    def __init__(self, entity_cls: type[E], table: Table) -> None:
+        # Typed loosely: the constructor and from_json_dict take any of the entity classes.
+        self.entity_cls: type[Any] = entity_cls
+        self.fields = _entity_fields(entity_cls)
+        # What an INSERT or UPDATE writes: every field with a column, but the generated id.
+        self.columns = [name for name, _ in self.fields if name in table.c and name != "id"]
+
+    def from_row(self, row: Row[Any]) -> E:
+        return self.from_mapping(row._mapping)
+
+    def from_mapping(self, m: Any) -> E:
+        """An entity from anything indexable by column name (a Row mapping, an asyncpg Record)."""
+        return cast(
+            E,
+            self.entity_cls(
+                **{n: (conv(m[n]) if conv is not None and m[n] is not None else m[n])
+                   for n, conv in self.fields}
+            ),
+        )  # fmt: skip
+
+    def to_values(self, entity: E) -> dict[str, Any]:
+        """The column values of ``entity`` (enums as their stored values)."""
+        values: dict[str, Any] = {}
+        for name in self.columns:
+            value = getattr(entity, name)
+            values[name] = value.value if isinstance(value, enum.Enum) else value
+        return values
+
+    def from_json(self, data: Any) -> E:
+        """An entity from the JSON-safe form the cache stores (``to_json_dict``)."""
+        return cast(E, from_json_dict(self.entity_cls, data))
+
+
+def to_performance_record(row: Row[Any]) -> PerformanceRecord:
+    """A PerformanceRecord from a ``performance_daily`` row."""
+    m = row._mapping
+    conversions = m["conversions"]
+    if not isinstance(conversions, Decimal):
+        # SQLite keeps NUMERIC as a float.
+        conversions = Decimal(str(conversions))
+    return PerformanceRecord(
+        ad_id=m["ad_id"],
+        date=m["date"],
+        user_id=m["user_id"],
+        campaign_id=m["campaign_id"],
+        group_id=m["group_id"],
+        impressions=m["impressions"],
+        clicks=m["clicks"],
+        conversions=conversions.quantize(Decimal("0.0001")),
+        cost_micros=m["cost_micros"],
+        conversion_value_micros=m["conversion_value_micros"],
+    )

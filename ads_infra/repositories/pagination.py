@@ -1,0 +1,129 @@
+"""Keyset pagination: opaque cursors and the ordered, limited SELECT of one page.
+
+Pages are cut with ``WHERE (col, key...) > (last values)``, never OFFSET, so
+a page costs the same however deep it is. A cursor is base64 JSON of the last
+row's key values plus the ordering it was made for, so it cannot be replayed
+against another ordering.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, Table, tuple_
+from sqlalchemy.engine import Row
+
+from ads_infra.domain.errors import ValidationError
+from ads_infra.domain.repositories import Page
+
+__all__ = ["MAX_PAGE_SIZE", "KeysetQuery", "decode_cursor", "encode_cursor"]
+
+T = TypeVar("T")
+
+MAX_PAGE_SIZE = 1000
+
+
+def _encode_value(value: Any) -> Any:
+    # JSON has no dates or decimals: tag them so they come back as the same type.
+    if isinstance(value, dt.datetime):
+        return {"dt": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"d": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"dec": str(value)}
+    return value
+
+
+def _decode_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "dt" in value:
+            return dt.datetime.fromisoformat(value["dt"])
+        if "d" in value:
+            return dt.date.fromisoformat(value["d"])
+        if "dec" in value:
+            return Decimal(value["dec"])
+    return value
+
+
+def encode_cursor(order_by: str, values: Sequence[Any]) -> str:
+    """The opaque cursor after a row whose ordering columns hold ``values``."""
+    payload = json.dumps({"o": order_by, "v": [_encode_value(v) for v in values]})
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, order_by: str, width: int) -> list[Any]:
+    """The key values a cursor holds; ValidationError when it is not one of ours."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+        values = [_decode_value(v) for v in data["v"]]
+        ordering = data["o"]
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        raise ValidationError(
+            "cursor", "is not a cursor returned by list(); pass Page.next_cursor as is"
+        ) from None
+    if ordering != order_by or len(values) != width:
+        raise ValidationError(
+            "cursor",
+            f"was made for order_by={ordering!r}, not {order_by!r}; "
+            "keep order_by the same while paging",
+        )
+    return values
+
+
+@dataclasses.dataclass(frozen=True)
+class KeysetQuery:
+    """Ordering and paging of one listing: ``order_by`` from a whitelist, ties broken by key."""
+
+    table: Table
+    orderings: frozenset[str]
+    key: tuple[str, ...] = ("id",)
+
+    def columns(self, order_by: str) -> tuple[bool, list[ColumnElement[Any]]]:
+        descending = order_by.startswith("-")
+        name = order_by.removeprefix("-")
+        if name not in self.orderings:
+            allowed = ", ".join(sorted(self.orderings))
+            raise ValidationError(
+                "order_by",
+                f"cannot order by {order_by!r}; use one of {allowed} (prefix - for descending)",
+            )
+        names = [name, *(k for k in self.key if k != name)]
+        return descending, [self.table.c[n] for n in names]
+
+    def apply(
+        self, stmt: Select[Any], order_by: str, limit: int, cursor: str | None
+    ) -> Select[Any]:
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+            raise ValidationError("limit", f"must be between 1 and {MAX_PAGE_SIZE}, got {limit!r}")
+        descending, cols = self.columns(order_by)
+        if cursor is not None:
+            values = decode_cursor(cursor, order_by, len(cols))
+            if len(cols) == 1:
+                cond = cols[0] < values[0] if descending else cols[0] > values[0]
+            else:
+                left, right = tuple_(*cols), tuple_(*values)
+                cond = left < right if descending else left > right
+            stmt = stmt.where(cond)
+        order = [c.desc() if descending else c.asc() for c in cols]
+        # One row more than asked: its presence says whether there is a next page.
+        return stmt.order_by(*order).limit(limit + 1)
+
+    def page(
+        self, rows: Sequence[Row[Any]], order_by: str, limit: int, convert: Callable[[Row[Any]], T]
+    ) -> Page[T]:
+        _, cols = self.columns(order_by)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = None
+        if more and rows:
+            last = rows[-1]._mapping
+            next_cursor = encode_cursor(order_by, [last[c] for c in cols])
+        return Page(items=[convert(r) for r in rows], next_cursor=next_cursor)

@@ -1,0 +1,150 @@
+"""The scope a repository runs in: which session its statements use, and when its cache
+entries are dropped.
+
+A repository never knows whether it is on its own or one of the six of a
+unit of work; it asks its :class:`RepositoryScope`:
+
+- ``run_in_session(fn)``: run ``fn(session)``;
+- ``fetch_row(stmt, params)``: one row, by the leanest path the scope allows;
+- ``invalidate_after_commit(keys, patterns)``: drop cache entries once what
+  was written is committed;
+- ``shares_transaction``: whether calls share one transaction that outlives
+  them, in which case the repository neither reads nor fills the cache and
+  reads through that transaction's session.
+
+Two implementations:
+
+- :class:`StandaloneScope` (here), what a repository built on its own gets:
+  every call is one transaction through :meth:`DatabaseManager.run`, retried
+  on transient errors, and invalidations happen right after that commit;
+- :class:`~ads_infra.repositories.unit_of_work.UnitOfWork`: every call uses
+  the unit's session, and invalidations wait for the unit's commit.
+
+Both drop cache entries with :func:`invalidate`, so it lives here too. (A
+missing schema is already a SchemaNotMigratedError when the database layer
+raises it.)
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ads_infra.database import DatabaseManager, is_transient_error, translate_error
+
+__all__ = [
+    "CacheLike",
+    "RepositoryScope",
+    "StandaloneScope",
+    "invalidate",
+]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@runtime_checkable
+class CacheLike(Protocol):
+    """The part of :class:`ads_infra.cache.CacheManager` repositories use.
+
+    A Protocol rather than the class so any cache with these methods works
+    (and so the repositories do not depend on the cache package's internals).
+    """
+
+    async def get(self, key: str) -> Any: ...
+
+    async def set(self, key: str, value: Any, ttl: int | None = None) -> Any: ...
+
+    async def delete(self, key: str) -> Any: ...
+
+    async def invalidate_pattern(self, pattern: str) -> Any: ...
+
+
+class RepositoryScope(abc.ABC):
+    """What a repository needs from the context it runs in."""
+
+    #: True when calls share one transaction that outlives each of them (a
+    #: unit of work). The transaction sees its own uncommitted writes, so the
+    #: cache is neither read nor filled, and reads go through its session.
+    shares_transaction: ClassVar[bool]
+
+    @abc.abstractmethod
+    async def run_in_session(
+        self, fn: Callable[[AsyncSession], Awaitable[T]], *, idempotent: bool = False
+    ) -> T:
+        """``fn(session)`` in this scope's transaction.
+
+        ``idempotent``: running ``fn`` twice leaves what once does, so where the
+        scope retries, a commit whose outcome is unknown is retried too.
+        """
+
+    @abc.abstractmethod
+    async def fetch_row(self, stmt: Any, params: Mapping[str, Any]) -> Row[Any] | None:
+        """The first row of ``stmt`` (a read), or None."""
+
+    @abc.abstractmethod
+    async def invalidate_after_commit(self, keys: list[str], patterns: list[str]) -> None:
+        """Drop ``keys`` and ``patterns`` from the cache once the work done so far is committed.
+
+        Never before the commit: a reader in between would cache the old value again.
+        """
+
+
+class StandaloneScope(RepositoryScope):
+    """Each call its own transaction through :meth:`DatabaseManager.run`, retried when transient."""
+
+    shares_transaction = False
+
+    def __init__(self, db_manager: DatabaseManager, cache: CacheLike | None = None) -> None:
+        self._db = db_manager
+        self._cache = cache
+
+    def __repr__(self) -> str:
+        return f"StandaloneScope({self._db!r})"
+
+    async def run_in_session(
+        self, fn: Callable[[AsyncSession], Awaitable[T]], *, idempotent: bool = False
+    ) -> T:
+        return await self._db.run(fn, idempotent=idempotent)
+
+    async def fetch_row(self, stmt: Any, params: Mapping[str, Any]) -> Row[Any] | None:
+        """One row by a lean path: a pooled connection, no ORM session, no identity map.
+
+        Retries through :meth:`DatabaseManager.run` only when the fast try
+        failed transiently.
+        """
+        try:
+            async with self._db.engine.connect() as conn:
+                return (await conn.execute(stmt, params)).first()
+        except (sa_exc.SQLAlchemyError, OSError) as exc:
+            if not is_transient_error(exc):
+                raise translate_error(exc, target=self._db.config.masked_url) from exc
+
+        async def again(session: AsyncSession) -> Row[Any] | None:
+            return (await session.execute(stmt, params)).first()
+
+        return await self.run_in_session(again)
+
+    async def invalidate_after_commit(self, keys: list[str], patterns: list[str]) -> None:
+        # run_in_session has committed by the time a repository calls this.
+        await invalidate(self._cache, keys, patterns)
+
+
+async def invalidate(cache: CacheLike | None, keys: Sequence[str], patterns: Sequence[str]) -> None:
+    """Delete ``keys`` and every key matching ``patterns``; a failure is logged, never raised."""
+    if cache is None:
+        return
+    try:
+        for key in keys:
+            await cache.delete(key)
+        for pattern in patterns:
+            await cache.invalidate_pattern(pattern)
+    except Exception as exc:  # the write is committed; a stale entry expires with its TTL
+        logger.error("cache invalidation of %s %s failed: %s", keys, patterns, exc)
