@@ -4,6 +4,7 @@ from dependency_injector import containers, providers
 
 from ads_infra.containers.cache import CacheContainer
 from ads_infra.containers.database import DatabaseContainer
+from ads_infra.containers.domain import DomainContainer
 from ads_infra.containers.repositories import RepositoriesContainer
 from ads_infra.containers.services import ServicesContainer
 from ads_infra.containers.storage import StorageContainer
@@ -24,6 +25,12 @@ class Container(containers.DeclarativeContainer):
         RepositoriesContainer,
         database=database.manager,
         cache=cache.manager,
+    )
+    domain = providers.Container(
+        DomainContainer,
+        repositories=repositories,
+        ai=services.ai,
+        storage=storage.manager,
     )
     metrics = providers.Singleton(
         build_registry,

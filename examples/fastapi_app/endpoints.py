@@ -15,17 +15,13 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, Field
 
-from ads_infra.adapters import AICopyWriter
 from ads_infra.domain import Ad, Campaign, NotFoundError, to_json_dict
 from ads_infra.domain.ports import CopyBrief
 from ads_infra.domain.repositories import (
-    AdsRepository,
     AnalyticsRepository,
     CampaignRepository,
-    GroupRepository,
 )
 from ads_infra.domain.services import AdService
-from ads_infra.external_services import AIProviderService
 
 router = APIRouter()
 
@@ -95,11 +91,8 @@ async def get_campaign(
 async def create_ad(
     body: AdIn,
     user_id: UserId,
-    ads: AdsRepository = Depends(Provide["repositories.ads"]),
-    groups: GroupRepository = Depends(Provide["repositories.groups"]),
-    ai: AIProviderService = Depends(Provide["services.ai"]),
+    service: AdService = Depends(Provide["domain.ad_service"]),
 ) -> dict[str, Any]:
-    service = AdService(ads, groups=groups, copywriter=AICopyWriter(ai))
     fields = body.model_dump(exclude={"generate_copy_for"})
     ad = Ad(user_id=user_id, **fields)
     if body.generate_copy_for:
@@ -114,9 +107,9 @@ async def create_ad(
 async def get_ad(
     ad_id: int,
     user_id: UserId,
-    ads: AdsRepository = Depends(Provide["repositories.ads"]),
+    service: AdService = Depends(Provide["domain.ad_service"]),
 ) -> dict[str, Any]:
-    return to_json_dict(await AdService(ads).get_ad(ad_id, user_id=user_id))
+    return to_json_dict(await service.get_ad(ad_id, user_id=user_id))
 
 
 @router.get("/analytics/campaigns")

@@ -24,10 +24,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ads_infra.adapters import AICopyWriter, RepositoryTransactions, StorageCreativeStore
 from ads_infra.core.lifecycle import running
 from ads_infra.domain.ports import CopyBrief
-from ads_infra.domain.services import AdService, OptimizationService
 from ads_infra.entrypoints.demo.data import (
     UserPlan,
     build_dataset,
@@ -205,17 +203,8 @@ class InfrastructureSystemDemo:
             "backend": cache.active_backend,
         }
 
-    def _ad_service(self) -> AdService:
-        c = self.container
-        return AdService(
-            c.repositories.ads(),
-            groups=c.repositories.groups(),
-            copywriter=AICopyWriter(c.services.ai()),
-            creatives=StorageCreativeStore(c.storage.manager()),
-        )
-
     async def _creatives(self) -> dict[str, Any]:
-        service = self._ad_service()
+        service = self.container.domain.ad_service()
         storage = self.container.storage.manager()
         saved = verified = 0
         for user in self.dataset.users:
@@ -234,7 +223,7 @@ class InfrastructureSystemDemo:
         return {"saved": saved, "verified": verified, "total_files": stats["total_files"]}
 
     async def _ad_copy(self) -> list[dict[str, Any]]:
-        service = self._ad_service()
+        service = self.container.domain.ad_service()
         out: list[dict[str, Any]] = []
         for user in self.dataset.users[:2]:
             for plan in user.campaigns[:2]:
@@ -269,15 +258,7 @@ class InfrastructureSystemDemo:
         return rows
 
     async def _optimization(self) -> list[dict[str, Any]]:
-        r = self.container.repositories
-        service = OptimizationService(
-            analytics=r.analytics(),
-            campaigns=r.campaigns(),
-            groups=r.groups(),
-            ads=r.ads(),
-            suggestions=r.optimization(),
-            transactions=RepositoryTransactions(r.factory()),
-        )
+        service = self.container.domain.optimization_service()
         out: list[dict[str, Any]] = []
         for user in self.dataset.users:
             for s in await service.generate(user.user_id, end_date=self.dataset.end_date):
