@@ -14,14 +14,10 @@ from ads_infra.external_services.ai import (
 )
 from ads_infra.external_services.analytics import AnalyticsService
 from ads_infra.external_services.breaker import CircuitBreaker, CircuitState
-from ads_infra.external_services.manager import (
-    AuthScheme,
-    ExternalServiceConfig,
-    ExternalServiceManager,
-    ServiceResponse,
-    ServiceType,
-)
+from ads_infra.external_services.config import AuthScheme, ExternalServiceConfig, ServiceType
+from ads_infra.external_services.manager import ExternalServiceManager
 from ads_infra.external_services.notifications import ChannelKind, NotificationService
+from ads_infra.external_services.response import ServiceResponse
 
 __all__ = [
     "OFFLINE_PROVIDER",

@@ -18,12 +18,9 @@ import orjson
 
 from ads_infra.config import AIProviderConfig, AIProviderType
 from ads_infra.errors import ConfigurationError, UpstreamError
-from ads_infra.external_services.manager import (
-    ExternalServiceConfig,
-    ExternalServiceManager,
-    ServiceType,
-    _upstream_message,
-)
+from ads_infra.external_services.config import ExternalServiceConfig, ServiceType
+from ads_infra.external_services.manager import ExternalServiceManager
+from ads_infra.external_services.response import upstream_message
 from ads_infra.health import HealthStatus
 
 __all__ = ["OFFLINE_PROVIDER", "AIProviderService", "AIResponse", "TokenUsage"]
@@ -215,7 +212,7 @@ class AIProviderService:
             )
         if data.get("error"):
             # The manager's reading: error.message, else its code or type, else the body.
-            message = self.manager.scrub(service, _upstream_message(orjson.dumps(data)))
+            message = self.manager.scrub(service, upstream_message(orjson.dumps(data)))
             raise UpstreamError(
                 f"{service}: the provider answered an error: {message}", service=service
             )

@@ -24,12 +24,8 @@ import orjson
 
 from ads_infra.config import AnalyticsConfig
 from ads_infra.errors import ExternalServiceError, UpstreamError
-from ads_infra.external_services.manager import (
-    AuthScheme,
-    ExternalServiceConfig,
-    ExternalServiceManager,
-    ServiceType,
-)
+from ads_infra.external_services.config import AuthScheme, ExternalServiceConfig, ServiceType
+from ads_infra.external_services.manager import ExternalServiceManager
 
 __all__ = ["AnalyticsService"]
 

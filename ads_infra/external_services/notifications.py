@@ -17,12 +17,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ads_infra.config import NotificationsConfig, Secret, _url_problem
 from ads_infra.errors import ConfigurationError
-from ads_infra.external_services.manager import (
-    AuthScheme,
-    ExternalServiceConfig,
-    ExternalServiceManager,
-    ServiceType,
-)
+from ads_infra.external_services.config import AuthScheme, ExternalServiceConfig, ServiceType
+from ads_infra.external_services.manager import ExternalServiceManager
 
 __all__ = ["ChannelKind", "NotificationService"]
 

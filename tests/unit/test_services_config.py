@@ -14,7 +14,7 @@ from ads_infra.external_services import (
     NotificationService,
     ServiceType,
 )
-from ads_infra.external_services.manager import _upstream_message
+from ads_infra.external_services.response import upstream_message
 
 
 def test_seed_fields_and_the_key_held_as_a_secret() -> None:
@@ -124,4 +124,4 @@ def test_ai_config_defaults_to_offline() -> None:
     ],
 )
 def test_upstream_error_message_extraction(body: bytes, message: str) -> None:
-    assert _upstream_message(body) == message
+    assert upstream_message(body) == message
