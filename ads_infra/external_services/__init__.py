@@ -1,8 +1,11 @@
 """External HTTP services: one shared session, rate limits, retries, breakers, metrics.
 
-:class:`ExternalServiceManager` owns the aiohttp session and the request
-path; :class:`AIProviderService`, :class:`AnalyticsService` and
-:class:`NotificationService` are built on it. See ``docs/services.md``.
+:class:`ExternalServiceManager` (``manager.py``) owns the aiohttp session and
+the request path, composed of the circuit breaker (``breaker.py``) and the
+retry and classification policy (``policy.py``, ``retry.py``);
+:class:`AIProviderService`, :class:`AnalyticsService` and
+:class:`NotificationService` are built on it (``service.py``: started, not
+registered by their constructors). See ``docs/services.md``.
 """
 
 from ads_infra.external_services.ai import (
