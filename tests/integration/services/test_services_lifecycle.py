@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from dependency_injector import providers
 
 from ads_infra.config import AIProviderConfig, HttpConfig
 from ads_infra.errors import ExternalServiceError
@@ -195,6 +196,23 @@ async def test_container_starts_only_what_the_config_selects(
     finally:
         await container.shutdown_resources()
     assert manager._session is None
+
+
+async def test_a_stand_in_without_a_lifecycle_can_replace_a_service(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("ADS_AI_PROVIDER", raising=False)
+    container = create_container(CONFIG_FILE)
+
+    class FakeAI:
+        default_provider = "fake"
+
+    fake = FakeAI()
+    with container.services.ai.override(providers.Object(fake)):
+        await container.init_resources()
+        assert container.services.ai() is fake
+        await container.shutdown_resources()
+    assert container.services.manager().services == []  # the real AI service never started
 
 
 async def test_container_defaults_to_offline_and_reads_openai_from_env(
