@@ -20,7 +20,7 @@ class Container(containers.DeclarativeContainer):
     database = providers.Container(DatabaseContainer, settings=settings.provided.database)
     cache = providers.Container(CacheContainer, config=config.cache)
     storage = providers.Container(StorageContainer, settings=settings.provided.storage)
-    services = providers.Container(ServicesContainer, config=config.services)
+    services = providers.Container(ServicesContainer, settings=settings.provided.services)
     repositories = providers.Container(
         RepositoriesContainer,
         database=database.manager,

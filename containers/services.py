@@ -1,8 +1,20 @@
-"""Services sub-container: one ExternalServiceManager; AI, analytics and notification services."""
+"""Services sub-container: one ExternalServiceManager, and the services composed on it.
+
+``ai``, ``analytics`` and ``notifications`` are Singletons over the manager
+(what ``container.services.ai()`` returns, started or not); their constructors
+only read their config sections. Each is started by a Resource of its own that
+takes the manager's Resource (``lifecycle``) as an argument, so that:
+
+- ``init_resources()`` starts the manager (its session) first, then each
+  service, which registers with the manager the upstreams its config selects
+  (the AI provider, the analytics endpoint, the webhook channels);
+- ``shutdown_resources()`` closes the services first (analytics flushes its
+  buffer through the still-open session), then the manager's session.
+"""
 
 from dependency_injector import containers, providers
 
-from ads_infra.core.lifecycle import started
+from ads_infra.core.lifecycle import started, started_after
 from ads_infra.core.settings import ServicesConfig
 from ads_infra.external_services import (
     AIProviderService,
@@ -13,13 +25,16 @@ from ads_infra.external_services import (
 
 
 class ServicesContainer(containers.DeclarativeContainer):
-    config = providers.Configuration()
+    settings = providers.Dependency(instance_of=ServicesConfig)
 
-    settings = providers.Singleton(ServicesConfig.from_dict, config)
     manager = providers.Singleton(ExternalServiceManager, config=settings.provided.http)
     ai = providers.Singleton(AIProviderService, manager, config=settings.provided.ai)
     analytics = providers.Singleton(AnalyticsService, manager, config=settings.provided.analytics)
     notifications = providers.Singleton(
         NotificationService, manager, config=settings.provided.notifications
     )
+
     lifecycle = providers.Resource(started, manager)
+    ai_lifecycle = providers.Resource(started_after, ai, lifecycle)
+    analytics_lifecycle = providers.Resource(started_after, analytics, lifecycle)
+    notifications_lifecycle = providers.Resource(started_after, notifications, lifecycle)

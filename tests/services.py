@@ -1,4 +1,4 @@
-"""Reaching the real services the integration tests use (DESIGN.md, "Real services").
+"""Reaching the real services the integration tests use: PostgreSQL and Redis on 127.0.0.1.
 
 Where a service is unreachable its tests skip with the reason, except when
 ADS_REQUIRE_SERVICES=1 (set by .ci/run): then they fail.

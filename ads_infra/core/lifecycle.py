@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol, TypeVar
 
-__all__ = ["Startable", "running", "started"]
+__all__ = ["Startable", "running", "started", "started_after"]
 
 
 class Startable(Protocol):
@@ -35,6 +35,24 @@ async def started(manager: M) -> AsyncIterator[M]:
         yield manager
     finally:
         await manager.close()
+
+
+async def started_after(component: C, _before: object) -> AsyncIterator[C]:
+    """Resource initializer: start ``component`` once ``_before`` is running; close it first.
+
+    ``_before`` is another Resource (the external services' manager, for the
+    services built on its session), passed only so the container orders the
+    two: this one starts after it and shuts down before it. A host app's
+    stand-in without ``start``/``close`` (a fake AI) is provided as it is.
+    """
+    start, close = getattr(component, "start", None), getattr(component, "close", None)
+    if start is not None:
+        await start()
+    try:
+        yield component
+    finally:
+        if close is not None:
+            await close()
 
 
 async def _settle(result: Awaitable[Any] | None) -> None:

@@ -1,8 +1,11 @@
 """External HTTP services: one shared session, rate limits, retries, breakers, metrics.
 
-:class:`ExternalServiceManager` owns the aiohttp session and the request
-path; :class:`AIProviderService`, :class:`AnalyticsService` and
-:class:`NotificationService` are built on it. See ``docs/services.md``.
+:class:`ExternalServiceManager` (``manager.py``) owns the aiohttp session and
+the request path, composed of the circuit breaker (``breaker.py``) and the
+retry and classification policy (``policy.py``, ``retry.py``);
+:class:`AIProviderService`, :class:`AnalyticsService` and
+:class:`NotificationService` are built on it (``service.py``: started, not
+registered by their constructors). See ``docs/services.md``.
 """
 
 from ads_infra.external_services.ai import (
@@ -14,14 +17,10 @@ from ads_infra.external_services.ai import (
 )
 from ads_infra.external_services.analytics import AnalyticsService
 from ads_infra.external_services.breaker import CircuitBreaker, CircuitState
-from ads_infra.external_services.manager import (
-    AuthScheme,
-    ExternalServiceConfig,
-    ExternalServiceManager,
-    ServiceResponse,
-    ServiceType,
-)
+from ads_infra.external_services.config import AuthScheme, ExternalServiceConfig, ServiceType
+from ads_infra.external_services.manager import ExternalServiceManager
 from ads_infra.external_services.notifications import ChannelKind, NotificationService
+from ads_infra.external_services.response import ServiceResponse
 
 __all__ = [
     "OFFLINE_PROVIDER",

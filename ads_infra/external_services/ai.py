@@ -2,7 +2,7 @@
 
 Any API speaking OpenAI's ``POST /v1/chat/completions`` works (OpenAI, Azure
 gateways, vLLM, Ollama, LiteLLM, ...). The ``offline`` provider, always
-registered and the embedded default, writes deterministic ad copy from the
+there and the embedded default, writes deterministic ad copy from the
 prompt with no network at all, so demos and tests run anywhere.
 """
 
@@ -19,12 +19,10 @@ import orjson
 from ads_infra.core.errors import ConfigurationError, UpstreamError
 from ads_infra.core.health import HealthStatus
 from ads_infra.core.settings import AIProviderConfig, AIProviderType
-from ads_infra.external_services.manager import (
-    ExternalServiceConfig,
-    ExternalServiceManager,
-    ServiceType,
-    _upstream_message,
-)
+from ads_infra.external_services.config import ExternalServiceConfig, ServiceType
+from ads_infra.external_services.manager import ExternalServiceManager
+from ads_infra.external_services.response import upstream_message
+from ads_infra.external_services.service import ManagedService
 
 __all__ = ["OFFLINE_PROVIDER", "AIProviderService", "AIResponse", "TokenUsage"]
 
@@ -98,24 +96,25 @@ def _approx_tokens(text: str) -> int:
 # --- the service -------------------------------------------------------------------
 
 
-class AIProviderService:
+class AIProviderService(ManagedService):
     """Named AI providers over one :class:`ExternalServiceManager`.
 
-    ``config`` (the container's ``services.ai`` section) registers its
-    provider at construction (no I/O); ``offline`` is always there.
+    ``offline`` is always there; ``config`` (the container's ``services.ai``
+    section) adds its provider. The manager learns of them (``ai.<name>``) at
+    :meth:`start`, or on first use; :meth:`register_provider` adds one at once.
     """
 
     def __init__(
         self, manager: ExternalServiceManager, config: AIProviderConfig | None = None
     ) -> None:
-        self.manager = manager
+        super().__init__(manager)
         self.config = config or AIProviderConfig()
         self._providers: dict[str, ExternalServiceConfig | None] = {}
-        self._register(OFFLINE_PROVIDER, None)
+        self._add_provider(OFFLINE_PROVIDER, None)
         self.default_provider = self.config.provider.value
         if self.config.provider is AIProviderType.OPENAI:
             cfg = self.config
-            self._register(
+            self._add_provider(
                 cfg.provider.value,
                 ExternalServiceConfig(
                     service_type=ServiceType.AI_PROVIDER,
@@ -132,23 +131,26 @@ class AIProviderService:
         return list(self._providers)
 
     async def register_provider(self, name: str, config: ExternalServiceConfig) -> None:
-        """Register an OpenAI-compatible provider under ``name`` (the seed's API)."""
+        """Register an OpenAI-compatible provider under ``name`` (the seed's API).
+
+        An explicit registration: the manager learns of it at once, together
+        with the providers the service already had.
+        """
         if name == OFFLINE_PROVIDER:
             raise ConfigurationError(
                 "the name 'offline' is reserved for the built-in offline provider; "
                 "choose another name",
                 key="provider",
             )
-        self._register(name, config)
+        self._add_provider(name, config)
+        self._register()
 
-    def _register(self, name: str, config: ExternalServiceConfig | None) -> None:
+    def _add_provider(self, name: str, config: ExternalServiceConfig | None) -> None:
         service = SERVICE_PREFIX + name
         if config is None:
-            self.manager.register_offline(
-                service, ServiceType.AI_PROVIDER, "deterministic ad copy, no network"
-            )
+            self._add_offline(service, ServiceType.AI_PROVIDER, "deterministic ad copy, no network")
         else:
-            self.manager.register_service(service, config)
+            self._add_upstream(service, config)
         self._providers[name] = config
 
     async def generate_content(
@@ -162,6 +164,7 @@ class AIProviderService:
         system: str | None = None,
     ) -> AIResponse:
         """Ask ``provider`` (None: the configured default) to write content for ``prompt``."""
+        self._register()
         name = provider or self.default_provider
         if name not in self._providers:
             raise ConfigurationError(
@@ -215,7 +218,7 @@ class AIProviderService:
             )
         if data.get("error"):
             # The manager's reading: error.message, else its code or type, else the body.
-            message = self.manager.scrub(service, _upstream_message(orjson.dumps(data)))
+            message = self.manager.scrub(service, upstream_message(orjson.dumps(data)))
             raise UpstreamError(
                 f"{service}: the provider answered an error: {message}", service=service
             )
@@ -262,6 +265,7 @@ class AIProviderService:
 
     async def health_check(self) -> list[HealthStatus]:
         """Health of the AI providers only (``services.ai.*``)."""
+        self._register()
         return [
             r
             for r in await self.manager.health_check()

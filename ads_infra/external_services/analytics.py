@@ -1,7 +1,8 @@
 """AnalyticsService: events buffered in memory and sent to a Segment-style ``/v1/batch``.
 
 Events are flushed when ``flush_size`` are waiting, every ``flush_interval``
-seconds, and on :meth:`close` (which the manager calls before closing its
+seconds, and on :meth:`close` (which the container's shutdown calls before
+the manager's, and a manager closed on its own calls before closing its
 session), so an orderly shutdown loses no event. A batch that failed for a
 passing reason (connection, timeout, 429, 5xx) goes back to the front of the
 buffer and is retried by the next flush; one the endpoint refuses for good
@@ -24,12 +25,9 @@ import orjson
 
 from ads_infra.core.errors import ExternalServiceError, UpstreamError
 from ads_infra.core.settings import AnalyticsConfig
-from ads_infra.external_services.manager import (
-    AuthScheme,
-    ExternalServiceConfig,
-    ExternalServiceManager,
-    ServiceType,
-)
+from ads_infra.external_services.config import AuthScheme, ExternalServiceConfig, ServiceType
+from ads_infra.external_services.manager import ExternalServiceManager
+from ads_infra.external_services.service import ManagedService
 
 __all__ = ["AnalyticsService"]
 
@@ -81,8 +79,14 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class AnalyticsService:
-    """Track events; off (events counted as dropped) when ``config.url`` is empty."""
+class AnalyticsService(ManagedService):
+    """Track events; off (events counted as dropped) when ``config.url`` is empty.
+
+    The manager learns of the endpoint (``service_name``) at :meth:`start`, or
+    on the first event, and from then on closes this service before its session.
+    """
+
+    closes_with_manager = True
 
     def __init__(
         self,
@@ -91,7 +95,7 @@ class AnalyticsService:
         *,
         service_name: str = "analytics",
     ) -> None:
-        self.manager = manager
+        super().__init__(manager)
         self.config = config or AnalyticsConfig()
         self.service_name = service_name
         self._buffer: list[dict[str, Any]] = []
@@ -107,7 +111,7 @@ class AnalyticsService:
         if url:
             base = url.rstrip("/")
             base = base.removesuffix(BATCH_PATH)
-            manager.register_service(
+            self._add_upstream(
                 service_name,
                 ExternalServiceConfig(
                     service_type=ServiceType.ANALYTICS,
@@ -119,7 +123,6 @@ class AnalyticsService:
                     max_retries=self.config.max_retries,
                 ),
             )
-        manager.attach(self)
 
     @property
     def enabled(self) -> bool:
@@ -181,6 +184,7 @@ class AnalyticsService:
                 "recorded; track events before closing the manager",
                 service=self.service_name,
             )
+        self._register()
         if context:
             _check_json("the event's context", "key", context)
         if not self.enabled:
@@ -254,6 +258,7 @@ class AnalyticsService:
         next batches are sent. On any other failure the unsent events go back
         to the front of the buffer and the error is raised.
         """
+        self._register()
         sent = 0
         while self._buffer:
             batch = self._buffer[: self.config.flush_size]

@@ -4,319 +4,53 @@ Each registered service gets, on that path: a rate limit (aiolimiter), a
 timeout, retries with backoff and jitter (honouring ``Retry-After`` up to a
 cap), a circuit breaker, Prometheus metrics and a status for health checks.
 
-The request path is kept lean because the benchmark holds it to >= 0.85x of
-raw aiohttp: per-service headers, timeouts, URL prefixes and metric children
-are computed once at registration, nothing is logged or formatted unless an
-attempt fails, and the limiter and breaker checks are O(1).
+The manager owns the session and composes the pieces: the breaker decides
+whether an attempt may go (``breaker.py``), the policy what its outcome means
+and whether to send again (``policy.py``), ``failures.py`` the error the
+caller sees, ``status.py`` the reports. The path is kept lean because the
+benchmark holds it to >= 0.85x of raw aiohttp: per-service headers, timeouts,
+URL prefixes and metric children are computed once at registration
+(``registered.py``), nothing is logged or formatted unless an attempt fails,
+and the limiter and breaker checks are O(1).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import dataclasses
-import enum
 import logging
-import math
 import time
-from collections.abc import Mapping
-from typing import Any, ClassVar, Protocol
-from urllib.parse import urlsplit
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 import aiohttp
-import orjson
-from aiolimiter import AsyncLimiter
-from multidict import CIMultiDictProxy
 from prometheus_client import CollectorRegistry
 
-from ads_infra.core.errors import (
-    CircuitOpenError,
-    ConfigurationError,
-    ExternalServiceError,
-    RateLimitedError,
-    ServiceTimeoutError,
-    UpstreamError,
-)
+from ads_infra.core.errors import ConfigurationError
 from ads_infra.core.health import HealthStatus
-from ads_infra.core.redact import Secret, mask_url
-from ads_infra.core.section import ConfigSection
-from ads_infra.core.section import url_problem as _url_problem
+from ads_infra.core.redact import mask_url
 from ads_infra.core.settings import HttpConfig
-from ads_infra.external_services.breaker import REJECTED, CircuitBreaker, CircuitState
+from ads_infra.external_services import failures, status
+from ads_infra.external_services.breaker import REJECTED, CircuitBreaker
+from ads_infra.external_services.config import ExternalServiceConfig, ServiceType
 from ads_infra.external_services.metrics import ServiceMetrics
-from ads_infra.external_services.retry import (
-    IDEMPOTENT_METHODS,
-    backoff_delay,
-    parse_retry_after,
+from ads_infra.external_services.policy import (
+    Failure,
+    GiveUp,
+    Verdict,
+    classify_exception,
+    classify_status,
+    failure_kind,
 )
+from ads_infra.external_services.registered import Call, RegisteredService, client_timeout
+from ads_infra.external_services.response import ServiceResponse, upstream_message
 
-__all__ = [
-    "AuthScheme",
-    "ExternalServiceConfig",
-    "ExternalServiceManager",
-    "ServiceResponse",
-    "ServiceType",
-]
+__all__ = ["ExternalServiceManager"]
 
 logger = logging.getLogger("ads_infra.external_services")
-
-MASK = "********"
-ERROR_KINDS = (
-    "timeout",
-    "connection",
-    "server_error",
-    "rate_limited",
-    "client_error",
-    "circuit_open",
-)
-
-
-class ServiceType(enum.StrEnum):
-    """What an external service is for (the seed's names)."""
-
-    AI_PROVIDER = "ai_provider"
-    ANALYTICS = "analytics"
-    NOTIFICATION = "notification"
-    WEBHOOK = "webhook"
-    CUSTOM = "custom"
-
-
-class AuthScheme(enum.StrEnum):
-    """How ``api_key`` is sent: ``Authorization: Bearer <key>`` or HTTP Basic
-    with the key as user name and no password (Segment's write keys)."""
-
-    BEARER = "bearer"
-    BASIC = "basic"
-    NONE = "none"
-
-
-@dataclasses.dataclass(frozen=True, repr=False)
-class ExternalServiceConfig(ConfigSection):
-    """One upstream HTTP API (the seed's fields, plus retry, timeout and breaker).
-
-    ``rate_limit`` requests per ``rate_period`` seconds (None: unlimited) are
-    *paced*, one every ``rate_period / rate_limit`` seconds, so the upstream
-    never sees more than ``rate_limit`` in any window of ``rate_period``
-    seconds, even under heavy concurrency (a bucket that allows a burst lets
-    through up to twice the limit in one window).
-
-    ``max_retries`` is 3, a few seconds at most with the default backoff; a
-    ``Retry-After`` longer than ``retry_after_cap`` seconds is not waited for:
-    the call fails at once with :class:`~ads_infra.errors.RateLimitedError`.
-    The breaker opens after ``failure_threshold`` consecutive failed attempts
-    (connection errors, timeouts, 429 and 5xx; other 4xx are the caller's
-    fault and do not count) and lets one probe through after
-    ``recovery_timeout`` seconds.
-    """
-
-    _section: ClassVar[str] = "service"
-
-    service_type: ServiceType = ServiceType.CUSTOM
-    base_url: str = ""
-    # Given as a str (the seed does) or a Secret; always held as a Secret.
-    api_key: Secret | str | None = None
-    rate_limit: int | None = dataclasses.field(default=100, metadata={"min": 1})
-    rate_period: float = dataclasses.field(default=1.0, metadata={"min": 0})
-    timeout: float = dataclasses.field(default=30.0, metadata={"min": 0})
-    max_retries: int = dataclasses.field(default=3, metadata={"min": 0})
-    retry_backoff: float = dataclasses.field(default=0.5, metadata={"min": 0})
-    retry_max_delay: float = dataclasses.field(default=10.0, metadata={"min": 0})
-    retry_after_cap: float = dataclasses.field(default=60.0, metadata={"min": 0})
-    failure_threshold: int = dataclasses.field(default=5, metadata={"min": 1})
-    recovery_timeout: float = dataclasses.field(default=30.0, metadata={"min": 0})
-    auth_scheme: AuthScheme = AuthScheme.BEARER
-    health_path: str | None = None
-
-    def validate(self) -> None:
-        if not self.base_url:
-            raise ConfigurationError(
-                "is required: the service's root URL, e.g. https://api.openai.com",
-                key="base_url",
-            )
-        problem = _url_problem(self.base_url, ("http", "https"))
-        if problem:
-            raise ConfigurationError(f"{mask_url(self.base_url)!r} {problem}", key="base_url")
-        self._normalize(base_url=self.base_url.rstrip("/"))
-        if self.rate_period <= 0:
-            raise ConfigurationError("must be > 0 seconds", key="rate_period")
-        if not (self.timeout > 0 and math.isfinite(self.timeout)):
-            raise ConfigurationError("must be a finite number of seconds > 0", key="timeout")
-        if self.health_path is not None and not self.health_path.startswith("/"):
-            raise ConfigurationError(
-                f"{self.health_path!r} must start with '/' (it is appended to base_url)",
-                key="health_path",
-            )
-        parts = urlsplit(self.base_url)
-        has_key = isinstance(self.api_key, Secret) and bool(self.api_key.get_secret_value())
-        if (
-            (parts.username or parts.password)
-            and has_key
-            and self.auth_scheme is not AuthScheme.NONE
-        ):
-            # aiohttp refuses to send both, and only when the request is made.
-            raise ConfigurationError(
-                "holds credentials (user:password@) and api_key is set too; only one can be "
-                "sent: remove the credentials from the URL, or the api_key",
-                key="base_url",
-            )
-
-
-class ServiceResponse:
-    """A completed HTTP response: status, headers and the whole body."""
-
-    __slots__ = ("body", "headers", "status")
-
-    def __init__(self, status: int, headers: CIMultiDictProxy[str], body: bytes) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-    def json(self) -> Any:
-        return orjson.loads(self.body) if self.body else None
-
-    def text(self) -> str:
-        return self.body.decode("utf-8", errors="replace")
-
-    def __repr__(self) -> str:
-        return f"ServiceResponse(status={self.status}, bytes={len(self.body)})"
 
 
 class Closeable(Protocol):
     async def close(self) -> None: ...
-
-
-class _Service:
-    """Everything the request path needs for one service, computed once."""
-
-    __slots__ = (
-        "avg_latency",
-        "breaker",
-        "config",
-        "errors",
-        "headers",
-        "json_headers",
-        "last_error",
-        "last_error_at",
-        "last_latency",
-        "last_success",
-        "limiter",
-        "m_errors",
-        "m_latency",
-        "m_requests",
-        "max_attempts",
-        "name",
-        "rate_spacing",
-        "requests",
-        "secrets",
-        "target",
-        "timeout",
-        "url_prefix",
-    )
-
-    def __init__(
-        self,
-        name: str,
-        config: ExternalServiceConfig,
-        http: HttpConfig,
-        metrics: ServiceMetrics,
-        extra_secrets: tuple[str, ...] = (),
-    ) -> None:
-        self.name = name
-        self.config = config
-        self.url_prefix = config.base_url
-        self.target = mask_url(config.base_url)
-        headers: dict[str, str] = {}
-        secrets: list[str] = []
-        key = config.api_key.get_secret_value() if isinstance(config.api_key, Secret) else ""
-        if key and config.auth_scheme is AuthScheme.BEARER:
-            headers["Authorization"] = f"Bearer {key}"
-        elif key and config.auth_scheme is AuthScheme.BASIC:
-            token = base64.b64encode(f"{key}:".encode()).decode()
-            headers["Authorization"] = f"Basic {token}"
-            secrets.append(token)
-        if key:
-            secrets.insert(0, key)
-        # Longest first, so a secret containing another is masked whole.
-        self.secrets = tuple(
-            sorted({s for s in (*secrets, *extra_secrets) if s}, key=len, reverse=True)
-        )
-        self.headers = headers
-        self.json_headers = {**headers, "Content-Type": "application/json"}
-        self.timeout = _client_timeout(config.timeout, http.connect_timeout)
-        self.max_attempts = config.max_retries + 1
-        self.rate_spacing = (
-            config.rate_period / config.rate_limit if config.rate_limit is not None else 0.0
-        )
-        self.limiter: AsyncLimiter | None = None  # loop-bound: made on first use
-        self.breaker = CircuitBreaker(
-            config.failure_threshold,
-            config.recovery_timeout,
-            on_change=metrics.breaker_state.labels(name).set,
-        )
-        metrics.breaker_state.labels(name).set(0)
-        self.m_requests = metrics.requests.labels(name)
-        self.m_latency = metrics.latency.labels(name)
-        self.m_errors = {kind: metrics.errors.labels(name, kind) for kind in ERROR_KINDS}
-        self.requests = 0
-        self.errors = 0
-        self.last_success: float | None = None
-        self.last_error: str | None = None
-        self.last_error_at: float | None = None
-        self.last_latency: float | None = None
-        self.avg_latency: float | None = None
-
-    def make_limiter(self) -> AsyncLimiter:
-        # Capacity 1, refilled every rate_spacing seconds: pacing, no burst.
-        self.limiter = AsyncLimiter(1, self.rate_spacing)
-        return self.limiter
-
-    def scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, MASK)
-        return text
-
-    def succeeded(self, elapsed: float) -> None:
-        self.last_success = time.time()
-        self.last_latency = elapsed
-        avg = self.avg_latency
-        self.avg_latency = elapsed if avg is None else avg * 0.9 + elapsed * 0.1
-
-    def failed(self, kind: str, problem: str) -> None:
-        self.errors += 1
-        self.m_errors[kind].inc()
-        self.last_error = problem
-        self.last_error_at = time.time()
-
-
-def _client_timeout(total: float, connect: float) -> aiohttp.ClientTimeout:
-    """``total`` bounds the whole attempt; ``connect`` only opening a new socket.
-
-    Not aiohttp's ``connect=``: that also counts waiting for a free pooled
-    connection, so with a slow upstream and more callers than the pool, calls
-    would fail locally as timeouts (and open the breaker) without the upstream
-    ever being slow to connect.
-    """
-    return aiohttp.ClientTimeout(total=total or None, sock_connect=connect or None)
-
-
-def _upstream_message(payload: bytes, limit: int = 300) -> str:
-    """The human part of an error body: OpenAI's ``error.message``, or the text."""
-    try:
-        data = orjson.loads(payload) if payload else None
-    except orjson.JSONDecodeError:
-        data = None
-    message: Any = None
-    if isinstance(data, dict):
-        error = data.get("error")
-        if isinstance(error, dict):
-            message = error.get("message") or error.get("code") or error.get("type")
-        elif isinstance(error, str):
-            message = error
-        message = message or data.get("message") or data.get("detail")
-    if message is None:
-        message = payload[:limit].decode("utf-8", errors="replace").strip()
-    text = str(message)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class ExternalServiceManager:
@@ -329,7 +63,8 @@ class ExternalServiceManager:
 
     The aiohttp session is created inside the running loop, on first use or in
     :meth:`start`, and closed by :meth:`close`; a closed manager opens a new
-    session if used again.
+    session if used again. ``clock`` (monotonic seconds) is what the circuit
+    breakers time their recovery by; tests pass a hand-driven one.
     """
 
     def __init__(
@@ -337,10 +72,12 @@ class ExternalServiceManager:
         config: HttpConfig | None = None,
         *,
         metrics_registry: CollectorRegistry | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config or HttpConfig()
         self.metrics = ServiceMetrics(metrics_registry)
-        self._services: dict[str, _Service] = {}
+        self._clock = clock
+        self._services: dict[str, RegisteredService] = {}
         self._offline: dict[str, tuple[ServiceType, str]] = {}
         self._dependents: list[Closeable] = []
         self._session: aiohttp.ClientSession | None = None
@@ -371,7 +108,9 @@ class ExternalServiceManager:
                 f"expected an ExternalServiceConfig, got {type(config).__name__}", key=name
             )
         self._offline.pop(name, None)
-        self._services[name] = _Service(name, config, self.config, self.metrics, secrets)
+        self._services[name] = RegisteredService(
+            name, config, self.config, self.metrics, secrets, clock=self._clock
+        )
 
     def register_offline(self, name: str, service_type: ServiceType, detail: str = "") -> None:
         """Record a service that runs in-process (no HTTP): always healthy."""
@@ -405,7 +144,7 @@ class ExternalServiceManager:
     def breaker(self, name: str) -> CircuitBreaker:
         return self._service(name).breaker
 
-    def _service(self, name: str) -> _Service:
+    def _service(self, name: str) -> RegisteredService:
         try:
             return self._services[name]
         except KeyError:
@@ -434,7 +173,7 @@ class ExternalServiceManager:
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
-            timeout=_client_timeout(cfg.total_timeout, cfg.connect_timeout),
+            timeout=client_timeout(cfg.total_timeout, cfg.connect_timeout),
         )
         self._closed_signal = loop.create_future()
         return self._session
@@ -500,189 +239,124 @@ class ExternalServiceManager:
         svc = self._services.get(service)
         if svc is None:
             svc = self._service(service)  # raises the explanatory error
-        if path and path[0] != "/":
-            # Appended to the base URL as is: "v1/x" would give "http://host:80v1/x",
-            # or even another port ("http://host:80" + "81/x").
-            raise ValueError(
-                f"{svc.name}: the path {svc.scrub(path)!r} must start with '/' "
-                f"(it is appended to the base URL): use '/{svc.scrub(path)}'"
-            )
-        if timeout is not None and not (timeout > 0 and math.isfinite(timeout)):
-            # aiohttp reads 0 (or less) as "no timeout at all".
-            raise ValueError(
-                f"{svc.name}: timeout must be a finite number of seconds > 0, got {timeout!r}; "
-                "pass None for the service's own"
-            )
-        method = method.upper()
+        call = svc.prepare(
+            method,
+            path,
+            json=json,
+            data=data,
+            params=params,
+            headers=headers,
+            idempotency_key=idempotency_key,
+            timeout=timeout,
+        )
         closes = self._closes
-        if json is not None:
-            body: bytes | str | None = orjson.dumps(json)
-            hdrs = svc.json_headers
-        else:
-            body = data
-            hdrs = svc.headers
-        if headers or idempotency_key:
-            hdrs = {**hdrs, **headers} if headers else dict(hdrs)
-            if idempotency_key:
-                hdrs["Idempotency-Key"] = idempotency_key
-        attempts = svc.max_attempts if idempotency_key or method in IDEMPOTENT_METHODS else 1
-        client_timeout = svc.timeout
-        if timeout is not None:
-            client_timeout = _client_timeout(timeout, self.config.connect_timeout)
-        url = svc.url_prefix + path
-        breaker = svc.breaker
         attempt = 0
         while True:
             attempt += 1
-            if breaker.would_reject():
-                raise self._circuit_open(svc, method)
-            if svc.rate_spacing:
-                await (svc.limiter or svc.make_limiter()).acquire()
-            # Read per attempt: close() may have come during the backoff or the
-            # rate-limit wait, and its session is gone.
-            if closes != self._closes:
-                raise self._closed_midway(svc, method)
-            session = self._session
-            if session is None or session.closed:
-                session = self._open_session()
-            token = breaker.admit()
-            if token == REJECTED:
-                raise self._circuit_open(svc, method)
-            svc.requests += 1
-            svc.m_requests.inc()
-            status = 0
-            started = time.perf_counter()
-            try:
-                async with session.request(
-                    method, url, data=body, params=params, headers=hdrs, timeout=client_timeout
-                ) as resp:
-                    payload = await resp.read()
-                    status = resp.status
-                    resp_headers = resp.headers
-            except TimeoutError:
-                kind = "timeout"
-                problem = f"no answer within {client_timeout.total} s"
-            except aiohttp.ClientError as exc:
-                kind = "connection"
-                problem = svc.scrub(mask_url(f"{type(exc).__name__}: {exc}"))
-            except BaseException:
-                breaker.abandon(token)  # cancelled: let the next caller probe
-                raise
-            else:
-                elapsed = time.perf_counter() - started
-                svc.m_latency.observe(elapsed)
-                if status < 400:
-                    breaker.success(token)
-                    svc.succeeded(elapsed)
-                    return ServiceResponse(status, resp_headers, payload)
-                if status != 429 and status < 500:
-                    # The upstream is up and says the request is wrong: not a
-                    # breaker failure, and retrying would not help.
-                    breaker.success(token)
-                    svc.succeeded(elapsed)
-                    raise self._client_error(svc, method, status, payload)
-                kind = "rate_limited" if status == 429 else "server_error"
-                problem = f"answered {status}: {svc.scrub(_upstream_message(payload))}"
-            if status == 0 and closes != self._closes:
-                # Our own close() cut the attempt off: says nothing about the upstream.
-                breaker.abandon(token)
-                raise self._closed_midway(svc, method)
-            breaker.failure(token)
-            svc.failed(kind, problem)
-            if attempt >= attempts:
-                raise self._exhausted(svc, method, kind, problem, status, attempt)
-            delay = backoff_delay(attempt, svc.config.retry_backoff, svc.config.retry_max_delay)
-            if status in (429, 503):
-                asked = parse_retry_after(resp_headers.get("Retry-After"))
-                if asked is not None:
-                    if asked > svc.config.retry_after_cap:
-                        raise RateLimitedError(
-                            f"{svc.name}: {method} was refused ({status}) and the upstream "
-                            f"asks to retry after {asked:.0f} s, more than retry_after_cap "
-                            f"({svc.config.retry_after_cap:.0f} s); try again later",
-                            service=svc.name,
-                            status=status,
-                        )
-                    delay = asked  # exactly what was asked: sooner would be refused again
+            outcome = await self._attempt(svc, call, closes)
+            if isinstance(outcome, ServiceResponse):
+                return outcome
+            decision = svc.retry.after(outcome, attempt, call.attempts)
+            if isinstance(decision, GiveUp):
+                raise failures.given_up(svc, call.method, outcome, attempt, decision)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
                     "%s: %s attempt %d/%d failed (%s); retrying in %.3f s",
                     svc.name,
-                    method,
+                    call.method,
                     attempt,
-                    attempts,
-                    problem,
-                    delay,
+                    call.attempts,
+                    outcome.problem,
+                    decision.delay,
                 )
-            closed = self._closed_signal
-            if closed is None or closes != self._closes:
-                await asyncio.sleep(delay)
+            await self._pause(decision.delay, closes)
+
+    async def _attempt(
+        self, svc: RegisteredService, call: Call, closes: int
+    ) -> ServiceResponse | Failure:
+        """Send ``call`` once: the response, or the retryable Failure, counted everywhere.
+
+        Raises for what no retry can change: the breaker refuses, the answer is
+        a client error, the manager was closed (``closes`` is the close count
+        the call started under), or the attempt was cancelled.
+        """
+        breaker = svc.breaker
+        if breaker.would_reject():
+            raise failures.circuit_open(svc, call.method)
+        if svc.rate_spacing:
+            await (svc.limiter or svc.make_limiter()).acquire()
+        # Read per attempt: close() may have come during the backoff or the
+        # rate-limit wait, and its session is gone.
+        if closes != self._closes:
+            raise failures.closed_midway(svc, call.method)
+        session = self._session
+        if session is None or session.closed:
+            session = self._open_session()
+        token = breaker.admit()
+        if token == REJECTED:
+            raise failures.circuit_open(svc, call.method)
+        svc.requests += 1
+        svc.m_requests.inc()
+        started = time.perf_counter()
+        try:
+            async with session.request(
+                call.method,
+                call.url,
+                data=call.body,
+                params=call.params,
+                headers=call.headers,
+                timeout=call.timeout,
+            ) as resp:
+                payload = await resp.read()
+                status_code = resp.status
+                resp_headers = resp.headers
+        except BaseException as exc:
+            kind = classify_exception(exc)
+            if kind is None:
+                breaker.abandon(token)  # cancelled: let the next caller probe
+                raise
+            if kind == "timeout":
+                problem = f"no answer within {call.timeout.total} s"
             else:
-                await asyncio.wait((closed,), timeout=delay)  # close() ends the wait early
+                problem = svc.scrub(mask_url(f"{type(exc).__name__}: {exc}"))
+            failure = Failure(kind, problem)
+        else:
+            elapsed = time.perf_counter() - started
+            svc.m_latency.observe(elapsed)
+            verdict = classify_status(status_code)
+            if verdict is not Verdict.RETRYABLE:
+                # A 4xx means the upstream is up and the request is wrong: not a
+                # breaker failure, and retrying would not help.
+                breaker.success(token)
+                svc.succeeded(elapsed)
+                if verdict is Verdict.SUCCESS:
+                    return ServiceResponse(status_code, resp_headers, payload)
+                raise failures.client_error(svc, call.method, status_code, payload)
+            failure = Failure(
+                failure_kind(status_code),
+                f"answered {status_code}: {svc.scrub(upstream_message(payload))}",
+                status_code,
+                resp_headers.get("Retry-After"),
+            )
+        if failure.status == 0 and closes != self._closes:
+            # Our own close() cut the attempt off: says nothing about the upstream.
+            breaker.abandon(token)
+            raise failures.closed_midway(svc, call.method)
+        breaker.failure(token)
+        svc.failed(failure.kind, failure.problem)
+        return failure
+
+    async def _pause(self, delay: float, closes: int) -> None:
+        """Wait ``delay`` seconds before a retry; a close() meanwhile ends the wait."""
+        closed = self._closed_signal
+        if closed is None or closes != self._closes:
+            await asyncio.sleep(delay)
+        else:
+            await asyncio.wait((closed,), timeout=delay)
 
     async def request_json(self, service: str, method: str, path: str = "", **kwargs: Any) -> Any:
         """:meth:`request`, returning the decoded JSON body (None when empty)."""
         return (await self.request(service, method, path, **kwargs)).json()
-
-    # --- errors (cold path) -------------------------------------------------------
-
-    def _closed_midway(self, svc: _Service, method: str) -> ExternalServiceError:
-        return ExternalServiceError(
-            f"{svc.name}: {method} was cut off because the manager was closed while it was "
-            "in flight; close the manager only after its calls have finished",
-            service=svc.name,
-        )
-
-    def _circuit_open(self, svc: _Service, method: str) -> CircuitOpenError:
-        svc.m_errors["circuit_open"].inc()
-        last = f"; last error: {svc.last_error}" if svc.last_error else ""
-        return CircuitOpenError(
-            f"{svc.name}: {method} not sent, the circuit is open after "
-            f"{svc.breaker.failure_threshold} consecutive failures{last}; it lets one probe "
-            f"through in {svc.breaker.retry_after():.1f} s",
-            service=svc.name,
-        )
-
-    def _client_error(
-        self, svc: _Service, method: str, status: int, payload: bytes
-    ) -> UpstreamError:
-        svc.failed("client_error", f"answered {status}")
-        advice = {
-            401: "check the service's API key",
-            403: "check the API key's permissions",
-            404: "check the base URL and path",
-        }.get(status, "check the request")
-        message = svc.scrub(_upstream_message(payload))
-        return UpstreamError(
-            f"{svc.name}: {method} answered {status}: {message}; {advice}",
-            service=svc.name,
-            status=status,
-        )
-
-    def _exhausted(
-        self, svc: _Service, method: str, kind: str, problem: str, status: int, attempts: int
-    ) -> ExternalServiceError:
-        where = f"{svc.name}: {method} failed after {attempts} attempt(s): {problem}"
-        if kind == "timeout":
-            return ServiceTimeoutError(
-                f"{where}; the upstream is slow or down, raise its timeout or try later",
-                service=svc.name,
-            )
-        if kind == "rate_limited":
-            return RateLimitedError(
-                f"{where}; lower the service's rate_limit or try later",
-                service=svc.name,
-                status=status,
-            )
-        if kind == "server_error":
-            return UpstreamError(
-                f"{where}; the upstream is failing, check its status page or try later",
-                service=svc.name,
-                status=status,
-            )
-        return ExternalServiceError(
-            f"{where}; check that {svc.target} is reachable", service=svc.name
-        )
 
     # --- status and health --------------------------------------------------------
 
@@ -694,50 +368,11 @@ class ExternalServiceManager:
         """
         if name is not None:
             if name in self._offline:
-                return self._offline_status(name)
-            return self._status(self._service(name))
-        statuses = {n: self._status(s) for n, s in self._services.items()}
-        statuses.update({n: self._offline_status(n) for n in self._offline})
+                return status.offline_status(name, *self._offline[name])
+            return status.service_status(self._service(name))
+        statuses = {n: status.service_status(s) for n, s in self._services.items()}
+        statuses.update({n: status.offline_status(n, *o) for n, o in self._offline.items()})
         return statuses
-
-    def _offline_status(self, name: str) -> dict[str, Any]:
-        service_type, detail = self._offline[name]
-        return {
-            "name": name,
-            "service_type": service_type.value,
-            "backend": "offline",
-            "state": "closed",
-            "healthy": True,
-            "detail": detail,
-        }
-
-    def _status(self, svc: _Service) -> dict[str, Any]:
-        breaker = svc.breaker
-        cfg = svc.config
-
-        def ms(seconds: float | None) -> float | None:
-            return None if seconds is None else round(seconds * 1000, 3)
-
-        return {
-            "name": svc.name,
-            "service_type": cfg.service_type.value,
-            "backend": "http",
-            "base_url": svc.target,
-            "state": breaker.state.label,
-            "healthy": breaker.state is not CircuitState.OPEN,
-            "consecutive_failures": breaker.failures,
-            "opens_after": breaker.failure_threshold,
-            "retry_in_s": round(breaker.retry_after(), 3),
-            "requests": svc.requests,
-            "errors": svc.errors,
-            "last_success": svc.last_success,
-            "last_error": svc.last_error,
-            "last_error_at": svc.last_error_at,
-            "latency_ms": ms(svc.last_latency),
-            "avg_latency_ms": ms(svc.avg_latency),
-            "rate_limit": cfg.rate_limit,
-            "rate_period": cfg.rate_period,
-        }
 
     async def health_check(self) -> list[HealthStatus]:
         """One report per service (component ``services.<name>``); never raises.
@@ -745,63 +380,15 @@ class ExternalServiceManager:
         A service with ``health_path`` is asked (one GET, no retry); any other
         is judged by its breaker: unhealthy while the circuit is open.
         """
-        reports = [
-            HealthStatus(
-                component=f"services.{name}",
-                backend="offline",
-                healthy=True,
-                latency_ms=0.0,
-                detail=detail or "in-process, no network",
-            )
-            for name, (_, detail) in self._offline.items()
-        ]
-        checks = [self._check(svc) for svc in self._services.values()]
-        reports.extend(await asyncio.gather(*checks))
+        reports = [status.offline_health(n, detail) for n, (_, detail) in self._offline.items()]
+        reports.extend(await asyncio.gather(*map(self._check, self._services.values())))
         return reports
 
-    async def _check(self, svc: _Service) -> HealthStatus:
-        component = f"services.{svc.name}"
-        breaker = svc.breaker
-        if svc.config.health_path is None:
-            if breaker.state is CircuitState.OPEN:
-                detail = f"circuit open; last error: {svc.last_error}"
-            elif svc.last_success is None and svc.last_error is None:
-                detail = "no calls yet"
-            else:
-                detail = f"circuit {breaker.state.label}"
-                if svc.last_error:
-                    detail += f"; last error: {svc.last_error}"
-            latency = svc.avg_latency
-            return HealthStatus(
-                component=component,
-                backend="http",
-                healthy=breaker.state is not CircuitState.OPEN,
-                latency_ms=None if latency is None else latency * 1000,
-                detail=detail,
-                target=svc.target,
-            )
-        started = time.perf_counter()
-        try:
-            async with self.session.get(
-                svc.url_prefix + svc.config.health_path, headers=svc.headers, timeout=svc.timeout
-            ) as resp:
-                await resp.read()
-                healthy, detail = resp.status < 500, f"answered {resp.status}"
-        except TimeoutError:
-            healthy, detail = False, f"no answer within {svc.timeout.total} s"
-        except aiohttp.ClientError as exc:
-            healthy, detail = False, svc.scrub(mask_url(f"{type(exc).__name__}: {exc}"))
-        except Exception as exc:  # a health check reports; it must not raise (e.g. a bad URL)
-            healthy = False
-            detail = "check failed: " + svc.scrub(mask_url(f"{type(exc).__name__}: {exc}"))
-        return HealthStatus(
-            component=component,
-            backend="http",
-            healthy=healthy,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            detail=detail,
-            target=svc.target,
-        )
+    async def _check(self, svc: RegisteredService) -> HealthStatus:
+        health_path = svc.config.health_path
+        if health_path is None:
+            return status.passive_health(svc)
+        return await status.ask_health(self.session, svc, health_path)
 
     def __repr__(self) -> str:
         state = "open" if self._session is not None and not self._session.closed else "closed"

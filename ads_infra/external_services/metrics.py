@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["ServiceMetrics"]
+__all__ = ["ERROR_KINDS", "ServiceMetrics"]
+
+# The ``kind`` label of ads_external_errors: every way an attempt or a call can fail.
+ERROR_KINDS = (
+    "timeout",
+    "connection",
+    "server_error",
+    "rate_limited",
+    "client_error",
+    "circuit_open",
+)
 
 # Latency buckets for HTTP APIs: 5 ms .. 30 s.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)

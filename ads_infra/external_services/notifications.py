@@ -19,12 +19,9 @@ from ads_infra.core.errors import ConfigurationError
 from ads_infra.core.redact import Secret
 from ads_infra.core.section import url_problem as _url_problem
 from ads_infra.core.settings import NotificationsConfig
-from ads_infra.external_services.manager import (
-    AuthScheme,
-    ExternalServiceConfig,
-    ExternalServiceManager,
-    ServiceType,
-)
+from ads_infra.external_services.config import AuthScheme, ExternalServiceConfig, ServiceType
+from ads_infra.external_services.manager import ExternalServiceManager
+from ads_infra.external_services.service import ManagedService
 
 __all__ = ["ChannelKind", "NotificationService"]
 
@@ -54,19 +51,23 @@ class ChannelKind(enum.StrEnum):
     WEBHOOK = "webhook"  # body {"channel", "text", "sent_at", ...extra}
 
 
-class NotificationService:
-    """Named channels; ``slack`` and ``webhook`` come from the configuration when set."""
+class NotificationService(ManagedService):
+    """Named channels; ``slack`` and ``webhook`` come from the configuration when set.
+
+    The manager learns of the configured channels (``notifications.<name>``)
+    at :meth:`start`, or on first use; :meth:`register_channel` adds one at once.
+    """
 
     def __init__(
         self, manager: ExternalServiceManager, config: NotificationsConfig | None = None
     ) -> None:
-        self.manager = manager
+        super().__init__(manager)
         self.config = config or NotificationsConfig()
         self._channels: dict[str, tuple[ChannelKind, str]] = {}
         if self.config.slack_webhook_url:
-            self.register_channel("slack", self.config.slack_webhook_url, ChannelKind.SLACK)
+            self._add_channel("slack", self.config.slack_webhook_url, ChannelKind.SLACK)
         if self.config.webhook_url:
-            self.register_channel("webhook", self.config.webhook_url, ChannelKind.WEBHOOK)
+            self._add_channel("webhook", self.config.webhook_url, ChannelKind.WEBHOOK)
 
     @property
     def channels(self) -> list[str]:
@@ -75,7 +76,15 @@ class NotificationService:
     def register_channel(
         self, name: str, url: str | Secret, kind: ChannelKind | str = ChannelKind.WEBHOOK
     ) -> None:
-        """Add (or replace) channel ``name`` posting to webhook ``url``. No I/O."""
+        """Add (or replace) channel ``name`` posting to webhook ``url``. No I/O.
+
+        An explicit registration: the manager learns of it at once, together
+        with the channels the service already had.
+        """
+        self._add_channel(name, url, kind)  # validates before the manager is touched
+        self._register()
+
+    def _add_channel(self, name: str, url: str | Secret, kind: ChannelKind | str) -> None:
         kind = ChannelKind(kind)
         secret = url if isinstance(url, Secret) else Secret(url)
         raw = secret.get_secret_value()
@@ -88,7 +97,7 @@ class NotificationService:
         if parts.query:
             path += "?" + parts.query
         cfg = self.config
-        self.manager.register_service(
+        self._add_upstream(
             SERVICE_PREFIX + name,
             ExternalServiceConfig(
                 service_type=ServiceType.NOTIFICATION,
@@ -117,6 +126,7 @@ class NotificationService:
         after a 5xx that Slack had in fact delivered, a retry can post twice:
         a duplicate alert is judged better than a lost one.
         """
+        self._register()
         try:
             kind, path = self._channels[channel]
         except KeyError:

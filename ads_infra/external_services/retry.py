@@ -1,6 +1,7 @@
-"""Retry policy pieces: which outcomes to retry, backoff with jitter, Retry-After.
+"""Retry arithmetic: which methods are safe to repeat, backoff with jitter, Retry-After.
 
-The retry *loop* lives in :meth:`ExternalServiceManager.request`, written by
+:class:`~ads_infra.external_services.policy.RetryPolicy` decides with these,
+and the retry *loop* is :meth:`ExternalServiceManager.request`, written by
 hand rather than with tenacity: it must sleep exactly as long as an upstream's
 ``Retry-After`` asks (tenacity's wait strategies see the exception, not the
 response), stop as soon as the circuit opens, and cost nothing on the common

@@ -1,4 +1,8 @@
-"""ExternalServiceConfig validation and secrecy; registration errors; no I/O in constructors."""
+"""ExternalServiceConfig validation and secrecy; registration errors; no I/O in constructors.
+
+The services' constructors neither open anything nor touch the manager; start()
+registers their upstreams with it.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from ads_infra.external_services import (
     NotificationService,
     ServiceType,
 )
-from ads_infra.external_services.manager import _upstream_message
+from ads_infra.external_services.response import upstream_message
 
 
 def test_seed_fields_and_the_key_held_as_a_secret() -> None:
@@ -83,19 +87,37 @@ def test_unknown_service_is_a_clear_error() -> None:
         manager.register_service("bad", {"base_url": "http://x"})  # type: ignore[arg-type]
 
 
-def test_constructors_open_nothing() -> None:
-    settings = ServicesConfig.from_dict(
-        {
-            "ai": {"provider": "openai", "api_key": "sk-x"},
-            "analytics": {"url": "http://127.0.0.1:9/v1/batch", "write_key": "w"},
-            "notifications": {"slack_webhook_url": "http://127.0.0.1:9/services/a/b"},
-        }
-    )
+SETTINGS = {
+    "ai": {"provider": "openai", "api_key": "sk-x"},
+    "analytics": {"url": "http://127.0.0.1:9/v1/batch", "write_key": "w"},
+    "notifications": {"slack_webhook_url": "http://127.0.0.1:9/services/a/b"},
+}
+
+
+def test_constructors_open_nothing_and_register_nothing() -> None:
+    settings = ServicesConfig.from_dict(SETTINGS)
     manager = ExternalServiceManager(settings.http)
-    AIProviderService(manager, settings.ai)
+    ai = AIProviderService(manager, settings.ai)
     analytics = AnalyticsService(manager, settings.analytics)
-    NotificationService(manager, settings.notifications)
+    notifications = NotificationService(manager, settings.notifications)
     assert manager._session is None
+    assert manager.services == []  # the container (or start()) composes them, not the constructor
+    assert ai.providers == ["offline", "openai"] and notifications.channels == ["slack"]
+    assert not (ai.started or analytics.started or notifications.started)
+
+
+async def test_start_registers_what_the_config_names() -> None:
+    settings = ServicesConfig.from_dict(SETTINGS)
+    manager = ExternalServiceManager(settings.http)
+    analytics = AnalyticsService(manager, settings.analytics)
+    for service in (
+        AIProviderService(manager, settings.ai),
+        analytics,
+        NotificationService(manager, settings.notifications),
+    ):
+        await service.start()
+        await service.start()  # idempotent
+    assert manager._session is None  # registering is no I/O
     assert sorted(manager.services) == [
         "ai.offline",
         "ai.openai",
@@ -107,9 +129,10 @@ def test_constructors_open_nothing() -> None:
     assert analytics.pending == 0
 
 
-def test_ai_config_defaults_to_offline() -> None:
+async def test_ai_config_defaults_to_offline() -> None:
     manager = ExternalServiceManager()
     ai = AIProviderService(manager, AIProviderConfig())
+    await ai.start()
     assert ai.default_provider == "offline" and manager.services == ["ai.offline"]
 
 
@@ -124,4 +147,4 @@ def test_ai_config_defaults_to_offline() -> None:
     ],
 )
 def test_upstream_error_message_extraction(body: bytes, message: str) -> None:
-    assert _upstream_message(body) == message
+    assert upstream_message(body) == message

@@ -204,3 +204,31 @@ async def manager() -> AsyncIterator[ExternalServiceManager]:
         yield service_manager
     finally:
         await service_manager.close()
+
+
+class ManualClock:
+    """A monotonic clock that moves only when a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def clocked_manager(clock: ManualClock) -> AsyncIterator[ExternalServiceManager]:
+    """A manager whose breakers time their recovery by ``clock``: no test sleeps for it."""
+    service_manager = ExternalServiceManager(clock=clock)
+    try:
+        yield service_manager
+    finally:
+        await service_manager.close()

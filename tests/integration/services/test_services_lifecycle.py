@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import warnings
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 import pytest
+from dependency_injector import providers
 
 from ads_infra.config import AIProviderConfig, HttpConfig
 from ads_infra.containers import create_container
@@ -24,15 +26,40 @@ from tests.services import free_port
 CONFIG_FILE = Path(__file__).resolve().parents[3] / "config.yml"
 
 
-def test_constructors_do_no_io_and_need_no_loop() -> None:
-    manager = ExternalServiceManager(HttpConfig(connector_limit=7))
-    ai = AIProviderService(
+def openai_service(manager: ExternalServiceManager) -> AIProviderService:
+    return AIProviderService(
         manager,
         AIProviderConfig(provider="openai", base_url="http://127.0.0.1:9", api_key="k"),  # type: ignore[arg-type]
     )
+
+
+def test_constructors_do_no_io_and_need_no_loop() -> None:
+    manager = ExternalServiceManager(HttpConfig(connector_limit=7))
+    ai = openai_service(manager)
     assert manager._session is None
     assert ai.providers == ["offline", "openai"]
-    assert manager.services == ["ai.openai", "ai.offline"]
+    assert manager.services == []  # registered by start(), not by the constructor
+
+
+async def test_service_start_registers_and_async_with_closes() -> None:
+    async with ExternalServiceManager() as manager, openai_service(manager) as ai:
+        assert ai.started
+        assert manager.services == ["ai.openai", "ai.offline"]
+    # Closing the service leaves its providers registered: status still reports them.
+    assert manager.services == ["ai.openai", "ai.offline"] and manager._session is None
+
+
+async def test_first_use_registers_a_service_never_started(upstream: Upstream) -> None:
+    # A provider swapped in after the container started (as a test override is)
+    # is never start()ed: its first call registers it.
+    async with ExternalServiceManager() as manager:
+        ai = AIProviderService(
+            manager,
+            AIProviderConfig(provider="openai", base_url=upstream.url, api_key=upstream.api_key),  # type: ignore[arg-type]
+        )
+        response = await ai.generate_content(None, "Create an ad", "gpt-4")
+        assert response.provider == "openai" and ai.started
+        assert manager.services == ["ai.openai", "ai.offline"]
 
 
 async def test_session_is_lazy_shared_and_closed_without_warning(upstream: Upstream) -> None:
@@ -97,6 +124,97 @@ async def test_container_builds_starts_and_flushes_on_shutdown(upstream: Upstrea
     assert upstream.slack[0]["text"] == "done"
 
 
+def traced(
+    calls: list[str], label: str, real: Callable[[], Awaitable[None]]
+) -> Callable[[], Awaitable[None]]:
+    async def call() -> None:
+        calls.append(label)
+        await real()
+
+    return call
+
+
+async def test_container_starts_the_manager_first_and_closes_it_last(
+    upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    container = create_container(
+        CONFIG_FILE,
+        services={
+            "ai": {"provider": "openai", "base_url": upstream.url, "api_key": upstream.api_key},
+            "analytics": {"url": upstream.url, "write_key": upstream.write_key},
+            "notifications": {"webhook_url": f"{upstream.url}/hooks/x"},
+        },
+    )
+    calls: list[str] = []
+    parts = {
+        "manager": container.services.manager(),
+        "ai": container.services.ai(),
+        "analytics": container.services.analytics(),
+        "notifications": container.services.notifications(),
+    }
+    for name, part in parts.items():
+        for verb in ("start", "close"):
+            monkeypatch.setattr(part, verb, traced(calls, f"{name}.{verb}", getattr(part, verb)))
+
+    await container.init_resources()
+
+    assert calls[0] == "manager.start"
+    assert sorted(calls[1:]) == ["ai.start", "analytics.start", "notifications.start"]
+    assert sorted(parts["manager"].services) == [
+        "ai.offline",
+        "ai.openai",
+        "analytics",
+        "notifications.webhook",
+    ]
+    calls.clear()
+
+    await container.shutdown_resources()
+
+    assert sorted(calls[:3]) == ["ai.close", "analytics.close", "notifications.close"]
+    # The manager closes analytics again before its session (a no-op by then): what
+    # keeps a manager closed on its own from losing buffered events.
+    assert calls[3:] == ["manager.close", "analytics.close"]
+
+
+async def test_container_starts_only_what_the_config_selects(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in (
+        "ADS_AI_PROVIDER",
+        "ADS_ANALYTICS_URL",
+        "ADS_SLACK_WEBHOOK_URL",
+        "ADS_WEBHOOK_URL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    container = create_container(CONFIG_FILE)
+    await container.init_resources()
+    manager = container.services.manager()
+    try:
+        # Offline AI only: analytics is off and no channel is configured.
+        assert manager.services == ["ai.offline"]
+        assert not container.services.analytics().enabled
+    finally:
+        await container.shutdown_resources()
+    assert manager._session is None
+
+
+async def test_a_stand_in_without_a_lifecycle_can_replace_a_service(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("ADS_AI_PROVIDER", raising=False)
+    container = create_container(CONFIG_FILE)
+
+    class FakeAI:
+        default_provider = "fake"
+
+    fake = FakeAI()
+    with container.services.ai.override(providers.Object(fake)):
+        await container.init_resources()
+        assert container.services.ai() is fake
+        await container.shutdown_resources()
+    assert container.services.manager().services == []  # the real AI service never started
+
+
 async def test_container_defaults_to_offline_and_reads_openai_from_env(
     upstream: Upstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -121,7 +239,7 @@ async def test_container_defaults_to_offline_and_reads_openai_from_env(
 async def test_health_check_asks_services_with_a_health_path(
     upstream: Upstream, manager: ExternalServiceManager
 ) -> None:
-    AIProviderService(manager)  # registers the offline provider
+    await AIProviderService(manager).start()  # registers the offline provider
     manager.register_service(
         "up", ExternalServiceConfig(base_url=upstream.url, health_path="/fault/health")
     )

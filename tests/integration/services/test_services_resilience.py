@@ -1,7 +1,8 @@
 """Retries, Retry-After, timeouts, the circuit breaker and the rate limit, on a real server.
 
 Timing facts are read from the server's own arrival timestamps, and only as
-lower bounds ("waited at least what was asked"), never as speed limits.
+lower bounds ("waited at least what was asked"), never as speed limits. The
+breaker's recovery runs on an injected clock, moved by the test, not slept for.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ads_infra.errors import (
     UpstreamError,
 )
 from ads_infra.external_services import ExternalServiceConfig, ExternalServiceManager
-from tests.integration.services.conftest import Reply, Upstream
+from tests.integration.services.conftest import ManualClock, Reply, Upstream
 from tests.services import free_port
 
 
@@ -189,9 +190,10 @@ async def test_a_timeout_that_would_disable_the_timeout_is_refused(
 
 
 async def test_breaker_opens_rejects_without_sending_and_probes_once(
-    upstream: Upstream, manager: ExternalServiceManager
+    upstream: Upstream, clocked_manager: ExternalServiceManager, clock: ManualClock
 ) -> None:
-    register(manager, upstream, max_retries=0, failure_threshold=3, recovery_timeout=0.3)
+    manager = clocked_manager
+    register(manager, upstream, max_retries=0, failure_threshold=3, recovery_timeout=30)
     upstream.script("b", Reply(500), Reply(500), Reply(500))
     for _ in range(3):
         with pytest.raises(UpstreamError):
@@ -206,9 +208,13 @@ async def test_breaker_opens_rejects_without_sending_and_probes_once(
     assert upstream.count("b") == 3
     (report,) = await manager.health_check()
     assert report.component == "services.svc" and not report.healthy
+    clock.advance(29.9)
+    with pytest.raises(CircuitOpenError, match=r"lets one probe through in 0\.1 s"):
+        await manager.request("svc", "GET", "/fault/b")
+    assert manager.get_service_status("svc")["retry_in_s"] == pytest.approx(0.1)
 
     # Half-open: of ten concurrent callers exactly one is sent, as the probe.
-    await asyncio.sleep(0.35)
+    clock.advance(0.1)
     upstream.script("b", Reply(200, {"probe": True}, delay=0.1))
     results = await asyncio.gather(
         *(manager.request("svc", "GET", "/fault/b") for _ in range(10)), return_exceptions=True
@@ -221,14 +227,15 @@ async def test_breaker_opens_rejects_without_sending_and_probes_once(
 
 
 async def test_failed_probe_opens_again(
-    upstream: Upstream, manager: ExternalServiceManager
+    upstream: Upstream, clocked_manager: ExternalServiceManager, clock: ManualClock
 ) -> None:
-    register(manager, upstream, max_retries=0, failure_threshold=2, recovery_timeout=0.2)
+    manager = clocked_manager
+    register(manager, upstream, max_retries=0, failure_threshold=2, recovery_timeout=30)
     upstream.script("p", Reply(500), Reply(500))
     for _ in range(2):
         with pytest.raises(UpstreamError):
             await manager.request("svc", "GET", "/fault/p")
-    await asyncio.sleep(0.25)
+    clock.advance(30)
     upstream.script("p", Reply(500, delay=0.05))
     results = await asyncio.gather(
         *(manager.request("svc", "GET", "/fault/p") for _ in range(5)), return_exceptions=True
@@ -236,6 +243,7 @@ async def test_failed_probe_opens_again(
     assert sum(isinstance(r, UpstreamError) for r in results) == 1
     assert sum(isinstance(r, CircuitOpenError) for r in results) == 4
     assert manager.get_service_status("svc")["state"] == "open"
+    clock.advance(29.9)  # a full recovery_timeout again, from the failed probe
     with pytest.raises(CircuitOpenError):
         await manager.request("svc", "GET", "/fault/p")
     assert upstream.count("p") == 3

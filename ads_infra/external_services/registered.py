@@ -1,0 +1,223 @@
+"""A service as registered with the manager, and one call to it, both computed ahead.
+
+:class:`RegisteredService` holds everything the request path needs for one
+upstream (headers, timeouts, URL prefix, Prometheus children, its breaker and
+retry policy), built once at registration, plus the running counts its status
+reports. :class:`Call` is one request, built once per call and sent unchanged
+on every attempt. Doing this work ahead is what keeps the request path within
+the benchmark's >= 0.85x of raw aiohttp.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+from aiolimiter import AsyncLimiter
+
+from ads_infra.core.redact import Secret, mask_url
+from ads_infra.core.settings import HttpConfig
+from ads_infra.external_services.breaker import CircuitBreaker
+from ads_infra.external_services.config import AuthScheme, ExternalServiceConfig
+from ads_infra.external_services.metrics import ERROR_KINDS, ServiceMetrics
+from ads_infra.external_services.policy import RetryPolicy
+
+__all__ = ["MASK", "Call", "RegisteredService", "client_timeout"]
+
+MASK = "********"
+
+
+def client_timeout(total: float, connect: float) -> aiohttp.ClientTimeout:
+    """``total`` bounds the whole attempt; ``connect`` only opening a new socket.
+
+    Not aiohttp's ``connect=``: that also counts waiting for a free pooled
+    connection, so with a slow upstream and more callers than the pool, calls
+    would fail locally as timeouts (and open the breaker) without the upstream
+    ever being slow to connect.
+    """
+    return aiohttp.ClientTimeout(total=total or None, sock_connect=connect or None)
+
+
+class Call:
+    """One request as every attempt sends it: method, URL, body, headers, timeout."""
+
+    __slots__ = ("attempts", "body", "headers", "method", "params", "timeout", "url")
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        body: bytes | str | None,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        timeout: aiohttp.ClientTimeout,
+        attempts: int,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.body = body
+        self.params = params
+        self.headers = headers
+        self.timeout = timeout
+        self.attempts = attempts
+
+
+class RegisteredService:
+    """Everything the request path needs for one service, computed once, and its counts."""
+
+    __slots__ = (
+        "avg_latency",
+        "breaker",
+        "config",
+        "connect_timeout",
+        "errors",
+        "headers",
+        "json_headers",
+        "last_error",
+        "last_error_at",
+        "last_latency",
+        "last_success",
+        "limiter",
+        "m_errors",
+        "m_latency",
+        "m_requests",
+        "name",
+        "rate_spacing",
+        "requests",
+        "retry",
+        "secrets",
+        "target",
+        "timeout",
+        "url_prefix",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        config: ExternalServiceConfig,
+        http: HttpConfig,
+        metrics: ServiceMetrics,
+        extra_secrets: tuple[str, ...] = (),
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.url_prefix = config.base_url
+        self.target = mask_url(config.base_url)
+        headers: dict[str, str] = {}
+        secrets: list[str] = []
+        key = config.api_key.get_secret_value() if isinstance(config.api_key, Secret) else ""
+        if key and config.auth_scheme is AuthScheme.BEARER:
+            headers["Authorization"] = f"Bearer {key}"
+        elif key and config.auth_scheme is AuthScheme.BASIC:
+            token = base64.b64encode(f"{key}:".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+            secrets.append(token)
+        if key:
+            secrets.insert(0, key)
+        # Longest first, so a secret containing another is masked whole.
+        self.secrets = tuple(
+            sorted({s for s in (*secrets, *extra_secrets) if s}, key=len, reverse=True)
+        )
+        self.headers = headers
+        self.json_headers = {**headers, "Content-Type": "application/json"}
+        self.connect_timeout = http.connect_timeout
+        self.timeout = client_timeout(config.timeout, http.connect_timeout)
+        self.retry = RetryPolicy(config)
+        self.rate_spacing = (
+            config.rate_period / config.rate_limit if config.rate_limit is not None else 0.0
+        )
+        self.limiter: AsyncLimiter | None = None  # loop-bound: made on first use
+        self.breaker = CircuitBreaker(
+            config.failure_threshold,
+            config.recovery_timeout,
+            clock=clock,
+            on_change=metrics.breaker_state.labels(name).set,
+        )
+        metrics.breaker_state.labels(name).set(0)
+        self.m_requests = metrics.requests.labels(name)
+        self.m_latency = metrics.latency.labels(name)
+        self.m_errors = {kind: metrics.errors.labels(name, kind) for kind in ERROR_KINDS}
+        self.requests = 0
+        self.errors = 0
+        self.last_success: float | None = None
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+        self.last_latency: float | None = None
+        self.avg_latency: float | None = None
+
+    def prepare(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any,
+        data: bytes | str | None,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+        idempotency_key: str | None,
+        timeout: float | None,
+    ) -> Call:
+        """The :class:`Call` for these arguments; ValueError for a bad path or timeout."""
+        if path and path[0] != "/":
+            # Appended to the base URL as is: "v1/x" would give "http://host:80v1/x",
+            # or even another port ("http://host:80" + "81/x").
+            raise ValueError(
+                f"{self.name}: the path {self.scrub(path)!r} must start with '/' "
+                f"(it is appended to the base URL): use '/{self.scrub(path)}'"
+            )
+        if timeout is not None and not (timeout > 0 and math.isfinite(timeout)):
+            # aiohttp reads 0 (or less) as "no timeout at all".
+            raise ValueError(
+                f"{self.name}: timeout must be a finite number of seconds > 0, got {timeout!r}; "
+                "pass None for the service's own"
+            )
+        method = method.upper()
+        if json is not None:
+            body: bytes | str | None = orjson.dumps(json)
+            hdrs: Mapping[str, str] = self.json_headers
+        else:
+            body = data
+            hdrs = self.headers
+        if headers or idempotency_key:
+            merged = {**hdrs, **headers} if headers else dict(hdrs)
+            if idempotency_key:
+                merged["Idempotency-Key"] = idempotency_key
+            hdrs = merged
+        return Call(
+            method,
+            self.url_prefix + path,
+            body,
+            params,
+            hdrs,
+            self.timeout if timeout is None else client_timeout(timeout, self.connect_timeout),
+            self.retry.attempts(method, idempotency_key),
+        )
+
+    def make_limiter(self) -> AsyncLimiter:
+        # Capacity 1, refilled every rate_spacing seconds: pacing, no burst.
+        self.limiter = AsyncLimiter(1, self.rate_spacing)
+        return self.limiter
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, MASK)
+        return text
+
+    def succeeded(self, elapsed: float) -> None:
+        self.last_success = time.time()
+        self.last_latency = elapsed
+        avg = self.avg_latency
+        self.avg_latency = elapsed if avg is None else avg * 0.9 + elapsed * 0.1
+
+    def failed(self, kind: str, problem: str) -> None:
+        self.errors += 1
+        self.m_errors[kind].inc()
+        self.last_error = problem
+        self.last_error_at = time.time()
