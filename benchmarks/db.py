@@ -187,7 +187,7 @@ async def _bench_get_by_id(
         )
     finally:
         await pool.close()
-        await orm_engine_db.dispose()
+        await orm_engine_db.close()
     return [
         Measurement(
             AREA, "get_by_id (no cache)", best["ours"], "asyncpg prepared fetchrow",
@@ -288,7 +288,7 @@ async def run(*, quick: bool) -> list[Measurement]:
         results += await _bench_bulk_upsert(url, factory, ad_ids, rows, rounds=2 if quick else 3)
         return results
     finally:
-        await db.dispose()
+        await db.close()
         admin = await asyncpg.connect(_dsn(server))
         try:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

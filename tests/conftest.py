@@ -83,7 +83,7 @@ async def _migrate(url: str) -> None:
     try:
         await migrate.upgrade(db)
     finally:
-        await db.dispose()
+        await db.close()
 
 
 @pytest.fixture(scope="session")

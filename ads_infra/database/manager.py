@@ -178,21 +178,18 @@ class DatabaseManager:
                 await conn.execute(text("SELECT 1"))
         logger.info("database ready: %s", self.config.masked_url)
 
-    async def dispose(self) -> None:
+    async def close(self) -> None:
         """Close every pooled connection; the manager can be used again later."""
         if self._engine is not None:
             engine, self._engine = self._engine, None
             await engine.dispose()
 
-    async def close(self) -> None:
-        """Alias of :meth:`dispose`, the name every manager shares."""
-        await self.dispose()
-
     async def __aenter__(self) -> DatabaseManager:
+        await self.start()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self.dispose()
+        await self.close()
 
     # --- sessions and units of work ----------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Entities of the ads domain (DESIGN.md "Domain model"): plain dataclasses, no I/O.
+"""Entities of the ads domain: plain dataclasses, no I/O.
 
 Money is integer micros (1 currency unit = 1,000,000 micros), never float.
 Ids are integers assigned by the database: a new entity has ``id=None``.

@@ -1,4 +1,4 @@
-"""Derived metrics (DESIGN.md): always computed from sums, None where the denominator is 0.
+"""Derived metrics: always computed from sums, None where the denominator is 0.
 
 - CTR = clicks / impressions
 - CPC = cost / clicks                 (micros)

@@ -172,7 +172,7 @@ def _with_database(ctx: click.Context, action: Callable[[Any], Awaitable[T]]) ->
         try:
             return await action(manager)
         finally:
-            await manager.dispose()
+            await manager.close()
 
     return _run(go())
 

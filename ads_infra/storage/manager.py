@@ -110,10 +110,18 @@ class FileStorageManager:
     # --- lifecycle ----------------------------------------------------------------
 
     async def start(self) -> None:
+        """Prepare and check the backend (create the folder, reach the bucket)."""
         await self.strategy.start()
 
     async def close(self) -> None:
         await self.strategy.close()
+
+    async def __aenter__(self) -> FileStorageManager:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
 
     async def health_check(self) -> HealthStatus:
         return await self.strategy.health_check()

@@ -63,7 +63,7 @@ async def test_basic_setup_and_domain_integration(project_dir: Path) -> None:
     await service_manager.close()
     await storage_manager.close()
     await cache_manager.close()
-    await db_manager.dispose()
+    await db_manager.close()
     assert db_manager.config.url == "sqlite+aiosqlite:///./var/ads.db"  # the embedded default
     assert (project_dir / "var" / "ads.db").exists()
 

@@ -33,4 +33,4 @@ async def test_override_providers_swaps_and_restores(ads_container: Any, tmp_pat
         async with ads_container.database.manager().get_session() as session:
             await session.execute(text("SELECT 1"))
     assert ads_container.database.manager() is original
-    await other.dispose()
+    await other.close()

@@ -26,7 +26,7 @@ async def db(request: pytest.FixtureRequest, tmp_path: object) -> AsyncIterator[
             text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body VARCHAR(50) NOT NULL UNIQUE)")
         )
     yield manager
-    await manager.dispose()
+    await manager.close()
 
 
 async def count_notes(db: DatabaseManager) -> int:

@@ -88,7 +88,7 @@ async def proxied(postgres_url: str) -> AsyncIterator[tuple[DatabaseManager, Com
     async with manager.get_session() as session:
         await session.execute(text("CREATE TABLE notes (id SERIAL PRIMARY KEY, body TEXT)"))
     yield manager, eater
-    await manager.dispose()
+    await manager.close()
     await eater.close()
 
 

@@ -157,7 +157,7 @@ async def test_unit_is_retried_after_backend_is_terminated(postgres_url: str) ->
         assert db.retries == 1
         assert await count_notes(db) == 2  # the unit ran whole, exactly once in effect
     finally:
-        await db.dispose()
+        await db.close()
 
 
 async def test_pooled_connections_killed_between_units_are_replaced(postgres_url: str) -> None:
@@ -173,7 +173,7 @@ async def test_pooled_connections_killed_between_units_are_replaced(postgres_url
 
         assert await db.run(unit) != pid  # pre-ping replaced the dead connection
     finally:
-        await db.dispose()
+        await db.close()
 
 
 async def test_retries_are_capped_and_end_in_a_transient_error() -> None:
@@ -197,13 +197,13 @@ async def test_retries_are_capped_and_end_in_a_transient_error() -> None:
         with pytest.raises(TransientDatabaseError, match="after 3 attempts") as info:
             await db.run(unit)
     finally:
-        await db.dispose()
+        await db.close()
     assert calls == 3
     assert db.retries == 2 and db.failures == 1
     assert "hunter2" not in str(info.value)
     health = await db.health_check()
     assert not health.healthy and "hunter2" not in health.detail + health.target
-    await db.dispose()
+    await db.close()
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -221,7 +221,7 @@ async def test_start_fails_fast_with_a_clear_error(backend: str, tmp_path: objec
             with pytest.raises(DatabaseError, match="unavailable"):
                 await db.start()
     finally:
-        await db.dispose()
+        await db.close()
 
 
 # --- SQLite specifics -------------------------------------------------------------------
@@ -243,7 +243,7 @@ async def test_sqlite_has_foreign_keys_and_wal(tmp_path: object) -> None:
             async with db.get_session() as session:
                 await session.execute(text("INSERT INTO c VALUES (1, 99)"))
     finally:
-        await db.dispose()
+        await db.close()
 
 
 async def test_sqlite_memory_database_reports_zero_sized_pool() -> None:
@@ -255,7 +255,7 @@ async def test_sqlite_memory_database_reports_zero_sized_pool() -> None:
         assert stats["pool_class"] == "StaticPool"
         assert stats["active_connections"] == 0
     finally:
-        await db.dispose()
+        await db.close()
 
 
 async def test_the_seed_database_snippet_runs_as_written(postgres_url: str) -> None:
@@ -271,4 +271,4 @@ async def test_the_seed_database_snippet_runs_as_written(postgres_url: str) -> N
     print(f"Active connections: {pool_stats['active_connections']}")
     assert pool_stats["active_connections"] == 0
     assert pool_stats["pool_size"] == 20
-    await db_manager.dispose()
+    await db_manager.close()

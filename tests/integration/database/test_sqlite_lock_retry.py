@@ -44,4 +44,4 @@ async def test_locked_database_is_retried_until_the_lock_is_released(tmp_path: P
     assert db.retries == attempts - 1
     async with db.get_session() as session:
         assert (await session.execute(text("SELECT count(*) FROM t"))).scalar_one() == 1
-    await db.dispose()
+    await db.close()

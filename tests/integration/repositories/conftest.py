@@ -33,7 +33,7 @@ async def db(request: pytest.FixtureRequest) -> AsyncIterator[DatabaseManager]:
     fixture = "migrated_sqlite_url" if request.param == "sqlite" else "migrated_postgres_url"
     manager = make_db(str(request.getfixturevalue(fixture)))
     yield manager
-    await manager.dispose()
+    await manager.close()
 
 
 @pytest.fixture

@@ -61,7 +61,7 @@ async def test_a_unit_of_work_builds_every_catalog_entry_in_its_own_scope(
             assert type(repo) is cls
             assert repo._scope is uow
             assert repr(repo).endswith(" in unit of work)")
-    await factory.db_manager.dispose()
+    await factory.db_manager.close()
 
 
 def test_the_seed_factory_methods_match_the_catalog(factory: RepositoryFactory) -> None:

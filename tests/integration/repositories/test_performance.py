@@ -201,7 +201,7 @@ async def test_a_copy_that_collides_with_a_concurrent_writer_falls_back_to_the_u
             if r.ad_id == ad_ids[1]
         )
     finally:
-        await db.dispose()
+        await db.close()
 
 
 class Count(int):

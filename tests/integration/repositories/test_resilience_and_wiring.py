@@ -48,7 +48,7 @@ async def test_get_by_id_recovers_when_the_pooled_connections_were_killed(
         assert await ads.get_by_id(tree.ad.id or 0, user_id=1) == tree.ad
         assert await ads.get_by_id(999_999, user_id=1) is None
     finally:
-        await db.dispose()
+        await db.close()
 
 
 async def test_container_builds_the_repositories_with_the_cache(sqlite_url: str) -> None:
@@ -74,4 +74,4 @@ async def test_container_builds_the_repositories_with_the_cache(sqlite_url: str)
     assert await ads.get_by_id(tree.ad.id or 0, user_id=9) == tree.ad
     assert await factory.cache.get(ads.cache_key(9, tree.ad.id or 0)) is not None
     await factory.cache.close()
-    await db.dispose()
+    await db.close()

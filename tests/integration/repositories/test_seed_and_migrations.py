@@ -47,7 +47,7 @@ async def test_seed_snippet_on_the_default_database_with_the_default_constructor
     ads_data = await ads_repo.get_by_id(123, user_id=456)
     user_stats = await ads_repo.get_user_stats(user_id=456)
     assert ads_data is None and user_stats.total_ads == 0
-    await db_manager.dispose()
+    await db_manager.close()
 
 
 async def test_unmigrated_database_gives_a_clear_error_for_every_repository(db_url: str) -> None:
@@ -67,7 +67,7 @@ async def test_unmigrated_database_gives_a_clear_error_for_every_repository(db_u
     with pytest.raises(SchemaNotMigratedError):
         async with factory.unit_of_work() as uow:
             await uow.campaigns.count(user_id=1)
-    await db.dispose()
+    await db.close()
 
 
 def _drift(connection: Connection) -> list[object]:
@@ -93,4 +93,4 @@ async def test_upgrade_has_no_drift_and_downgrade_removes_everything(db_url: str
         assert not (TABLES & await conn.run_sync(_tables))
     await migrate.upgrade(db)  # and up again
     assert await migrate.current(db) == "0001"
-    await db.dispose()
+    await db.close()

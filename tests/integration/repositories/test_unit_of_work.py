@@ -97,7 +97,7 @@ async def pg_db(postgres_url: str) -> AsyncIterator[DatabaseManager]:
     db = make_db(postgres_url)
     await migrate.upgrade(db)
     yield db
-    await db.dispose()
+    await db.close()
 
 
 async def test_run_retries_the_whole_unit_after_a_dropped_connection(
