@@ -28,8 +28,10 @@ from ads_infra.core.errors import (
     StorageValidationError,
     StoredFileNotFoundError,
     TransientDatabaseError,
+    UnusableCompletionError,
     UpstreamError,
     ValidationError,
+    WebhookVerificationError,
 )
 
 __all__ = [
@@ -57,6 +59,8 @@ __all__ = [
     "StorageValidationError",
     "StoredFileNotFoundError",
     "TransientDatabaseError",
+    "UnusableCompletionError",
     "UpstreamError",
     "ValidationError",
+    "WebhookVerificationError",
 ]

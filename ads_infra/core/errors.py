@@ -136,11 +136,29 @@ class ObjectExistsError(StorageError):
 
 
 class ExternalServiceError(InfrastructureError):
-    """A call to an external HTTP service failed."""
+    """A call to an external HTTP service failed.
 
-    def __init__(self, message: str, *, service: str | None = None, status: int | None = None):
+    ``status`` is the HTTP status when there was an answer. ``code``, ``type``
+    and ``param`` are the provider's own error fields when its body carried
+    them (OpenAI's ``error.code`` / ``error.type`` / ``error.param``, e.g.
+    ``insufficient_quota``), so a caller can branch on them.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str | None = None,
+        status: int | None = None,
+        code: str | None = None,
+        type: str | None = None,  # OpenAI's field name, as its SDK exposes it
+        param: str | None = None,
+    ):
         self.service = service
         self.status = status
+        self.code = code
+        self.type = type
+        self.param = param
         super().__init__(message)
 
 
@@ -158,3 +176,18 @@ class UpstreamError(ExternalServiceError):
 
 class ServiceTimeoutError(ExternalServiceError, TimeoutError):
     """The upstream did not answer in time."""
+
+
+class UnusableCompletionError(UpstreamError):
+    """The AI provider answered, but with nothing usable: empty, refused or cut off.
+
+    ``finish_reason`` is the provider's (``length``, ``content_filter`` ...).
+    """
+
+    def __init__(self, message: str, *, service: str | None = None, finish_reason: str | None):
+        self.finish_reason = finish_reason
+        super().__init__(message, service=service)
+
+
+class WebhookVerificationError(InfrastructureError, ValueError):
+    """A received webhook failed verification (signature, timestamp or replay): reject it."""

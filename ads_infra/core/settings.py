@@ -356,8 +356,22 @@ class AIProviderConfig(ConfigSection):
     max_retries: int = dataclasses.field(default=3, metadata={"min": 0})
     max_tokens: int = dataclasses.field(default=256, metadata={"min": 1})
     temperature: float = dataclasses.field(default=0.7, metadata={"min": 0})
+    # How the token limit is sent: "max_tokens" (what most OpenAI-compatible servers
+    # read), "max_completion_tokens" (what OpenAI's newer and reasoning models
+    # require), or "auto": the latter for api.openai.com and reasoning models.
+    limit_parameter: str = "auto"
+    # Seconds one generation may take in all, retries and their waits included.
+    deadline: float = dataclasses.field(default=90.0, metadata={"min": 1})
+
+    _LIMIT_PARAMETERS: ClassVar[tuple[str, ...]] = ("auto", "max_tokens", "max_completion_tokens")
 
     def validate(self) -> None:
+        if self.limit_parameter not in self._LIMIT_PARAMETERS:
+            raise ConfigurationError(
+                f"unknown value {self.limit_parameter!r}; allowed: "
+                f"{', '.join(self._LIMIT_PARAMETERS)}",
+                key="limit_parameter",
+            )
         if self.base_url:
             problem = url_problem(self.base_url, ("http", "https"))
             if problem:

@@ -13,6 +13,7 @@ import hashlib
 import re
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -39,7 +40,12 @@ class TokenUsage:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class AIResponse:
-    """What ``generate_content`` returns; ``str(response)`` is the content."""
+    """What ``generate_content`` returns; ``str(response)`` is the content.
+
+    A reply can be well-formed and still unusable: check :attr:`usable` (or
+    :attr:`truncated`, :attr:`refused`) before storing it. ``content`` is ""
+    when the provider sent ``null``; ``refusal`` is the model's refusal text.
+    """
 
     content: str
     model: str
@@ -47,9 +53,35 @@ class AIResponse:
     usage: TokenUsage = dataclasses.field(default_factory=TokenUsage)
     finish_reason: str | None = None
     response_id: str | None = None
+    refusal: str | None = None
 
     def __str__(self) -> str:
         return self.content
+
+    @property
+    def truncated(self) -> bool:
+        """The token limit cut the content off (``finish_reason: "length"``)."""
+        return self.finish_reason == "length"
+
+    @property
+    def refused(self) -> bool:
+        """The model refused, or the provider's filter withheld the content."""
+        return self.refusal is not None or self.finish_reason == "content_filter"
+
+    @property
+    def usable(self) -> bool:
+        """Complete, non-empty content: not cut off, refused or blank."""
+        return bool(self.content.strip()) and not self.truncated and not self.refused
+
+    def problem(self) -> str | None:
+        """Why the content is not usable, in words, or None."""
+        if self.refused:
+            return f"the model refused: {self.refusal}" if self.refusal else "content was filtered"
+        if self.truncated:
+            return "the content was cut off at the token limit (finish_reason: length)"
+        if not self.content.strip():
+            return f"the content is empty (finish_reason: {self.finish_reason})"
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -93,6 +125,30 @@ def _approx_tokens(text: str) -> int:
     return max(1, len(text.split()))
 
 
+# --- the OpenAI protocol ---------------------------------------------------------------
+
+_ACCEPT_JSON = {"Accept": "application/json"}
+# Reasoning models take max_completion_tokens (reasoning counts against it) and
+# refuse a temperature other than their default.
+_REASONING_MODEL = re.compile(r"^(o\d|gpt-5)", re.IGNORECASE)
+# OpenAI's SDK retries these besides 408, 429 and 5xx: 409 is its lock timeout.
+_OPENAI_RETRY_STATUSES = (408, 409, 429)
+
+
+def _is_reasoning_model(model: str) -> bool:
+    return bool(_REASONING_MODEL.match(model.rsplit("/", 1)[-1]))
+
+
+def _as_openai(config: ExternalServiceConfig, deadline: float) -> ExternalServiceConfig:
+    """``config`` with the OpenAI SDK's retry statuses and, if it sets none, a deadline."""
+    statuses = sorted({*config.retry_statuses, *_OPENAI_RETRY_STATUSES})
+    return dataclasses.replace(
+        config,
+        retry_statuses=statuses,
+        deadline=config.deadline if config.deadline is not None else deadline,
+    )
+
+
 # --- the service -------------------------------------------------------------------
 
 
@@ -123,6 +179,7 @@ class AIProviderService(ManagedService):
                     rate_limit=cfg.rate_limit,
                     timeout=cfg.timeout,
                     max_retries=cfg.max_retries,
+                    deadline=cfg.deadline,
                 ),
             )
 
@@ -150,6 +207,7 @@ class AIProviderService(ManagedService):
         if config is None:
             self._add_offline(service, ServiceType.AI_PROVIDER, "deterministic ad copy, no network")
         else:
+            config = _as_openai(config, self.config.deadline)
             self._add_upstream(service, config)
         self._providers[name] = config
 
@@ -190,23 +248,45 @@ class AIProviderService(ManagedService):
         messages = [{"role": "user", "content": prompt}]
         if system:
             messages.insert(0, {"role": "system", "content": system})
-        body = {
-            "model": model,
-            "messages": messages,
-            "max_tokens": max_tokens or self.config.max_tokens,
-            "temperature": self.config.temperature if temperature is None else temperature,
-        }
+        body: dict[str, Any] = {"model": model, "messages": messages}
+        limit = max_tokens or self.config.max_tokens
+        if self._limit_parameter(config, model) == "max_completion_tokens":
+            body["max_completion_tokens"] = limit
+            if temperature is not None or not _is_reasoning_model(model):
+                body["temperature"] = (
+                    self.config.temperature if temperature is None else temperature
+                )
+        else:
+            body["max_tokens"] = limit
+            body["temperature"] = self.config.temperature if temperature is None else temperature
         path = "/chat/completions" if config.base_url.endswith("/v1") else "/v1/chat/completions"
         # Generating text changes nothing upstream, so a retry is safe; the key
         # lets gateways that support it deduplicate.
         response = await self.manager.request(
-            SERVICE_PREFIX + name, "POST", path, json=body, idempotency_key=uuid.uuid4().hex
+            SERVICE_PREFIX + name,
+            "POST",
+            path,
+            json=body,
+            headers=_ACCEPT_JSON,
+            idempotency_key=uuid.uuid4().hex,
         )
         try:
             data = response.json()
         except orjson.JSONDecodeError:
             data = None  # _parse explains
         return self._parse(name, model, data)
+
+    def _limit_parameter(self, config: ExternalServiceConfig, model: str) -> str:
+        """``max_tokens`` or ``max_completion_tokens``, per ``services.ai.limit_parameter``."""
+        chosen = self.config.limit_parameter
+        if chosen != "auto":
+            return chosen
+        # OpenAI deprecated max_tokens and its reasoning models refuse it; most
+        # compatible servers (vLLM, Ollama, LiteLLM) read max_tokens.
+        host = urlsplit(config.base_url).hostname or ""
+        if host == "api.openai.com" or _is_reasoning_model(model):
+            return "max_completion_tokens"
+        return "max_tokens"
 
     def _parse(self, provider: str, model: str, data: Any) -> AIResponse:
         service = SERVICE_PREFIX + provider
@@ -224,7 +304,8 @@ class AIProviderService(ManagedService):
             )
         try:
             choice = data["choices"][0]
-            content = choice["message"]["content"]
+            message = choice["message"]
+            content = message["content"] if "refusal" not in message else message.get("content")
         except (KeyError, IndexError, TypeError):
             raise UpstreamError(
                 f"{service}: the chat completion has no choices[0].message.content; check "
@@ -254,6 +335,7 @@ class AIProviderService(ManagedService):
                 ) from None
         finish_reason = choice.get("finish_reason")
         response_id = data.get("id")
+        refusal = message.get("refusal")
         return AIResponse(
             content=content or "",
             model=str(data.get("model") or model),
@@ -261,6 +343,7 @@ class AIProviderService(ManagedService):
             usage=TokenUsage(*counts),
             finish_reason=None if finish_reason is None else str(finish_reason),
             response_id=None if response_id is None else str(response_id),
+            refusal=self.manager.scrub(service, str(refusal)) if refusal else None,
         )
 
     async def health_check(self) -> list[HealthStatus]:

@@ -57,6 +57,12 @@ class ExternalServiceConfig(ConfigSection):
     (connection errors, timeouts, 429 and 5xx; other 4xx are the caller's
     fault and do not count) and lets one probe through after
     ``recovery_timeout`` seconds.
+
+    ``retry_statuses`` are the 4xx answers retried besides every 5xx (default
+    408 and 429). ``deadline`` bounds a whole call, waits included: a retry
+    that could not start before it is not made, and each attempt's timeout is
+    cut to what is left. ``x-should-retry: true/false`` from the upstream
+    overrides the status, as OpenAI's SDK does.
     """
 
     _section: ClassVar[str] = "service"
@@ -76,6 +82,11 @@ class ExternalServiceConfig(ConfigSection):
     recovery_timeout: float = dataclasses.field(default=30.0, metadata={"min": 0})
     auth_scheme: AuthScheme = AuthScheme.BEARER
     health_path: str | None = None
+    # 4xx statuses retried like a 5xx (429 and 408 by default; OpenAI adds 409).
+    retry_statuses: list[int] = dataclasses.field(default_factory=lambda: [408, 429])
+    # Seconds a whole call may take, attempts and waits included (None: no bound
+    # beyond timeout x attempts); no retry starts that would end after it.
+    deadline: float | None = dataclasses.field(default=None, metadata={"min": 0})
 
     def validate(self) -> None:
         if not self.base_url:
@@ -91,6 +102,17 @@ class ExternalServiceConfig(ConfigSection):
             raise ConfigurationError("must be > 0 seconds", key="rate_period")
         if not (self.timeout > 0 and math.isfinite(self.timeout)):
             raise ConfigurationError("must be a finite number of seconds > 0", key="timeout")
+        bad = [s for s in self.retry_statuses if not 400 <= s < 500]
+        if bad:
+            raise ConfigurationError(
+                f"{bad} are not 4xx statuses; list only 4xx answers to retry "
+                "(every 5xx is retried already)",
+                key="retry_statuses",
+            )
+        if self.deadline is not None and not (self.deadline > 0 and math.isfinite(self.deadline)):
+            raise ConfigurationError(
+                "must be a finite number of seconds > 0, or None", key="deadline"
+            )
         if self.health_path is not None and not self.health_path.startswith("/"):
             raise ConfigurationError(
                 f"{self.health_path!r} must start with '/' (it is appended to base_url)",

@@ -32,17 +32,25 @@ from ads_infra.core.settings import HttpConfig
 from ads_infra.external_services import failures, status
 from ads_infra.external_services.breaker import REJECTED, CircuitBreaker
 from ads_infra.external_services.config import ExternalServiceConfig, ServiceType
+from ads_infra.external_services.identity import USER_AGENT
 from ads_infra.external_services.metrics import ServiceMetrics
 from ads_infra.external_services.policy import (
+    PERMANENT_ERROR_CODES,
     Failure,
     GiveUp,
     Verdict,
     classify_exception,
     classify_status,
     failure_kind,
+    should_retry_hint,
 )
-from ads_infra.external_services.registered import Call, RegisteredService, client_timeout
-from ads_infra.external_services.response import ServiceResponse, upstream_message
+from ads_infra.external_services.registered import (
+    AttemptHook,
+    Call,
+    RegisteredService,
+    client_timeout,
+)
+from ads_infra.external_services.response import ServiceResponse, read_error
 
 __all__ = ["ExternalServiceManager"]
 
@@ -173,6 +181,8 @@ class ExternalServiceManager:
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
+            # Upstreams see who calls (aiohttp's default names only aiohttp).
+            headers={"User-Agent": USER_AGENT},
             timeout=client_timeout(cfg.total_timeout, cfg.connect_timeout),
         )
         self._closed_signal = loop.create_future()
@@ -220,14 +230,20 @@ class ExternalServiceManager:
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,  # noqa: ASYNC109  (per-attempt, not per call)
+        per_attempt: AttemptHook | None = None,
     ) -> ServiceResponse:
         """Send one request to ``service`` and return its (2xx/3xx) response.
 
         Idempotent methods (GET, PUT, DELETE, ...) are retried on connection
-        errors, timeouts, 429 and 5xx; POST and PATCH only when they carry an
-        ``idempotency_key`` (sent as ``Idempotency-Key``). ``timeout`` (default:
-        the service's) bounds each attempt; time queued for the rate limit is
-        not part of it.
+        errors, timeouts, 5xx and the service's ``retry_statuses`` (408, 429);
+        POST and PATCH only when they carry an ``idempotency_key`` (sent as
+        ``Idempotency-Key``). ``x-should-retry`` from the upstream overrides
+        that; a provider error code no retry can change (``insufficient_quota``,
+        ``invalid_api_key``) is not retried. ``timeout`` (default: the
+        service's) bounds each attempt; time queued for the rate limit is not
+        part of it; the service's ``deadline`` bounds the whole call.
+        ``per_attempt(retry)`` (retry 0 first) gives each attempt's body and
+        extra headers, for protocols that stamp every attempt.
 
         Raises UpstreamError (4xx, or 5xx after retries), RateLimitedError,
         ServiceTimeoutError, CircuitOpenError or ExternalServiceError
@@ -248,15 +264,19 @@ class ExternalServiceManager:
             headers=headers,
             idempotency_key=idempotency_key,
             timeout=timeout,
+            per_attempt=per_attempt,
         )
         closes = self._closes
+        deadline = svc.config.deadline
+        started = time.monotonic() if deadline is not None else 0.0
         attempt = 0
         while True:
             attempt += 1
-            outcome = await self._attempt(svc, call, closes)
+            outcome = await self._attempt(svc, call, closes, attempt - 1, started)
             if isinstance(outcome, ServiceResponse):
                 return outcome
-            decision = svc.retry.after(outcome, attempt, call.attempts)
+            elapsed = time.monotonic() - started if deadline is not None else 0.0
+            decision = svc.retry.after(outcome, attempt, call.attempts, elapsed)
             if isinstance(decision, GiveUp):
                 raise failures.given_up(svc, call.method, outcome, attempt, decision)
             if logger.isEnabledFor(logging.DEBUG):
@@ -272,7 +292,7 @@ class ExternalServiceManager:
             await self._pause(decision.delay, closes)
 
     async def _attempt(
-        self, svc: RegisteredService, call: Call, closes: int
+        self, svc: RegisteredService, call: Call, closes: int, retry: int, started: float
     ) -> ServiceResponse | Failure:
         """Send ``call`` once: the response, or the retryable Failure, counted everywhere.
 
@@ -295,17 +315,25 @@ class ExternalServiceManager:
         token = breaker.admit()
         if token == REJECTED:
             raise failures.circuit_open(svc, call.method)
+        body, headers = call.for_attempt(retry)
+        timeout = call.timeout
+        deadline = svc.config.deadline
+        if deadline is not None:
+            # The last attempt gets what is left of the call's deadline, not a full timeout.
+            left = deadline - (time.monotonic() - started)
+            if timeout.total is None or left < timeout.total:
+                timeout = client_timeout(max(left, 0.001), svc.connect_timeout)
         svc.requests += 1
         svc.m_requests.inc()
-        started = time.perf_counter()
+        sent = time.perf_counter()
         try:
             async with session.request(
                 call.method,
                 call.url,
-                data=call.body,
+                data=body,
                 params=call.params,
-                headers=call.headers,
-                timeout=call.timeout,
+                headers=headers,
+                timeout=timeout,
             ) as resp:
                 payload = await resp.read()
                 status_code = resp.status
@@ -316,27 +344,39 @@ class ExternalServiceManager:
                 breaker.abandon(token)  # cancelled: let the next caller probe
                 raise
             if kind == "timeout":
-                problem = f"no answer within {call.timeout.total} s"
+                problem = f"no answer within {timeout.total:g} s"
             else:
                 problem = svc.scrub(mask_url(f"{type(exc).__name__}: {exc}"))
             failure = Failure(kind, problem)
         else:
-            elapsed = time.perf_counter() - started
+            elapsed = time.perf_counter() - sent
             svc.m_latency.observe(elapsed)
-            verdict = classify_status(status_code)
-            if verdict is not Verdict.RETRYABLE:
-                # A 4xx means the upstream is up and the request is wrong: not a
-                # breaker failure, and retrying would not help.
+            verdict = classify_status(status_code, svc.retry_statuses)
+            if verdict is Verdict.SUCCESS:
                 breaker.success(token)
                 svc.succeeded(elapsed)
-                if verdict is Verdict.SUCCESS:
-                    return ServiceResponse(status_code, resp_headers, payload)
-                raise failures.client_error(svc, call.method, status_code, payload)
+                return ServiceResponse(status_code, resp_headers, payload)
+            # The cold path from here: an error answer.
+            error = read_error(payload)
+            hint = should_retry_hint(resp_headers.get("x-should-retry"))
+            if hint is True:
+                verdict = Verdict.RETRYABLE
+            if error.code in PERMANENT_ERROR_CODES:
+                verdict = Verdict.PERMANENT  # out of quota, a bad key: no retry changes it
+            if verdict is Verdict.PERMANENT:
+                # The upstream is up and the request (or the account) is wrong: not
+                # a breaker failure, and retrying would not help.
+                breaker.success(token)
+                svc.succeeded(elapsed)
+                raise failures.client_error(svc, call.method, status_code, error)
             failure = Failure(
                 failure_kind(status_code),
-                f"answered {status_code}: {svc.scrub(upstream_message(payload))}",
+                f"answered {status_code}: {svc.scrub(error.message)}",
                 status_code,
                 resp_headers.get("Retry-After"),
+                resp_headers.get("retry-after-ms"),
+                final=hint is False,
+                error=error,
             )
         if failure.status == 0 and closes != self._closes:
             # Our own close() cut the attempt off: says nothing about the upstream.

@@ -27,7 +27,7 @@ from ads_infra.external_services.config import AuthScheme, ExternalServiceConfig
 from ads_infra.external_services.metrics import ERROR_KINDS, ServiceMetrics
 from ads_infra.external_services.policy import RetryPolicy
 
-__all__ = ["MASK", "Call", "RegisteredService", "client_timeout"]
+__all__ = ["MASK", "AttemptHook", "Call", "RegisteredService", "client_timeout"]
 
 MASK = "********"
 
@@ -43,10 +43,28 @@ def client_timeout(total: float, connect: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=total or None, sock_connect=connect or None)
 
 
-class Call:
-    """One request as every attempt sends it: method, URL, body, headers, timeout."""
+# Builds one attempt's body and extra headers from its retry count (0 for the
+# first): for protocols that stamp each attempt (Segment's sentAt and
+# X-Retry-Count, a webhook signature's timestamp).
+AttemptHook = Callable[[int], tuple[bytes, Mapping[str, str]]]
 
-    __slots__ = ("attempts", "body", "headers", "method", "params", "timeout", "url")
+
+class Call:
+    """One request as every attempt sends it: method, URL, body, headers, timeout.
+
+    With ``per_attempt`` set, each attempt's body and extra headers come from it.
+    """
+
+    __slots__ = (
+        "attempts",
+        "body",
+        "headers",
+        "method",
+        "params",
+        "per_attempt",
+        "timeout",
+        "url",
+    )
 
     def __init__(
         self,
@@ -57,6 +75,7 @@ class Call:
         headers: Mapping[str, str],
         timeout: aiohttp.ClientTimeout,
         attempts: int,
+        per_attempt: AttemptHook | None = None,
     ) -> None:
         self.method = method
         self.url = url
@@ -65,6 +84,14 @@ class Call:
         self.headers = headers
         self.timeout = timeout
         self.attempts = attempts
+        self.per_attempt = per_attempt
+
+    def for_attempt(self, retry: int) -> tuple[bytes | str | None, Mapping[str, str]]:
+        """The body and headers of attempt ``retry + 1``."""
+        if self.per_attempt is None:
+            return self.body, self.headers
+        body, extra = self.per_attempt(retry)
+        return body, {**self.headers, **extra}
 
 
 class RegisteredService:
@@ -90,6 +117,7 @@ class RegisteredService:
         "rate_spacing",
         "requests",
         "retry",
+        "retry_statuses",
         "secrets",
         "target",
         "timeout",
@@ -130,6 +158,7 @@ class RegisteredService:
         self.connect_timeout = http.connect_timeout
         self.timeout = client_timeout(config.timeout, http.connect_timeout)
         self.retry = RetryPolicy(config)
+        self.retry_statuses = frozenset(config.retry_statuses)
         self.rate_spacing = (
             config.rate_period / config.rate_limit if config.rate_limit is not None else 0.0
         )
@@ -163,6 +192,7 @@ class RegisteredService:
         headers: Mapping[str, str] | None,
         idempotency_key: str | None,
         timeout: float | None,
+        per_attempt: AttemptHook | None = None,
     ) -> Call:
         """The :class:`Call` for these arguments; ValueError for a bad path or timeout."""
         if path and path[0] != "/":
@@ -198,6 +228,7 @@ class RegisteredService:
             hdrs,
             self.timeout if timeout is None else client_timeout(timeout, self.connect_timeout),
             self.retry.attempts(method, idempotency_key),
+            per_attempt,
         )
 
     def make_limiter(self) -> AsyncLimiter:

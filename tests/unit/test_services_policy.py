@@ -19,6 +19,7 @@ from ads_infra.external_services.policy import (
     classify_exception,
     classify_status,
     failure_kind,
+    should_retry_hint,
 )
 from ads_infra.external_services.registered import RegisteredService
 
@@ -32,7 +33,8 @@ from ads_infra.external_services.registered import RegisteredService
         (400, Verdict.PERMANENT),
         (401, Verdict.PERMANENT),
         (404, Verdict.PERMANENT),
-        (408, Verdict.PERMANENT),
+        (408, Verdict.RETRYABLE),  # Request Timeout: passing by definition
+        (409, Verdict.PERMANENT),  # a conflict, unless the service lists it (OpenAI does)
         (429, Verdict.RETRYABLE),
         (500, Verdict.RETRYABLE),
         (503, Verdict.RETRYABLE),
@@ -45,6 +47,58 @@ def test_status_classification(status: int, verdict: Verdict) -> None:
 def test_failure_kind_of_a_retryable_status() -> None:
     assert failure_kind(429) == "rate_limited"
     assert failure_kind(502) == "server_error"
+    assert failure_kind(408) == "timeout"
+    assert failure_kind(409) == "client_error"
+
+
+def test_a_service_adds_its_own_retryable_statuses() -> None:
+    # openai-python's _should_retry: 408, 409, 429 and >= 500.
+    openai_like = frozenset({408, 409, 429})
+    assert [classify_status(s, openai_like) for s in (400, 404, 408, 409, 429, 500)] == [
+        Verdict.PERMANENT,
+        Verdict.PERMANENT,
+        Verdict.RETRYABLE,
+        Verdict.RETRYABLE,
+        Verdict.RETRYABLE,
+        Verdict.RETRYABLE,
+    ]
+
+
+@pytest.mark.parametrize(("value", "hint"), [("true", True), ("false", False), (None, None)])
+def test_x_should_retry_is_read_as_the_sdk_reads_it(value: str | None, hint: bool | None) -> None:
+    assert should_retry_hint(value) is hint
+    assert should_retry_hint("TRUE") is None  # the SDK compares exactly
+
+
+def test_retry_after_ms_wins_over_retry_after_like_the_openai_sdk() -> None:
+    failure = Failure("rate_limited", "busy", 429, "20", "3000")
+    assert policy().after(failure, 1, 4) == Retry(3.0)
+
+
+def test_retry_after_ms_is_read_on_any_retryable_status() -> None:
+    assert policy().after(Failure("server_error", "down", 502, None, "1500"), 1, 4) == Retry(1.5)
+
+
+@pytest.mark.parametrize("bad", ["soon", "-1", "nan", "inf"])
+def test_unreadable_retry_after_ms_falls_back_to_retry_after(bad: str) -> None:
+    assert policy().after(Failure("rate_limited", "busy", 429, "2", bad), 1, 4) == Retry(2.0)
+
+
+def test_retry_after_ms_beyond_the_cap_gives_up() -> None:
+    failure = Failure("rate_limited", "busy", 429, None, "90000")
+    assert policy(retry_after_cap=60).after(failure, 1, 4) == GiveUp(asked=90.0)
+
+
+def test_x_should_retry_false_gives_up_at_once() -> None:
+    failure = Failure("server_error", "down", 500, final=True)
+    assert policy().after(failure, 1, 4) == GiveUp(told=True)
+
+
+def test_no_retry_that_would_pass_the_calls_deadline() -> None:
+    failure = Failure("rate_limited", "busy", 429, None, "3000")
+    rules = policy(deadline=10.0)
+    assert rules.after(failure, 1, 4, elapsed=6.0) == Retry(3.0)
+    assert rules.after(failure, 2, 4, elapsed=7.5) == GiveUp(asked=3.0, deadline=10.0)
 
 
 @pytest.mark.parametrize(
