@@ -132,17 +132,32 @@ class AdService:
         return await self.ads.list(user_id=user_id, filters=filters, limit=limit)
 
     async def generate_copy(self, brief: CopyBrief) -> AdCopy:
-        """Ad copy from the configured writer, cut to the brief's length limits."""
+        """Ad copy from the configured writer, cut to the brief's length limits.
+
+        Copy with an empty headline or description is refused (ValidationError):
+        what this returns is stored as the ad's text.
+        """
         if self.copywriter is None:
             raise ValidationError("copywriter", "no copy writer is configured", entity="AdService")
         if not brief.product.strip():
             raise ValidationError("product", "must not be empty", entity="CopyBrief")
         copy = await self.copywriter.write_copy(brief)
-        return dataclasses.replace(
+        copy = dataclasses.replace(
             copy,
             headline=_clip(copy.headline, brief.max_headline_length),
             description=_clip(copy.description, brief.max_description_length),
         )
+        for field in ("headline", "description"):
+            if not getattr(copy, field):
+                # An ad with a blank line of copy would go live as is: refuse it.
+                source = f" by {copy.provider}/{copy.model}" if copy.provider else ""
+                raise ValidationError(
+                    field,
+                    f"the generated copy{source} has no {field}; nothing was stored. "
+                    "Generate it again or write it yourself",
+                    entity="AdCopy",
+                )
+        return copy
 
     async def create_ad_with_copy(self, ad: Ad, brief: CopyBrief) -> Ad:
         """Generate copy from ``brief``, then create the ad; metadata says where it came from."""

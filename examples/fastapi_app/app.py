@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from ads_infra.containers import create_container
 from ads_infra.core.lifecycle import running
 from ads_infra.domain import NotFoundError, ValidationError
-from ads_infra.errors import InfrastructureError
+from ads_infra.errors import InfrastructureError, UpstreamError
 from examples.fastapi_app import endpoints
 from examples.fastapi_app.containers import AppContainer
 
@@ -45,6 +45,12 @@ def create_app(container: AppContainer | None = None) -> FastAPI:
     async def invalid(_request: Request, exc: ValidationError) -> JSONResponse:
         body: dict[str, Any] = {"detail": str(exc), "field": exc.field}
         return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(UpstreamError)
+    async def bad_gateway(_request: Request, exc: UpstreamError) -> JSONResponse:
+        # The upstream answered, but not with something usable (an error, or AI
+        # copy that was empty, refused or cut off): nothing was stored.
+        return JSONResponse({"detail": str(exc)}, status_code=502)
 
     @app.exception_handler(InfrastructureError)
     async def unavailable(_request: Request, exc: InfrastructureError) -> JSONResponse:

@@ -39,18 +39,23 @@ async def client(container: AppContainer) -> AsyncIterator[httpx.AsyncClient]:
 async def openai_server() -> AsyncIterator[dict[str, Any]]:
     """A local OpenAI-compatible chat completions server that records what it was asked."""
     seen: list[dict[str, Any]] = []
+    # Queued (content, finish_reason) replies; then the default one.
+    replies: list[tuple[str | None, str]] = []
 
     async def completions(request: web.Request) -> web.Response:
         body = await request.json()
         seen.append({"body": body, "auth": request.headers.get("Authorization")})
-        content = "Run Further, Ache Less\nTrail shoes with grip for every mile."
+        content: str | None = "Run Further, Ache Less\nTrail shoes with grip for every mile."
+        finish_reason = "stop"
+        if replies:
+            content, finish_reason = replies.pop(0)
         return web.json_response(
             {
                 "id": "chatcmpl-1",
                 "model": body["model"],
                 "choices": [
                     {"index": 0, "message": {"role": "assistant", "content": content},
-                     "finish_reason": "stop"}
+                     "finish_reason": finish_reason}
                 ],
                 "usage": {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21},
             }
@@ -63,5 +68,5 @@ async def openai_server() -> AsyncIterator[dict[str, Any]]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield {"url": f"http://127.0.0.1:{port}", "seen": seen}
+    yield {"url": f"http://127.0.0.1:{port}", "seen": seen, "replies": replies}
     await runner.cleanup()

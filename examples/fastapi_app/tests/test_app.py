@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import httpx
+import pytest
 from dependency_injector import providers
 
 from ads_infra.config import AIProviderConfig
@@ -94,6 +95,44 @@ async def test_ads_get_copy_from_an_overridden_ai_provider(
     assert openai_server["seen"][0]["auth"] == "Bearer sk-example"
     assert "Trail running shoes" in str(openai_server["seen"][0]["body"]["messages"])
     assert (await client.get(f"/ads/{ad['id']}", headers=BOB)).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("content", "finish_reason", "why"),
+    [
+        (None, "stop", "content is empty"),
+        ("Run Further, Ache", "length", "cut off at the token limit"),
+        ("Run Further, Ache Less", "stop", "one line, not a headline and a description"),
+        (None, "content_filter", "filtered"),
+    ],
+)
+async def test_empty_or_cut_off_copy_is_a_502_and_no_ad(
+    client: httpx.AsyncClient,
+    container: AppContainer,
+    openai_server: dict[str, Any],
+    content: str | None,
+    finish_reason: str,
+    why: str,
+) -> None:
+    # Twice: a cut-off reply is asked for once more, with more tokens.
+    openai_server["replies"].extend([(content, finish_reason)] * 2)
+    response = await _ad_with_generated_copy(client, container, openai_server)
+    assert response.status_code == 502, response.text
+    assert why in response.json()["detail"] and "nothing was stored" in response.json()["detail"]
+    ads = container.repositories.ads()
+    page = await ads.list(user_id=1)
+    assert page.items == []
+
+
+async def test_copy_cut_off_once_is_asked_again_with_more_tokens(
+    client: httpx.AsyncClient, container: AppContainer, openai_server: dict[str, Any]
+) -> None:
+    openai_server["replies"].append(("Run Further, Ache", "length"))
+    response = await _ad_with_generated_copy(client, container, openai_server)
+    assert response.status_code == 201, response.text
+    assert response.json()["headline"] == "Run Further, Ache Less"
+    first, second = (hit["body"] for hit in openai_server["seen"])
+    assert second["max_tokens"] == 4 * first["max_tokens"]
 
 
 async def test_analytics_derives_metrics_from_sums(
