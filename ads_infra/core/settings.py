@@ -384,9 +384,10 @@ class AIProviderConfig(ConfigSection):
 class AnalyticsConfig(ConfigSection):
     """Segment-style analytics endpoint (``/v1/batch``); off when ``url`` is empty.
 
-    Events are sent in batches of ``flush_size``, every ``flush_interval``
-    seconds and on close; at most ``max_buffer`` wait while the endpoint is
-    down (the oldest are dropped beyond that).
+    Events are sent in batches of ``flush_size`` (and under 500 KB), every
+    ``flush_interval`` seconds and on close; at most ``max_buffer`` wait while
+    the endpoint is down (the oldest are dropped beyond that). ``gzip``
+    compresses each batch.
     """
 
     _section: ClassVar[str] = "services.analytics"
@@ -399,6 +400,8 @@ class AnalyticsConfig(ConfigSection):
     rate_limit: int = dataclasses.field(default=50, metadata={"min": 1})
     timeout: float = dataclasses.field(default=10.0, metadata={"min": 0})
     max_retries: int = dataclasses.field(default=3, metadata={"min": 0})
+    # Send each batch gzip-compressed (Content-Encoding: gzip), as Segment accepts.
+    gzip: bool = False
 
     def validate(self) -> None:
         if self.url:

@@ -1,14 +1,24 @@
 """AnalyticsService: events buffered in memory and sent to a Segment-style ``/v1/batch``.
 
+On the wire it does what segment-analytics-python does (its captured
+behaviour is replayed in the tests): a message over 32 KB is refused when it
+is tracked; a batch is cut once it reaches 475,000 bytes of messages, and
+never exceeds 500,000 in all; each attempt carries a fresh ``sentAt`` and,
+on a retry, ``X-Retry-Count``; ``gzip`` compresses the body
+(``Content-Encoding: gzip``); every event names a user (``userId``) or an
+explicit ``anonymousId``.
+
 Events are flushed when ``flush_size`` are waiting, every ``flush_interval``
 seconds, and on :meth:`close` (which the container's shutdown calls before
 the manager's, and a manager closed on its own calls before closing its
 session), so an orderly shutdown loses no event. A batch that failed for a
-passing reason (connection, timeout, 429, 5xx) goes back to the front of the
-buffer and is retried by the next flush; one the endpoint refuses for good
-(another 4xx) is dropped and counted, as it would otherwise block every later
-event. The buffer is bounded by ``max_buffer`` (oldest events dropped, and
-counted, beyond it).
+passing reason (connection, timeout, 408, 429, 5xx) goes back to the front of
+the buffer and is retried by the next flush. A batch refused as malformed or
+too large (400, 413) is split in halves and each half sent again, down to
+single events, so only the events the endpoint refuses are dropped; another
+4xx (a wrong write key) drops the batch, as it would otherwise block every
+later event. The buffer is bounded by ``max_buffer`` (oldest events dropped,
+and counted, beyond it).
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gzip
 import logging
 import uuid
 from collections.abc import Mapping
@@ -26,6 +37,7 @@ import orjson
 from ads_infra.core.errors import ExternalServiceError, UpstreamError
 from ads_infra.core.settings import AnalyticsConfig
 from ads_infra.external_services.config import AuthScheme, ExternalServiceConfig, ServiceType
+from ads_infra.external_services.identity import LIBRARY_NAME, VERSION
 from ads_infra.external_services.manager import ExternalServiceManager
 from ads_infra.external_services.service import ManagedService
 
@@ -34,12 +46,25 @@ __all__ = ["AnalyticsService"]
 logger = logging.getLogger("ads_infra.external_services.analytics")
 
 BATCH_PATH = "/v1/batch"
-LIBRARY = {"name": "ads-infra", "version": "0.1.0"}
+LIBRARY = {"name": LIBRARY_NAME, "version": VERSION}
+# Segment's HTTP Tracking API: 32 KB per message, 500 KB per batch request.
+MAX_MESSAGE_BYTES = 32 * 1024
+MAX_BATCH_BYTES = 500_000
+# As segment-analytics-python: a batch is cut once its messages reach this,
+# leaving room below MAX_BATCH_BYTES for the envelope ("batch", "sentAt").
+BATCH_SIZE_LIMIT = 475_000
+_ENVELOPE_BYTES = 100  # '{"batch":[...],"sentAt":"<ISO time>"}' around the messages
+_JSON = {"Content-Type": "application/json"}
 
 
 def _refused_for_good(status: int) -> bool:
     """A 4xx that sending the same batch again cannot change (408 and 429 can)."""
     return 400 <= status < 500 and status not in (408, 429)
+
+
+def _splittable(status: int | None) -> bool:
+    """A refusal that a smaller batch may get past: too large, or one malformed event."""
+    return status in (400, 413)
 
 
 def _check_json(what: str, kind: str, values: Mapping[str, Any]) -> None:
@@ -67,14 +92,6 @@ def _check_json(what: str, kind: str, values: Mapping[str, Any]) -> None:
     raise TypeError(f"analytics: {what} cannot be sent as JSON")
 
 
-def _serializable(event: dict[str, Any]) -> bool:
-    try:
-        orjson.dumps(event)
-    except TypeError:
-        return False
-    return True
-
-
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -98,15 +115,17 @@ class AnalyticsService(ManagedService):
         super().__init__(manager)
         self.config = config or AnalyticsConfig()
         self.service_name = service_name
-        self._buffer: list[dict[str, Any]] = []
+        # Each event encoded once, when tracked: its size is known for batching, and
+        # a property changed after track() cannot change (or break) what is sent.
+        self._buffer: list[bytes] = []
         self._inflight: set[asyncio.Task[None]] = set()
         self._timer: asyncio.Task[None] | None = None
-        self._anonymous_id = uuid.uuid4().hex
         self._closing = False
         self._closed = False
         self.sent = 0
         self.dropped = 0
-        self.rejected = 0  # of the dropped: in batches the endpoint refused for good
+        self.rejected = 0  # of the dropped: events the endpoint refused for good
+        self.splits = 0  # batches split in halves after a 400/413
         url = self.config.url
         if url:
             base = url.rstrip("/")
@@ -146,9 +165,17 @@ class AnalyticsService(ManagedService):
     ) -> None:
         """Buffer a ``track`` event (Segment's spec); returns without network I/O.
 
-        Raises TypeError when a property cannot be sent as JSON (checked here, so
-        one bad event cannot hold up the others at flush time), and
-        ExternalServiceError once the service is closed.
+        The event must name who did it: ``user_id``, or the ``anonymous_id`` the
+        caller keeps for a visitor not signed in (a cookie, a device id).
+        Segment merges every event with one ``anonymousId`` into one person, so
+        no id is made up here: a shared one would merge all visitors, a fresh
+        one per event would count each event as a new person.
+
+        Raises ValueError without an id or when the event encodes to more than
+        32 KB (Segment's limit per message), TypeError when a property cannot
+        be sent as JSON (checked here, so one bad event cannot hold up the
+        others at flush time), and ExternalServiceError once the service is
+        closed.
         """
         if not event:
             raise ValueError("track needs an event name")
@@ -187,17 +214,32 @@ class AnalyticsService(ManagedService):
         self._register()
         if context:
             _check_json("the event's context", "key", context)
+        if user_id is not None and user_id != "":
+            message["userId"] = str(user_id)
+        if anonymous_id:
+            message["anonymousId"] = str(anonymous_id)
+        if "userId" not in message and "anonymousId" not in message:
+            what = message.get("event") or message["type"]
+            raise ValueError(
+                f"analytics: event {what!r} names no one: pass user_id, or the anonymous_id "
+                "you keep for a visitor who is not signed in (Segment merges events by it; "
+                "a shared id would merge every visitor into one person)"
+            )
+        message["messageId"] = str(uuid.uuid4())  # Segment deduplicates retries by it
+        message["timestamp"] = _now()
+        message["context"] = {**(context or {}), "library": LIBRARY}
+        encoded = orjson.dumps(message)
+        if len(encoded) > MAX_MESSAGE_BYTES:
+            what = message.get("event") or message["type"]
+            raise ValueError(
+                f"analytics: event {what!r} is {len(encoded):,} bytes as JSON, over Segment's "
+                f"limit of {MAX_MESSAGE_BYTES:,} bytes per message; it was not recorded. Send "
+                "fewer or shorter properties (ids rather than whole objects)"
+            )
         if not self.enabled:
             self.dropped += 1
             return
-        if user_id is not None:
-            message["userId"] = str(user_id)
-        else:
-            message["anonymousId"] = anonymous_id or self._anonymous_id
-        message["messageId"] = uuid.uuid4().hex  # Segment deduplicates retries by it
-        message["timestamp"] = _now()
-        message["context"] = {"library": LIBRARY, **(context or {})}
-        self._buffer.append(message)
+        self._buffer.append(encoded)
         self._trim()
         if self._closing:
             return  # close() sends it with its final flush; a new task would outlive close
@@ -251,64 +293,93 @@ class AnalyticsService(ManagedService):
                 self._spawn_flush()
 
     async def flush(self) -> int:
-        """Send every buffered event now, in batches of ``flush_size``; return how many.
+        """Send every buffered event now, in batches; return how many were sent.
 
-        A batch the endpoint refuses for good (a 4xx other than 408 and 429) is
-        dropped, counted in ``dropped`` and ``rejected`` and logged, and the
-        next batches are sent. On any other failure the unsent events go back
-        to the front of the buffer and the error is raised.
+        A batch holds at most ``flush_size`` events and is cut by size as
+        Segment's client cuts it (see the module). A batch refused with 400 or
+        413 is split in halves, each sent again, down to single events; an event
+        refused alone, or a batch refused with another 4xx (not 408 or 429), is
+        dropped, counted in ``dropped`` and ``rejected`` and logged, and the next
+        batches are sent. On any other failure the unsent events go back to the
+        front of the buffer and the error is raised.
         """
         self._register()
         sent = 0
         while self._buffer:
-            batch = self._buffer[: self.config.flush_size]
-            del self._buffer[: len(batch)]
-            try:
-                await self.manager.request(
-                    self.service_name,
-                    "POST",
-                    BATCH_PATH,
-                    json={"batch": batch, "sentAt": _now()},
-                    idempotency_key=uuid.uuid4().hex,
-                )
-            except UpstreamError as exc:
-                if exc.status is None or not _refused_for_good(exc.status):
-                    self._requeue(batch)
+            work = [self._take_batch()]
+            while work:
+                batch = work.pop(0)
+                try:
+                    await self._post(batch)
+                except UpstreamError as exc:
+                    if _splittable(exc.status) and len(batch) > 1:
+                        half = len(batch) // 2
+                        work[:0] = [batch[:half], batch[half:]]
+                        self.splits += 1
+                        continue
+                    if exc.status is not None and _refused_for_good(exc.status):
+                        self._reject(batch, exc)
+                        continue
+                    self._requeue([batch, *work])
                     raise
-                self._reject(batch, exc)
-                continue
-            except TypeError:
-                # track() checked every event, so one was changed since (a mutable
-                # property): drop it rather than let it block the rest for ever.
-                good = [event for event in batch if _serializable(event)]
-                if len(good) == len(batch):
-                    self._requeue(batch)
+                except BaseException:
+                    self._requeue([batch, *work])
                     raise
-                self.dropped += len(batch) - len(good)
-                logger.error(
-                    "%s: dropped %d events that JSON can no longer carry (changed after track())",
-                    self.service_name,
-                    len(batch) - len(good),
-                )
-                self._buffer[:0] = good
-                continue
-            except BaseException:
-                self._requeue(batch)
-                raise
-            sent += len(batch)
-            self.sent += len(batch)
+                sent += len(batch)
+                self.sent += len(batch)
         return sent
 
-    def _requeue(self, batch: list[dict[str, Any]]) -> None:
-        self._buffer[:0] = batch  # nothing lost: the next flush sends them
+    def _take_batch(self) -> list[bytes]:
+        """The next batch off the buffer: up to ``flush_size`` events, cut by size."""
+        buffer = self._buffer
+        total = _ENVELOPE_BYTES
+        count = 0
+        for message in buffer[: self.config.flush_size]:
+            size = len(message) + 1  # and its comma
+            if count and total + size > MAX_BATCH_BYTES:
+                break
+            count += 1
+            total += size
+            if total >= BATCH_SIZE_LIMIT:
+                break
+        batch = buffer[:count]
+        del buffer[:count]
+        return batch
+
+    async def _post(self, batch: list[bytes]) -> None:
+        messages = b",".join(batch)
+        compress = self.config.gzip
+
+        def attempt(retry: int) -> tuple[bytes, dict[str, str]]:
+            # sentAt is when this attempt leaves: Segment corrects the events'
+            # timestamps by sentAt against its own clock, so a stale one skews them.
+            body = b'{"batch":[' + messages + b'],"sentAt":"' + _now().encode() + b'"}'
+            headers = {"X-Retry-Count": str(retry)} if retry else {}
+            if compress:
+                body = gzip.compress(body, compresslevel=6)
+                headers["Content-Encoding"] = "gzip"
+            return body, headers
+
+        await self.manager.request(
+            self.service_name,
+            "POST",
+            BATCH_PATH,
+            data=b"",
+            headers=_JSON,
+            idempotency_key=uuid.uuid4().hex,
+            per_attempt=attempt,
+        )
+
+    def _requeue(self, batches: list[list[bytes]]) -> None:
+        self._buffer[:0] = [m for batch in batches for m in batch]  # the next flush sends them
         self._trim()
 
-    def _reject(self, batch: list[dict[str, Any]], exc: UpstreamError) -> None:
+    def _reject(self, batch: list[bytes], exc: UpstreamError) -> None:
         # Sent again it would be refused again, and hold up every event behind it.
         self.dropped += len(batch)
         self.rejected += len(batch)
         logger.error(
-            "%s: the endpoint refused a batch of %d events (%s); dropped them",
+            "%s: the endpoint refused %d event(s) (%s); dropped them",
             self.service_name,
             len(batch),
             exc,  # the manager's message: secrets already masked
@@ -348,5 +419,6 @@ class AnalyticsService(ManagedService):
             "sent": self.sent,
             "dropped": self.dropped,
             "rejected": self.rejected,
+            "splits": self.splits,
             "flushes_in_flight": len(self._inflight),
         }

@@ -98,7 +98,7 @@ async def test_batch_refused_for_good_is_dropped_not_kept(
     upstream: Upstream, manager: ExternalServiceManager, caplog: pytest.LogCaptureFixture
 ) -> None:
     service = analytics(manager, upstream)
-    upstream.script("batch", Reply(400, {"error": "invalid event in batch"}))
+    upstream.script("batch", Reply(422, {"error": "invalid batch"}))
     for i in range(3):
         await service.track("bad", {"i": i}, user_id=1)
 
@@ -106,7 +106,7 @@ async def test_batch_refused_for_good_is_dropped_not_kept(
 
     assert service.pending == 0
     assert service.get_stats()["rejected"] == 3 and service.dropped == 3
-    assert "refused a batch of 3 events" in caplog.text and "invalid event" in caplog.text
+    assert "refused 3 event(s)" in caplog.text and "invalid batch" in caplog.text
     # Later events are no longer held up behind it.
     await service.track("good", {"i": 3}, user_id=1)
     assert await service.flush() == 1
@@ -120,41 +120,40 @@ async def test_property_json_cannot_carry_is_refused_at_track(
     with pytest.raises(
         TypeError, match=r"event 'priced': property 'price' cannot be sent as JSON.*Decimal"
     ):
-        await service.track("priced", {"ok": 1, "price": decimal.Decimal("1.50")})
+        await service.track("priced", {"ok": 1, "price": decimal.Decimal("1.50")}, user_id=1)
     with pytest.raises(TypeError, match=r"identify: trait 'since' .*Decimal"):
         await service.identify(7, {"since": decimal.Decimal(2020)})
     assert service.pending == 0
-    await service.track("good", {"price": "1.50"})
+    await service.track("good", {"price": "1.50"}, user_id=1)
     assert await service.flush() == 1
 
 
-async def test_event_changed_after_track_is_dropped_alone(
+async def test_event_changed_after_track_is_sent_as_tracked(
     upstream: Upstream, manager: ExternalServiceManager
 ) -> None:
     service = analytics(manager, upstream)
-    meta: dict[str, object] = {}
-    await service.track("first", {"i": 0})
-    await service.track("changed", {"meta": meta})
-    await service.track("last", {"i": 2})
+    meta: dict[str, object] = {"price": "1.00"}
+    await service.track("first", {"i": 0}, user_id=1)
+    await service.track("changed", {"meta": meta}, user_id=1)
     meta["price"] = decimal.Decimal("1.50")  # the caller kept a reference, and changed it
 
     assert await service.flush() == 2
 
-    assert [e["event"] for e in events(upstream)] == ["first", "last"]
-    assert service.pending == 0 and service.dropped == 1
+    assert [e["properties"] for e in events(upstream)] == [{"i": 0}, {"meta": {"price": "1.00"}}]
+    assert service.pending == 0 and service.dropped == 0
 
 
 async def test_track_during_close_is_sent_and_after_close_refused(upstream: Upstream) -> None:
     manager = ExternalServiceManager()
     service = analytics(manager, upstream, flush_size=2, flush_interval=0.05)
     upstream.script("batch", Reply(200, {"success": True}, delay=0.3))  # in flight at close
-    await service.track("e1")
-    await service.track("e2")
+    await service.track("e1", user_id=1)
+    await service.track("e2", user_id=1)
     await eventually(lambda: upstream.count("batch") == 1)
     closing = asyncio.create_task(manager.close())
     await eventually(lambda: service._closing)  # close() is waiting for the batch in flight
 
-    await service.track("late")  # e.g. a request finishing during shutdown
+    await service.track("late", user_id=1)  # e.g. a request finishing during shutdown
     await closing
 
     assert [e["event"] for e in events(upstream)] == ["e1", "e2", "late"]
@@ -162,13 +161,13 @@ async def test_track_during_close_is_sent_and_after_close_refused(upstream: Upst
     ticking = [t for t in asyncio.all_tasks() if "_tick" in repr(t.get_coro())]
     assert ticking == []  # no interval timer left to reopen the session
     with pytest.raises(ExternalServiceError, match="analytics service is closed"):
-        await service.track("after")
+        await service.track("after", user_id=1)
     assert manager._session is None and service.pending == 0
 
 
 async def test_analytics_is_off_without_url(manager: ExternalServiceManager) -> None:
     service = AnalyticsService(manager)
-    await service.track("anything")
+    await service.track("anything", user_id=1)
     assert service.get_stats()["dropped"] == 1 and not service.enabled
     assert manager.services == []
 
