@@ -415,12 +415,16 @@ class NotificationsConfig(ConfigSection):
     """Slack-style and generic JSON webhooks; each off when empty.
 
     Webhook URLs carry their credential in the path, so they are secrets.
+    ``webhook_secret`` (``whsec_<base64>``) signs every message to
+    ``webhook_url`` per the Standard Webhooks spec; it is required with it.
     """
 
     _section: ClassVar[str] = "services.notifications"
 
     slack_webhook_url: Secret | None = None
     webhook_url: Secret | None = None
+    # Signs what goes to webhook_url (Standard Webhooks); required with it.
+    webhook_secret: Secret | None = None
     rate_limit: int = dataclasses.field(default=10, metadata={"min": 1})
     timeout: float = dataclasses.field(default=10.0, metadata={"min": 0})
     max_retries: int = dataclasses.field(default=3, metadata={"min": 0})

@@ -5,7 +5,8 @@ the request path, composed of the circuit breaker (``breaker.py``) and the
 retry and classification policy (``policy.py``, ``retry.py``);
 :class:`AIProviderService`, :class:`AnalyticsService` and
 :class:`NotificationService` are built on it (``service.py``: started, not
-registered by their constructors). See ``docs/services.md``.
+registered by their constructors). Receivers of our signed webhooks use
+:func:`verify_webhook` (``webhooks.py``). See ``docs/services.md``.
 """
 
 from ads_infra.external_services.ai import (
@@ -19,8 +20,18 @@ from ads_infra.external_services.analytics import AnalyticsService
 from ads_infra.external_services.breaker import CircuitBreaker, CircuitState
 from ads_infra.external_services.config import AuthScheme, ExternalServiceConfig, ServiceType
 from ads_infra.external_services.manager import ExternalServiceManager
-from ads_infra.external_services.notifications import ChannelKind, NotificationService
+from ads_infra.external_services.notifications import (
+    ChannelKind,
+    NotificationService,
+    slack_escape,
+)
 from ads_infra.external_services.response import ServiceResponse
+from ads_infra.external_services.webhooks import (
+    ReplayGuard,
+    generate_webhook_secret,
+    sign_webhook,
+    verify_webhook,
+)
 
 __all__ = [
     "OFFLINE_PROVIDER",
@@ -34,8 +45,13 @@ __all__ = [
     "ExternalServiceConfig",
     "ExternalServiceManager",
     "NotificationService",
+    "ReplayGuard",
     "ServiceResponse",
     "ServiceType",
     "TokenUsage",
+    "generate_webhook_secret",
     "offline_ad_copy",
+    "sign_webhook",
+    "slack_escape",
+    "verify_webhook",
 ]

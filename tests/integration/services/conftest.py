@@ -30,6 +30,9 @@ from aiohttp import web
 
 from ads_infra.external_services import ExternalServiceManager
 
+# A Standard Webhooks secret for the tests' webhook channels (not a real one).
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"test-webhook-signing-key-32bytes").decode()
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = __file__.rsplit("/", 1)[0]
@@ -77,6 +80,7 @@ class Upstream:
         self.batches: list[dict[str, Any]] = []
         self.slack: list[dict[str, Any]] = []
         self.webhooks: list[tuple[dict[str, str], dict[str, Any]]] = []
+        self.webhook_bodies: list[bytes] = []  # as received, for signature checks
 
     def script(self, name: str, *replies: Reply) -> None:
         self.scripts[name].extend(replies)
@@ -172,6 +176,7 @@ class Upstream:
         return web.Response(text="ok")
 
     async def generic_webhook(self, request: web.Request) -> web.StreamResponse:
+        self.webhook_bodies.append(await request.read())
         self.webhooks.append((dict(request.headers), await request.json()))
         return web.json_response({"received": True})
 

@@ -8,13 +8,19 @@ import decimal
 import pytest
 
 from ads_infra.config import AnalyticsConfig, NotificationsConfig
-from ads_infra.errors import ConfigurationError, ExternalServiceError, UpstreamError
+from ads_infra.errors import (
+    ConfigurationError,
+    ExternalServiceError,
+    UpstreamError,
+    WebhookVerificationError,
+)
 from ads_infra.external_services import (
     AnalyticsService,
     ExternalServiceManager,
     NotificationService,
+    verify_webhook,
 )
-from tests.integration.services.conftest import Reply, Upstream, eventually
+from tests.integration.services.conftest import WEBHOOK_SECRET, Reply, Upstream, eventually
 
 
 def analytics(
@@ -186,28 +192,93 @@ async def test_slack_webhook(upstream: Upstream, manager: ExternalServiceManager
     assert "XXXXSECRET" not in repr(status) and "XXXXSECRET" not in repr(notifications.config)
 
 
-async def test_generic_webhook(upstream: Upstream, manager: ExternalServiceManager) -> None:
+async def test_slack_text_is_escaped_so_a_mention_in_a_name_is_shown_not_obeyed(
+    upstream: Upstream, manager: ExternalServiceManager
+) -> None:
     notifications = NotificationService(
         manager,
-        NotificationsConfig(webhook_url=f"{upstream.url}/hooks/ads?token=abc"),  # type: ignore[arg-type]
+        NotificationsConfig(slack_webhook_url=f"{upstream.url}/services/T/B/X"),  # type: ignore[arg-type]
+    )
+    await notifications.send_notification(
+        "slack", "Campaign <!channel> & <@U123> is <https://x.example|live>", extra={"mrkdwn": True}
+    )
+    (posted,) = upstream.slack
+    assert posted["text"] == (
+        "Campaign &lt;!channel&gt; &amp; &lt;@U123&gt; is &lt;https://x.example|live&gt;"
+    )
+    assert posted["mrkdwn"] is True
+
+
+@pytest.mark.parametrize(
+    ("kind", "key"),
+    [("slack", "text"), ("webhook", "channel"), ("webhook", "text"), ("webhook", "sent_at")],
+)
+async def test_extra_cannot_overwrite_what_the_service_writes(
+    upstream: Upstream, manager: ExternalServiceManager, kind: str, key: str
+) -> None:
+    notifications = NotificationService(manager)
+    notifications.register_channel(
+        "ops", f"{upstream.url}/hooks/x", kind, secret=WEBHOOK_SECRET if kind == "webhook" else None
+    )
+    with pytest.raises(ValueError, match=rf"extra may not set \['{key}'\]"):
+        await notifications.send_notification("ops", "hello", extra={key: "forged"})
+    assert upstream.webhooks == [] and upstream.slack == []
+
+
+async def test_generic_webhook_is_signed_per_standard_webhooks(
+    upstream: Upstream, manager: ExternalServiceManager
+) -> None:
+    notifications = NotificationService(
+        manager,
+        NotificationsConfig(
+            webhook_url=f"{upstream.url}/hooks/ads?token=abc",  # type: ignore[arg-type]
+            webhook_secret=WEBHOOK_SECRET,  # type: ignore[arg-type]
+        ),
     )
     await notifications.send_notification("webhook", "Spend spike", extra={"campaign_id": 12})
     ((headers, body),) = upstream.webhooks
     assert body["channel"] == "webhook" and body["text"] == "Spend spike"
     assert body["campaign_id"] == 12 and body["sent_at"]
-    assert headers["Content-Type"] == "application/json" and headers["Idempotency-Key"]
+    assert headers["Content-Type"] == "application/json"
+    assert headers["webhook-id"] == headers["Idempotency-Key"]
+    # The receiver's side: the signature checks out over the bytes as received.
+    raw = upstream.webhook_bodies[0]
+    assert verify_webhook(WEBHOOK_SECRET, headers, raw) == headers["webhook-id"]
+    with pytest.raises(WebhookVerificationError, match="no v1 signature matches"):
+        verify_webhook(WEBHOOK_SECRET, headers, raw.replace(b"Spend", b"Spent"))
 
 
-async def test_notification_retries_carry_one_idempotency_key(
+async def test_a_webhook_channel_without_a_secret_is_refused(
     upstream: Upstream, manager: ExternalServiceManager
 ) -> None:
     notifications = NotificationService(manager)
-    notifications.register_channel("ops", f"{upstream.url}/fault/hook", "webhook")
+    with pytest.raises(ConfigurationError, match=r"needs a signing secret.*ADS_WEBHOOK_SECRET"):
+        notifications.register_channel("ops", f"{upstream.url}/hooks/x", "webhook")
+    with pytest.raises(ConfigurationError, match="webhook_secret: must be 'whsec_'"):
+        NotificationService(
+            manager,
+            NotificationsConfig(
+                webhook_url=f"{upstream.url}/hooks/x",  # type: ignore[arg-type]
+                webhook_secret="whsec_tooshort",  # type: ignore[arg-type]
+            ),
+        )
+
+
+async def test_notification_retries_carry_one_id_each_signed_anew(
+    upstream: Upstream, manager: ExternalServiceManager
+) -> None:
+    notifications = NotificationService(manager)
+    notifications.register_channel(
+        "ops", f"{upstream.url}/fault/hook", "webhook", secret=WEBHOOK_SECRET
+    )
     object.__setattr__(manager.get_config("notifications.ops"), "retry_backoff", 0.01)
     upstream.script("hook", Reply(503), Reply(200))
     await notifications.send_notification("ops", "Deploy finished")
     first, second = upstream.hits["hook"]
     assert first.headers["Idempotency-Key"] == second.headers["Idempotency-Key"]
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    for hit in (first, second):
+        verify_webhook(WEBHOOK_SECRET, hit.headers, hit.body)
 
 
 async def test_unconfigured_channel_says_what_to_set(manager: ExternalServiceManager) -> None:

@@ -20,7 +20,7 @@ from ads_infra.external_services import (
     ExternalServiceConfig,
     ExternalServiceManager,
 )
-from tests.integration.services.conftest import Reply, Upstream, eventually
+from tests.integration.services.conftest import WEBHOOK_SECRET, Reply, Upstream, eventually
 from tests.services import free_port
 
 CONFIG_FILE = Path(__file__).resolve().parents[3] / "config.yml"
@@ -142,7 +142,10 @@ async def test_container_starts_the_manager_first_and_closes_it_last(
         services={
             "ai": {"provider": "openai", "base_url": upstream.url, "api_key": upstream.api_key},
             "analytics": {"url": upstream.url, "write_key": upstream.write_key},
-            "notifications": {"webhook_url": f"{upstream.url}/hooks/x"},
+            "notifications": {
+                "webhook_url": f"{upstream.url}/hooks/x",
+                "webhook_secret": WEBHOOK_SECRET,
+            },
         },
     )
     calls: list[str] = []

@@ -18,7 +18,7 @@ from ads_infra.external_services import (
     ExternalServiceManager,
     NotificationService,
 )
-from tests.integration.services.conftest import Reply, Upstream
+from tests.integration.services.conftest import WEBHOOK_SECRET, Reply, Upstream
 from tests.services import free_port
 
 API_KEY = "sk-live-TOPSECRET-4242424242"
@@ -65,7 +65,11 @@ async def test_a_failing_run_leaks_no_secret(
     # A webhook whose URL path is its credential, failing with the path in the body.
     notifications = NotificationService(
         manager,
-        NotificationsConfig(webhook_url=f"{upstream.url}{HOOK_PATH}", max_retries=0),  # type: ignore[arg-type]
+        NotificationsConfig(
+            webhook_url=f"{upstream.url}{HOOK_PATH}",  # type: ignore[arg-type]
+            webhook_secret=WEBHOOK_SECRET,  # type: ignore[arg-type]
+            max_retries=0,
+        ),
     )
     upstream.script("T0001-B0002-TOPSECRETHOOK", Reply(500, f"no route {HOOK_PATH}"))
 
@@ -111,7 +115,10 @@ async def test_webhook_path_and_query_are_masked_each_on_its_own(
     path_token, query_token = "T0001-PATHTOKEN-123456", "QUERYTOKEN-654321"
     notifications = NotificationService(manager)
     notifications.register_channel(
-        "ops", f"{upstream.url}/fault/{path_token}?sig={query_token}&source=ads", "webhook"
+        "ops",
+        f"{upstream.url}/fault/{path_token}?sig={query_token}&source=ads",
+        "webhook",
+        secret=WEBHOOK_SECRET,
     )
     # Upstreams that echo one part only, as a 404 page quoting the path does.
     upstream.script(
