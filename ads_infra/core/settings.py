@@ -269,7 +269,10 @@ class StorageConfig(ConfigSection):
         default_factory=lambda: list(DEFAULT_ALLOWED_EXTENSIONS)
     )
     storage_type: StorageType = StorageType.LOCAL
-    compression_enabled: bool = True
+    # gzip for text-like types. None: on for local storage, off for S3, where
+    # presigned URLs, boto3 and the aws CLI must get the original bytes; when on
+    # for S3, unencrypted objects carry Content-Encoding: gzip.
+    compression_enabled: bool | None = None
     encryption_enabled: bool = False
     encryption_key: Secret | None = None
     s3_bucket: str = "ads-storage"
@@ -281,14 +284,26 @@ class StorageConfig(ConfigSection):
     multipart_threshold: int = dataclasses.field(default=8 * 1024 * 1024, metadata={"min": 1})
     presign_expiry: int = dataclasses.field(default=3600, metadata={"min": 1})
     temp_max_age: int = dataclasses.field(default=3600, metadata={"min": 0})
+    # Create-only writes on S3 rely on If-None-Match: *, which some servers ignore
+    # (s3rver, old MinIO). "verify": start() checks the server, and refuses to run on
+    # one that ignores it; "emulate": checks, and there falls back to a HEAD before
+    # the PUT (racy: two concurrent creators can both succeed, the last one wins);
+    # "trust": no check (AWS S3, current MinIO and R2 honour it).
+    s3_create_only: str = "verify"
     # Where local storage keeps a file's metadata: "auto" = in the file's extended
     # attributes (one fsync, published with the data), else a "<name>~meta" file
     # beside it; "sidecar" = always the file (for backups that drop xattrs).
     local_metadata: str = "auto"
 
     _LOCAL_METADATA: ClassVar[tuple[str, ...]] = ("auto", "sidecar")
+    _CREATE_ONLY: ClassVar[tuple[str, ...]] = ("verify", "emulate", "trust")
 
     def validate(self) -> None:
+        if self.s3_create_only not in self._CREATE_ONLY:
+            raise ConfigurationError(
+                f"unknown value {self.s3_create_only!r}; allowed: verify, emulate, trust",
+                key="s3_create_only",
+            )
         if self.local_metadata not in self._LOCAL_METADATA:
             raise ConfigurationError(
                 f"unknown value {self.local_metadata!r}; allowed: auto, sidecar",

@@ -1,8 +1,8 @@
 """Who is calling: the package version, as the User-Agent and Segment's ``context.library``.
 
 Read from the installed distribution's metadata, so a release never sends a
-stale hard-coded number; a source tree that is not installed reports
-``ads_infra.__version__``.
+stale hard-coded number; a source tree that is not installed (no metadata)
+reports ``0+unknown`` rather than a number that may be wrong.
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ def _version() -> str:
     try:
         return metadata.version(LIBRARY_NAME)
     except metadata.PackageNotFoundError:  # pragma: no cover - running from an uninstalled tree
-        from ads_infra import __version__
-
-        return __version__
+        return "0+unknown"
 
 
 VERSION = _version()

@@ -117,6 +117,7 @@ class Encoder:
         self._check = check
         self._hash = hashlib.sha256()
         self.size = 0
+        self.encoded_size = 0  # after compression, before encryption
         self._zip = zlib.compressobj(6, zlib.DEFLATED, 31) if compress else None  # gzip
         self._key = key
         self._pending = bytearray()
@@ -139,13 +140,28 @@ class Encoder:
             self._check(chunk, False)
         self._hash.update(chunk)
         out = self._zip.compress(chunk) if self._zip is not None else chunk
+        self.encoded_size += len(out)
         return self._seal(out, final=False) if self._key is not None else out
 
     def finish(self) -> bytes:
         if self._check is not None:
             self._check(b"", True)
         out = self._zip.flush() if self._zip is not None else b""
+        self.encoded_size += len(out)
         return self._seal(out, final=True) if self._key is not None else out
+
+    @property
+    def compressing(self) -> bool:
+        return self._zip is not None
+
+    @property
+    def encrypting(self) -> bool:
+        return self._key is not None
+
+    @property
+    def shrank(self) -> bool:
+        """Compression made the content smaller (False when it is off)."""
+        return self._zip is not None and self.encoded_size < self.size
 
     def _seal(self, data: bytes, *, final: bool) -> bytes:
         assert self._key is not None

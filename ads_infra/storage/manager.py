@@ -57,18 +57,45 @@ GZIP_MAGIC = b"\x1f\x8b"
 # Above this, encoding/decoding a whole file runs in a worker thread (hashlib,
 # zlib and AES-GCM release the GIL) instead of holding up the event loop.
 _OFFLOAD_BYTES = 256 * 1024
+# A stream no longer than this is read whole before it is stored, so that
+# compression is kept only when it shrinks the file.
+_SMALL_BYTES = 64 * 1024
 
 
 def _extension(key: str) -> str:
     return os.path.splitext(key)[1].lower()
 
 
+def _check_chunk(chunk: object) -> bytes:
+    if not isinstance(chunk, bytes | bytearray | memoryview):
+        raise TypeError(f"a file stream must yield bytes, got {type(chunk).__name__}")
+    return bytes(chunk)
+
+
+async def _peek(
+    source: AsyncIterable[bytes], limit: int
+) -> tuple[bytes, AsyncIterator[bytes] | None]:
+    """The stream's first bytes (at least ``limit`` of them unless it ends), and the
+    rest of it, or None when it ended within them."""
+    stream = aiter(source)
+    head = bytearray()
+    async for chunk in stream:
+        head += _check_chunk(chunk)
+        if len(head) >= limit:
+            return bytes(head), stream
+    return bytes(head), None
+
+
+async def _chain(head: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield head
+    async for chunk in rest:
+        yield chunk
+
+
 def _encoded_stream(source: AsyncIterable[bytes], encoder: Encoder) -> AsyncIterator[bytes]:
     async def stream() -> AsyncIterator[bytes]:
         async for chunk in source:
-            if not isinstance(chunk, bytes | bytearray | memoryview):
-                raise TypeError(f"a file stream must yield bytes, got {type(chunk).__name__}")
-            out = encoder.feed(bytes(chunk))
+            out = encoder.feed(_check_chunk(chunk))
             if out:
                 yield out
         tail = encoder.finish()
@@ -91,6 +118,10 @@ class FileStorageManager:
     ) -> None:
         self.config = config or StorageConfig()
         self.strategy = strategy or strategy_for(self.config)
+        # Unset: gzip on local storage, not on S3, whose objects are read by other
+        # tools (presigned URLs, boto3, the aws CLI) that should get the original bytes.
+        enabled = self.config.compression_enabled
+        self._compress = self.strategy.backend == "local" if enabled is None else enabled
         secret = self.config.encryption_key or os.environ.get(ENCRYPTION_KEY_ENV) or None
         self._key = EncryptionKey(secret) if secret else None
         if self.config.encryption_enabled and self._key is None:
@@ -145,68 +176,84 @@ class FileStorageManager:
         display, extension = clean_filename(filename, self.config.allowed_extensions)
         stored = f"{uuid.uuid4().hex}{extension}"
         encrypt = self.config.encryption_enabled
-        compress = self.config.compression_enabled and extension not in COMPRESSED_EXTENSIONS
-        checker = ContentChecker(extension, display)
-        encoder = Encoder(
-            name=display,
-            max_size=self.config.max_file_size,
-            check=lambda chunk, final: checker.feed(chunk, final=final),
-            compress=compress,
-            key=self._key if encrypt else None,
-        )
+        key = self._key if encrypt else None
+
+        def make_encoder(compress: bool) -> Encoder:
+            checker = ContentChecker(extension, display)
+            return Encoder(
+                name=display,
+                max_size=self.config.max_file_size,
+                check=lambda chunk, final: checker.feed(chunk, final=final),
+                compress=compress,
+                key=key,
+            )
+
+        encoder = make_encoder(self._compress and extension not in COMPRESSED_EXTENSIONS)
         created = dt.datetime.now(dt.UTC).isoformat()
 
-        def own(size: int, sha256: str) -> dict[str, str]:
+        def own(size: int, sha256: str, compressed: bool) -> dict[str, str]:
             meta = {
                 "ads-name": quote(display, safe=" ()[]-_.,+=@"),
                 "ads-size": str(size),
                 "ads-sha256": sha256,
-                "ads-encoding": "gzip" if compress else "identity",
+                "ads-encoding": "gzip" if compressed else "identity",
                 "ads-created": created,
             }
-            if encrypt and self._key is not None:
+            if key is not None:
                 meta["ads-encryption"] = ENCRYPTION_SCHEME
-                meta["ads-key-id"] = self._key.key_id
+                meta["ads-key-id"] = key.key_id
             return meta
 
         # S3's 2 KiB limit covers the ads-* entries too. The caller gets the room they
         # leave at their largest (a size at the limit, a full sha256), so that a bad
         # request fails here and not after the whole content was read.
-        largest_own = own(self.config.max_file_size, "0" * 64)
+        largest_own = own(self.config.max_file_size, "0" * 64, True)
         extra = validate_metadata(metadata, room=MAX_METADATA_BYTES - metadata_size(largest_own))
         if any(k.startswith("ads-") for k in extra):
             raise InvalidFileNameError("metadata keys starting with 'ads-' are reserved")
 
         def describe() -> dict[str, str]:
-            return {**own(encoder.size, encoder.sha256), **extra}
+            return {**own(encoder.size, encoder.sha256, encoder.compressing), **extra}
 
         content_type = content_type_for(extension)
-        if isinstance(content, bytes | bytearray | memoryview):
-            content = bytes(content)
-            if len(content) > self.config.max_file_size:
-                raise FileTooLargeError(
-                    f"{display!r} is {len(content)} bytes, over the limit of "
-                    f"{self.config.max_file_size} (storage.max_file_size); nothing was stored"
+        if not isinstance(content, bytes | bytearray | memoryview):
+            # A stream that ends within its first chunks is stored as bytes, so that
+            # compression can be judged on the whole of it (see below).
+            head, rest = await _peek(content, _SMALL_BYTES)
+            if rest is not None:
+                await self.strategy.put(
+                    stored,
+                    _encoded_stream(_chain(head, rest), encoder),
+                    content_type=content_type,
+                    metadata=describe,
                 )
-
-            def encode() -> bytes:
-                head = encoder.feed(content)
-                tail = encoder.finish()
-                return head + tail if tail else head
-
-            if len(content) >= _OFFLOAD_BYTES and (compress or encrypt):
-                payload = await asyncio.to_thread(encode)
-            else:
-                payload = encode()
-            await self.strategy.put(stored, payload, content_type=content_type, metadata=describe())
-        else:
-            await self.strategy.put(
-                stored,
-                _encoded_stream(content, encoder),
-                content_type=content_type,
-                metadata=describe,
+                return stored
+            content = head
+        content = bytes(content)
+        if len(content) > self.config.max_file_size:
+            raise FileTooLargeError(
+                f"{display!r} is {len(content)} bytes, over the limit of "
+                f"{self.config.max_file_size} (storage.max_file_size); nothing was stored"
             )
+        payload = await self._encode(encoder, content)
+        if encoder.compressing and not encoder.shrank:
+            # gzip adds ~20 bytes of framing: a tiny or incompressible file would be
+            # stored larger than it is. Store it as is instead.
+            encoder = make_encoder(False)
+            payload = await self._encode(encoder, content)
+        await self.strategy.put(stored, payload, content_type=content_type, metadata=describe())
         return stored
+
+    @staticmethod
+    async def _encode(encoder: Encoder, content: bytes) -> bytes:
+        def encode() -> bytes:
+            head = encoder.feed(content)
+            tail = encoder.finish()
+            return head + tail if tail else head
+
+        if len(content) >= _OFFLOAD_BYTES and (encoder.compressing or encoder.encrypting):
+            return await asyncio.to_thread(encode)
+        return encode()
 
     # --- reads ----------------------------------------------------------------------
 
@@ -381,7 +428,7 @@ class FileStorageManager:
             "total_files": total_files,
             "total_size": total_size,
             "max_file_size": self.config.max_file_size,
-            "compression_enabled": self.config.compression_enabled,
+            "compression_enabled": self._compress,
             "encryption_enabled": self.config.encryption_enabled,
         }
 

@@ -20,28 +20,22 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import re
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING, Any
 
 import aiofiles
 import aiofiles.tempfile
 import obstore
 from obstore.exceptions import (
-    AlreadyExistsError,
     BaseError,
     NotFoundError,
-    PreconditionError,
 )
 from obstore.store import S3Store
 
 from ads_infra.core.errors import (
     InvalidFileNameError,
-    ObjectExistsError,
-    StorageError,
     StoredFileNotFoundError,
 )
 from ads_infra.core.health import HealthStatus
@@ -60,6 +54,8 @@ from ads_infra.storage.base import (
     validate_expires_in,
     validate_key,
 )
+from ads_infra.storage.s3_create_only import CreateOnly
+from ads_infra.storage.s3_errors import S3Errors
 
 if TYPE_CHECKING:
     from obstore import Attributes, ObjectMeta, PutResult
@@ -67,8 +63,10 @@ if TYPE_CHECKING:
 __all__ = ["CloudStorageStrategy"]
 
 PENDING = "ads-pending"
+# The manager's metadata keys this backend reads (the on-storage format: docs/storage.md).
+ENCODING_KEY = "ads-encoding"
+ENCRYPTION_KEY = "ads-encryption"
 MIN_PART = 5 * 1024 * 1024  # S3's smallest part but the last
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 
 
 class _UploadCancelled(Exception):
@@ -97,6 +95,8 @@ class CloudStorageStrategy(StorageStrategy):
     def __init__(self, config: StorageConfig | None = None) -> None:
         self.config = config or StorageConfig(storage_type=StorageType.S3)
         self._store: S3Store | None = None
+        self.create_only = CreateOnly(self.config.s3_create_only, self.target)
+        self._errors = S3Errors(self.config, self.target)
         self.part_size = max(MIN_PART, min(self.config.multipart_threshold, 64 * 1024 * 1024))
 
     @property
@@ -142,47 +142,6 @@ class CloudStorageStrategy(StorageStrategy):
 
     # --- errors -----------------------------------------------------------------
 
-    def _fail(self, exc: BaseException, action: str, key: str | None = None) -> NoReturn:
-        if isinstance(exc, NotFoundError | FileNotFoundError) and key is not None:
-            raise StoredFileNotFoundError(key) from None
-        if isinstance(exc, AlreadyExistsError | PreconditionError) and key is not None:
-            raise ObjectExistsError(
-                f"a file named {key!r} is already stored in {self.target} (or being written); "
-                "delete it first or choose another name"
-            ) from None
-        what = f" {key!r}" if key else ""
-        raise StorageError(
-            f"S3 {action}{what} failed on {self.target}: {self._summary(exc)}; "
-            "check the bucket, endpoint (ADS_S3_ENDPOINT_URL) and credentials"
-        ) from None
-
-    def _summary(self, exc: BaseException) -> str:
-        """obstore's messages are long debug dumps (request, retries, body): keep the
-        first line, and never a credential."""
-        lines = str(exc).strip().splitlines()
-        return f"{type(exc).__name__}: {self._scrub(lines[0] if lines else '')[:240]}"
-
-    def _scrub(self, text: str) -> str:
-        """``text`` without the configured credentials or any URL's password or signature.
-
-        obstore repeats the request URL whole. StorageConfig refuses a password in
-        ``s3_endpoint_url``, but one set on the object afterwards must not leak either.
-        """
-        secrets = [
-            s.get_secret_value()
-            for s in (self.config.s3_access_key_id, self.config.s3_secret_access_key)
-            if s
-        ]
-        try:
-            password = urlsplit(self.config.s3_endpoint_url or "").password
-        except ValueError:  # unparseable: the URL masking below is all there is
-            password = None
-        if password:
-            secrets += [password, unquote(password)]
-        for secret in sorted(secrets, key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return _URL.sub(lambda match: mask_url(match.group()), text)
-
     @staticmethod
     def _split(attributes: Attributes) -> tuple[str, dict[str, str]]:
         content_type = "application/octet-stream"
@@ -213,7 +172,11 @@ class CloudStorageStrategy(StorageStrategy):
         try:
             await obstore.list(self.store, chunk_size=1).collect_async()
         except BaseError as exc:
-            self._fail(exc, "listing bucket")
+            self._errors.fail(exc, "listing bucket")
+        try:
+            await self.create_only.check(self.store)
+        except BaseError as exc:
+            self._errors.fail(exc, "checking create-only writes on")
 
     async def close(self) -> None:
         self._store = None
@@ -265,7 +228,7 @@ class CloudStorageStrategy(StorageStrategy):
                             key, self._read_parts(spool), attributes, overwrite
                         )
         except BaseError as exc:
-            self._fail(exc, "upload of", key)
+            self._errors.fail(exc, "upload of", key)
         return ObjectInfo(
             key=key,
             size=size,
@@ -285,7 +248,14 @@ class CloudStorageStrategy(StorageStrategy):
                     f"metadata key {name!r} is reserved: S3 treats it as an HTTP header; "
                     f"reserved: {', '.join(sorted(RESERVED_METADATA_KEYS))}"
                 )
-        return {"Content-Type": content_type, **user}
+        attributes: Attributes = {"Content-Type": content_type, **user}
+        if user.get(ENCODING_KEY) == "gzip" and ENCRYPTION_KEY not in user:
+            # The stored bytes are the file gzipped: said so, a presigned URL opened
+            # in a browser or with curl --compressed (any HTTP client honouring
+            # Content-Encoding) yields the original file. Encrypted bytes are no
+            # gzip stream: they carry no Content-Encoding.
+            attributes["Content-Encoding"] = "gzip"
+        return attributes
 
     def _undo_create(self, key: str) -> Callable[[object], Awaitable[object]]:
         """Deletes a create-only write that completed after its caller was cancelled
@@ -299,13 +269,14 @@ class CloudStorageStrategy(StorageStrategy):
     async def _put_single(
         self, key: str, data: bytes, attributes: Attributes, overwrite: bool
     ) -> PutResult:
+        mode = await self.create_only.mode(self.store, key, overwrite=overwrite)
         return await complete_or_undo(
             obstore.put_async(
                 self.store,
                 key,
                 data,
                 attributes=attributes,
-                mode="overwrite" if overwrite else "create",
+                mode=mode,
                 use_multipart=False,
             ),
             None if overwrite else self._undo_create(key),
@@ -341,13 +312,14 @@ class CloudStorageStrategy(StorageStrategy):
     ) -> PutResult:
         token = uuid.uuid4().hex
         if not overwrite:
+            mode = await self.create_only.mode(self.store, key, overwrite=overwrite)
             await complete_or_undo(
                 obstore.put_async(
                     self.store,
                     key,
                     b"",
                     attributes={"Content-Type": "application/x-ads-pending", PENDING: token},
-                    mode="create",
+                    mode=mode,
                     use_multipart=False,
                 ),
                 lambda _: self._drop_reservation(key, token),
@@ -394,7 +366,7 @@ class CloudStorageStrategy(StorageStrategy):
         try:
             result = await obstore.get_async(self.store, key, options={"head": head})
         except (BaseError, FileNotFoundError) as exc:
-            self._fail(exc, "download of", key)
+            self._errors.fail(exc, "download of", key)
         if PENDING in result.attributes:
             raise StoredFileNotFoundError(key)  # a create-only upload still in flight
         return result
@@ -407,7 +379,7 @@ class CloudStorageStrategy(StorageStrategy):
         try:
             data = bytes(await result.bytes_async())
         except BaseError as exc:
-            self._fail(exc, "download of", key)
+            self._errors.fail(exc, "download of", key)
         return self._info(key, result.meta, result.attributes), data
 
     async def open(self, key: str, *, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:
@@ -419,7 +391,7 @@ class CloudStorageStrategy(StorageStrategy):
                 async for chunk in result.stream(min_chunk_size=chunk_size):
                     yield bytes(chunk)
             except BaseError as exc:
-                self._fail(exc, "download of", key)
+                self._errors.fail(exc, "download of", key)
 
         return chunks()
 
@@ -440,7 +412,7 @@ class CloudStorageStrategy(StorageStrategy):
             await obstore.delete_async(self.store, key)
         except (BaseError, FileNotFoundError) as exc:
             if not isinstance(exc, NotFoundError | FileNotFoundError):
-                self._fail(exc, "delete of", key)
+                self._errors.fail(exc, "delete of", key)
         return existed
 
     async def list(
@@ -475,7 +447,7 @@ class CloudStorageStrategy(StorageStrategy):
                     continue
                 break
         except BaseError as exc:
-            self._fail(exc, "listing")
+            self._errors.fail(exc, "listing")
         return ListPage(items=items, next_token=items[-1].key if more else None)
 
     async def _is_pending(self, key: str) -> bool:
@@ -493,7 +465,7 @@ class CloudStorageStrategy(StorageStrategy):
                 self.store, "GET", key, dt.timedelta(seconds=expires_in)
             )
         except BaseError as exc:
-            self._fail(exc, "signing", key)
+            self._errors.fail(exc, "signing", key)
 
     async def cleanup_temp(self, older_than: float) -> int:
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=older_than)
@@ -504,7 +476,7 @@ class CloudStorageStrategy(StorageStrategy):
                     if meta["size"] == 0 and meta["last_modified"] <= cutoff:
                         removed += await self._drop_reservation(meta["path"], None)
         except BaseError as exc:
-            self._fail(exc, "listing")
+            self._errors.fail(exc, "listing")
         return removed
 
     async def health_check(self) -> HealthStatus:
@@ -513,7 +485,7 @@ class CloudStorageStrategy(StorageStrategy):
             await obstore.list(self.store, chunk_size=1).collect_async()
         except Exception as exc:
             return HealthStatus(
-                "storage", self.backend, False, detail=self._summary(exc), target=self.target
+                "storage", self.backend, False, detail=self._errors.summary(exc), target=self.target
             )
         latency = (time.perf_counter() - started) * 1000
         return HealthStatus("storage", self.backend, True, latency, target=self.target)

@@ -292,6 +292,7 @@ async def test_create_cancelled_after_its_upload_landed_leaves_nothing(
     s3_config: StorageConfig, s3_client: Any, s3_bucket: str
 ) -> None:
     strategy = CloudStorageStrategy(s3_config)
+    await strategy.start()  # learns the server honours If-None-Match first
     task = asyncio.create_task(strategy.put("k.txt", b"hello"))
     await asyncio.sleep(0)  # the task hands its PUT to obstore and waits
     block_until(lambda: stored(s3_client, s3_bucket, "k.txt", pending=False), "the upload")
@@ -307,6 +308,7 @@ async def test_multipart_create_cancelled_as_it_reserved_leaves_nothing(
     s3_config: StorageConfig, s3_client: Any, s3_bucket: str
 ) -> None:
     strategy = CloudStorageStrategy(with_fields(s3_config, multipart_threshold=5 * MIB))
+    await strategy.start()  # learns the server honours If-None-Match first
     task = asyncio.create_task(strategy.put("big.bin", os.urandom(6 * MIB)))
     await asyncio.sleep(0)  # the task sends its reservation and waits
     block_until(lambda: stored(s3_client, s3_bucket, "big.bin", pending=True), "the reservation")
@@ -322,6 +324,7 @@ async def test_multipart_create_cancelled_mid_upload_leaves_nothing(
     s3_config: StorageConfig, s3_client: Any, s3_bucket: str
 ) -> None:
     strategy = CloudStorageStrategy(with_fields(s3_config, multipart_threshold=5 * MIB))
+    await strategy.start()  # learns the server honours If-None-Match first
     task = asyncio.create_task(strategy.put("big.bin", os.urandom(30 * MIB)))
     # obstore reads the parts through the event loop: let it run until the upload shows.
     deadline = time.monotonic() + 30
