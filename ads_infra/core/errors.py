@@ -21,14 +21,26 @@ class InfrastructureError(Exception):
 class ConfigurationError(InfrastructureError, ValueError):
     """A configuration value is missing, mistyped or unknown.
 
-    ``key`` is the dotted path of the offending key (``cache.cache_type``) and
-    ``source`` the file it came from, when there was one.
+    ``key`` is the dotted path of the offending key (``cache.cache_type``),
+    ``source`` the file it came from, and ``origin`` the environment variable
+    that set it (``ADS_CACHE_TYPE=redis_clustr``), when it came from one.
     """
 
-    def __init__(self, message: str, *, key: str | None = None, source: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        source: str | None = None,
+        origin: str | None = None,
+    ):
         self.key = key
         self.source = source
+        self.origin = origin
         self.reason = message
+        if origin:  # the value came from an environment variable: name it, not the file
+            super().__init__(f"{origin} ({key}): {message}" if key else f"{origin}: {message}")
+            return
         prefix = f"{key}: " if key else ""
         suffix = f" (in {source})" if source else ""
         super().__init__(f"{prefix}{message}{suffix}")

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ads_infra.core.errors import ConfigurationError
+from ads_infra.core.loader import environment_settings
 from ads_infra.core.redact import Secret
 from ads_infra.core.section import url_problem as _url_problem
 from ads_infra.core.settings import NotificationsConfig
@@ -62,7 +63,7 @@ class NotificationService(ManagedService):
         self, manager: ExternalServiceManager, config: NotificationsConfig | None = None
     ) -> None:
         super().__init__(manager)
-        self.config = config or NotificationsConfig()
+        self.config = config or environment_settings().services.notifications
         self._channels: dict[str, tuple[ChannelKind, str]] = {}
         if self.config.slack_webhook_url:
             self._add_channel("slack", self.config.slack_webhook_url, ChannelKind.SLACK)

@@ -24,6 +24,7 @@ from ads_infra.core.errors import (
     InvalidFileNameError,
 )
 from ads_infra.core.health import HealthStatus
+from ads_infra.core.loader import environment_settings
 from ads_infra.core.settings import StorageConfig
 from ads_infra.storage.backends import strategy_for
 from ads_infra.storage.base import (
@@ -89,7 +90,7 @@ class FileStorageManager:
     def __init__(
         self, config: StorageConfig | None = None, strategy: StorageStrategy | None = None
     ) -> None:
-        self.config = config or StorageConfig()
+        self.config = config or environment_settings().storage
         self.strategy = strategy or strategy_for(self.config)
         secret = self.config.encryption_key or os.environ.get(ENCRYPTION_KEY_ENV) or None
         self._key = EncryptionKey(secret) if secret else None
