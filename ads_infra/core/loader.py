@@ -179,7 +179,11 @@ def read_config(
     if path is None:
         return _parse(_packaged_text(), PACKAGED_DEFAULTS, environ, overrides)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:  # no more than the bound, whatever the file's size
+            raw = file.read(MAX_CONFIG_BYTES + 1)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigurationError("is not UTF-8 text", source=str(path)) from None
     except FileNotFoundError:
         raise ConfigurationError(
             "configuration file not found; write one with `ads-infra config init "
@@ -201,12 +205,7 @@ def _packaged_text() -> str:
 def _parse(
     text: str, source: str, environ: Mapping[str, str], overrides: Mapping[str, Any] | None
 ) -> LoadedConfig:
-    try:
-        document = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigurationError(f"is not valid YAML{where}", source=source) from None
+    document = _safe_yaml(text, source) or {}
     if not isinstance(document, dict):
         raise ConfigurationError("top level must be a mapping of sections", source=source)
     origins: Origins = {}
@@ -214,6 +213,72 @@ def _parse(
     if overrides:
         document = merge_sections(document, overrides)
     return LoadedConfig(document, source, origins)
+
+
+# A configuration file is small and flat. These bounds refuse what only an
+# attack or a broken generator produces (an alias bomb: 1 KB that expands to
+# billions of values; a recursive alias) before anything walks the document.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_VALUES = 10_000
+MAX_CONFIG_DEPTH = 20
+
+
+def _safe_yaml(text: str, source: str) -> Any:
+    """Parse ``text`` with bounds on size, expanded values and depth; no duplicate keys."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigurationError(
+            f"is larger than {MAX_CONFIG_BYTES // 1024} KiB; a configuration file is a few KiB",
+            source=source,
+        )
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_nodes(node, source)
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigurationError(f"is not valid YAML{where}", source=source) from None
+    finally:
+        loader.dispose()
+
+
+def _check_nodes(root: yaml.Node, source: str) -> None:
+    """Count the values ``root`` expands to (aliases included) and refuse duplicate keys."""
+    budget = MAX_CONFIG_VALUES
+    stack: list[tuple[yaml.Node, int]] = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise ConfigurationError(
+                f"expands to more than {MAX_CONFIG_VALUES:,} values (through aliases?); "
+                "write the values out",
+                source=source,
+            )
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigurationError(
+                f"is nested more than {MAX_CONFIG_DEPTH} levels deep (an alias that refers "
+                "to itself?)",
+                source=source,
+            )
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value != "<<":
+                    if key.value in seen:
+                        raise ConfigurationError(
+                            f"key {key.value[:60]!r} appears twice at line "
+                            f"{key.start_mark.line + 1}; keep one",
+                            source=source,
+                        )
+                    seen.add(key.value)
+                stack.append((key, depth + 1))
+                stack.append((value, depth + 1))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, depth + 1) for item in node.value)
 
 
 def environment_settings(environ: Mapping[str, str] | None = None) -> Settings:
