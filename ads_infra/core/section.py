@@ -237,6 +237,22 @@ class ConfigSection:
             out[field.name] = value
         return out
 
+    def to_config(self) -> dict[str, Any]:
+        """Like :meth:`to_dict`, with every string that holds a credential as a :class:`Secret`.
+
+        What the container's ``config`` provider holds: a URL with a password
+        or a secret query value stays usable (``.get_secret_value()``) but never
+        shows in ``repr(container.config())`` or a log line.
+        """
+        out: dict[str, Any] = {}
+        for key, value in self.to_dict().items():
+            if isinstance(getattr(self, key), ConfigSection):
+                value = getattr(self, key).to_config()
+            elif isinstance(value, str) and "://" in value and mask_url(value) != value:
+                value = Secret(value)
+            out[key] = value
+        return out
+
     def masked(self) -> dict[str, Any]:
         """Like :meth:`to_dict`, safe to print: secrets and URL passwords masked."""
         out: dict[str, Any] = {}

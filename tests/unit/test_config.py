@@ -233,7 +233,13 @@ def test_a_bad_database_url_error_masks_the_password() -> None:
         ("redis://:pa#ss@host:6379/0", "redis://:***@host:6379/0"),
         ("redis://:p?w@host/0", "redis://:***@host/0"),
         ("redis://:p@ss/word@host/0", "redis://:***@host/0"),
-        ("postgresql://u:pw@h/db?email=a@b", "postgresql://u:***@h/db?email=a@b"),
+        ("postgresql://u:pw@h/db?email=a@b", "postgresql://u:***@h/db?email=***"),
+        # Every query value not known safe is masked: Azure Functions' ?code=, a ?sig=.
+        (
+            "https://fn.azurewebsites.net/api/hook?code=s3cr3t&api-version=2",
+            "https://fn.azurewebsites.net/api/hook?code=***&api-version=2",
+        ),
+        ("postgresql://u@h/db?sslmode=require", "postgresql://u@h/db?sslmode=require"),
         ("postgresql://u:pw@h/db?sslpassword=x#f", "postgresql://u:***@h/db?sslpassword=***#f"),
         ("sqlite+aiosqlite:///./var/a@b.db", "sqlite+aiosqlite:///./var/a@b.db"),
         ("u:secret@h", "<url with credentials>"),
