@@ -30,6 +30,8 @@ from ads_infra.core.errors import (
     TransientDatabaseError,
     UpstreamError,
     ValidationError,
+    http_status,
+    public_detail,
 )
 
 __all__ = [
@@ -59,4 +61,6 @@ __all__ = [
     "TransientDatabaseError",
     "UpstreamError",
     "ValidationError",
+    "http_status",
+    "public_detail",
 ]

@@ -170,3 +170,55 @@ class UpstreamError(ExternalServiceError):
 
 class ServiceTimeoutError(ExternalServiceError, TimeoutError):
     """The upstream did not answer in time."""
+
+
+# --- what an HTTP host app answers -------------------------------------------
+
+# Checked in order: the first class the error is an instance of decides.
+_HTTP_STATUS: tuple[tuple[type[BaseException], int], ...] = (
+    (FileTooLargeError, 413),
+    (FileTypeNotAllowedError, 415),
+    (_domain_errors.NotFoundError, 404),
+    (_domain_errors.ValidationError, 422),
+    (StorageValidationError, 422),
+    (IntegrityViolationError, 409),
+    (ObjectExistsError, 409),
+    (ServiceTimeoutError, 504),
+    (UpstreamError, 502),
+    (RateLimitedError, 503),
+    (CircuitOpenError, 503),
+    (TransientDatabaseError, 503),
+    (CommitOutcomeUnknownError, 503),
+    (CacheError, 503),
+)
+
+_PUBLIC_DETAIL = {
+    502: "an upstream service failed; try again later",
+    503: "a backend is temporarily unavailable; try again shortly",
+    504: "an upstream service did not answer in time; try again later",
+    500: "internal error",
+}
+
+
+def http_status(exc: BaseException) -> int:
+    """The HTTP status a host app should answer for ``exc``.
+
+    Bad input is a 4xx (422, or 404, 409, 413, 415), never an outage: 503 is
+    kept for what retrying later may fix (a database or cache that is away, an
+    open circuit), 502/504 for an upstream's failure, 500 for everything else
+    (a setup or programming error).
+    """
+    for cls, status in _HTTP_STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def public_detail(exc: BaseException) -> str:
+    """What a client may read about ``exc``: its message for a 4xx, a fixed phrase for a 5xx.
+
+    A 5xx's own message may hold database or upstream text that is for the
+    logs, not for the client.
+    """
+    status = http_status(exc)
+    return str(exc) if status < 500 else _PUBLIC_DETAIL.get(status, _PUBLIC_DETAIL[500])

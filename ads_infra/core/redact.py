@@ -7,7 +7,6 @@ these two, so a password or token never reaches a terminal or a log line.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 __all__ = ["SAFE_QUERY_KEYS", "Secret", "mask_url"]
