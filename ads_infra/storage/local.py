@@ -38,9 +38,12 @@ by chunk with aiofiles.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import time
 import uuid
@@ -55,7 +58,6 @@ from ads_infra.core.errors import (
     InvalidFileNameError,
     ObjectExistsError,
     StorageError,
-    StoredFileNotFoundError,
 )
 from ads_infra.core.health import HealthStatus
 from ads_infra.core.settings import StorageConfig
@@ -72,6 +74,8 @@ from ads_infra.storage.base import (
 )
 
 __all__ = ["LocalStorageStrategy"]
+
+logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -91,6 +95,7 @@ class LocalStorageStrategy(StorageStrategy):
         self.config = config or StorageConfig()
         self.root = os.path.abspath(self.config.base_path)
         self._xattr = self.config.local_metadata == "auto"
+        self._sweeper: asyncio.Task[None] | None = None
 
     @property
     def target(self) -> str:
@@ -112,6 +117,12 @@ class LocalStorageStrategy(StorageStrategy):
         return path
 
     async def start(self) -> None:
+        """Create the shard folders, remove abandoned temporary files, keep doing that.
+
+        A write killed mid-way (the process, not the task) leaves its temporary
+        file behind; they are removed once older than ``temp_max_age``, now and
+        every half of that (at least every minute) while the strategy runs.
+        """
         try:
             await _blocking(files.make_shards)(self.root)
         except OSError as exc:
@@ -119,6 +130,25 @@ class LocalStorageStrategy(StorageStrategy):
                 f"cannot create storage folder {self.root}: {exc.strerror}; "
                 "check storage.base_path (ADS_STORAGE_PATH) and its permissions"
             ) from None
+        await self.cleanup_temp(self.config.temp_max_age)
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.create_task(self._sweep(), name="ads-infra temp sweeper")
+
+    async def _sweep(self) -> None:
+        period = max(self.config.temp_max_age / 2, 60.0)
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.cleanup_temp(self.config.temp_max_age)
+            except OSError as exc:  # a full or vanished disk: try again next time
+                logger.warning("cleaning temporary files under %s failed: %s", self.root, exc)
+
+    async def close(self) -> None:
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
 
     @staticmethod
     def _meta(content_type: str, metadata: dict[str, str]) -> bytes:
@@ -139,12 +169,16 @@ class LocalStorageStrategy(StorageStrategy):
                 final = resolve_metadata(metadata)
                 meta = self._meta(content_type, final)
                 await complete_or_undo(
-                    _blocking(files.put_bytes)(path, bytes(data), meta, overwrite, self._xattr),
+                    _blocking(files.put_bytes)(
+                        key, path, bytes(data), meta, overwrite, self._xattr
+                    ),
                     self._undo(path, overwrite),
                 )
                 size = len(data)
             else:
-                size, final = await self._put_stream(path, data, content_type, metadata, overwrite)
+                size, final = await self._put_stream(
+                    key, path, data, content_type, metadata, overwrite
+                )
         except FileExistsError:
             raise ObjectExistsError(
                 f"a file named {key!r} is already stored (or being written); "
@@ -162,6 +196,7 @@ class LocalStorageStrategy(StorageStrategy):
 
     async def _put_stream(
         self,
+        key: str,
         path: str,
         data: Payload,
         content_type: str,
@@ -170,6 +205,7 @@ class LocalStorageStrategy(StorageStrategy):
     ) -> tuple[int, dict[str, str]]:
         assert not isinstance(data, bytes)
         await aiofiles.os.makedirs(os.path.dirname(path), exist_ok=True)
+        await _blocking(files.check_folder)(key, path)
         tmp_data = f"{path}~d{uuid.uuid4().hex}{files.TMP_SUFFIX}"
         size = 0
         try:
@@ -209,7 +245,7 @@ class LocalStorageStrategy(StorageStrategy):
             return None
 
         async def delete(_: object) -> None:
-            await _blocking(files.delete)(path)
+            await _blocking(files.delete)("", path)
 
         return delete
 
@@ -222,11 +258,8 @@ class LocalStorageStrategy(StorageStrategy):
 
     async def open(self, key: str, *, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:
         validate_chunk_size(chunk_size)
-        path = self.path_for(key)
-        try:
-            f = await aiofiles.open(path, "rb")
-        except FileNotFoundError:
-            raise StoredFileNotFoundError(key) from None
+        fd = await _blocking(files.open_object)(key, self.path_for(key))
+        f = await aiofiles.open(fd, "rb")
 
         async def chunks() -> AsyncIterator[bytes]:
             try:
@@ -238,10 +271,10 @@ class LocalStorageStrategy(StorageStrategy):
         return chunks()
 
     async def delete(self, key: str) -> bool:
-        return bool(await _blocking(files.delete)(self.path_for(key)))
+        return bool(await _blocking(files.delete)(key, self.path_for(key)))
 
     async def exists(self, key: str) -> bool:
-        return await aiofiles.os.path.isfile(self.path_for(key))
+        return bool(await _blocking(files.is_object)(key, self.path_for(key)))
 
     async def stat(self, key: str) -> ObjectInfo:
         info = await _blocking(files.stat_object)(key, self.path_for(key))

@@ -15,12 +15,14 @@ import errno
 import json
 import os
 import shutil
+import stat
 import time
 import uuid
 from typing import Any
 from urllib.parse import quote, unquote
 
 from ads_infra.core.errors import (
+    StorageError,
     StoredFileNotFoundError,
 )
 from ads_infra.storage.base import ListPage, ObjectInfo
@@ -59,6 +61,30 @@ def seal(fd: int, meta: bytes | None) -> bool:
     in_xattr = meta is not None and _set_meta_xattr(fd, meta)
     os.fsync(fd)
     return in_xattr
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _linked(key: str) -> StorageError:
+    return StorageError(
+        f"{key!r} is stored behind a symbolic link inside the storage folder; links there "
+        "are never followed (they could point outside it): remove the link"
+    )
+
+
+def check_folder(key: str, path: str) -> None:
+    """Refuse an object whose shard folder is a symbolic link (or not a folder at all).
+
+    A link planted in place of a shard folder would take reads and writes
+    outside ``base_path``; the base folder itself may be a link (a mount).
+    """
+    try:
+        mode = os.lstat(os.path.dirname(path)).st_mode
+    except FileNotFoundError:
+        return  # created (as a real folder) by the write that needs it
+    if not stat.S_ISDIR(mode):
+        raise _linked(key)
 
 
 def _write_new(path: str, data: bytes | bytearray | memoryview, meta: bytes | None) -> bool:
@@ -131,9 +157,12 @@ def commit(tmp_data: str, path: str, meta: bytes | None, overwrite: bool) -> Non
         unlink_quietly(tmp_meta, tmp_data)
 
 
-def put_bytes(path: str, data: bytes, meta: bytes, overwrite: bool, use_xattr: bool) -> bool:
+def put_bytes(
+    key: str, path: str, data: bytes, meta: bytes, overwrite: bool, use_xattr: bool
+) -> bool:
     """Write and publish a whole object; returns whether xattrs worked."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    check_folder(key, path)
     tmp_data = f"{path}~d{uuid.uuid4().hex}{TMP_SUFFIX}"
     try:
         in_xattr = _write_new(tmp_data, data, meta if use_xattr else None)
@@ -158,10 +187,15 @@ def _read_meta(fd: int, path: str) -> dict[str, Any]:
             raw = os.getxattr(fd, XATTR)
     if raw is None:
         try:
-            with open(path + META_SUFFIX, "rb") as f:
-                raw = f.read()
+            fd_meta = os.open(path + META_SUFFIX, os.O_RDONLY | _CLOEXEC | _NOFOLLOW)
         except FileNotFoundError:
             return {}  # a file put there by other means: no metadata
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return {}  # a planted link, not our sidecar
+            raise
+        with open(fd_meta, "rb") as f:
+            raw = f.read(64 * 1024)
     try:
         loaded = json.loads(raw)
     except ValueError:
@@ -169,11 +203,16 @@ def _read_meta(fd: int, path: str) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) else {}
 
 
-def _open_object(key: str, path: str) -> int:
+def open_object(key: str, path: str) -> int:
+    check_folder(key, path)
     try:
-        return os.open(path, os.O_RDONLY | _CLOEXEC)
+        return os.open(path, os.O_RDONLY | _CLOEXEC | _NOFOLLOW)
     except FileNotFoundError:
         raise StoredFileNotFoundError(key) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # the object itself is a link
+            raise _linked(key) from None
+        raise
 
 
 def _info(key: str, fd: int, path: str) -> ObjectInfo:
@@ -189,7 +228,7 @@ def _info(key: str, fd: int, path: str) -> ObjectInfo:
 
 
 def stat_object(key: str, path: str) -> ObjectInfo:
-    fd = _open_object(key, path)
+    fd = open_object(key, path)
     try:
         return _info(key, fd, path)
     finally:
@@ -199,12 +238,22 @@ def stat_object(key: str, path: str) -> ObjectInfo:
 def get_with_info(key: str, path: str) -> tuple[ObjectInfo, bytes]:
     # One descriptor for size, metadata and bytes: a concurrent overwrite replaces
     # the name, not the file already open, so all three describe one version.
-    fd = _open_object(key, path)
+    fd = open_object(key, path)
     with open(fd, "rb") as f:  # closes fd
         return _info(key, fd, path), f.read()
 
 
-def delete(path: str) -> bool:
+def is_object(key: str, path: str) -> bool:
+    """Whether ``path`` is a stored object: a regular file, not a link, in a real folder."""
+    check_folder(key, path)
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def delete(key: str, path: str) -> bool:
+    check_folder(key, path)
     try:
         os.unlink(path)
         existed = True
@@ -234,11 +283,18 @@ def disk_state(root: str) -> tuple[str, Any, bool]:
 
 
 def make_shards(root: str) -> None:
+    """Create the 256 shard folders; refuse a shard that is a link or a file."""
     os.makedirs(root, exist_ok=True)
-    existing = set(os.listdir(root))
+    existing = {e.name: e for e in os.scandir(root)}
     for name in SHARDS:
-        if name not in existing:
+        entry = existing.get(name)
+        if entry is None:
             os.makedirs(os.path.join(root, name), exist_ok=True)
+        elif not entry.is_dir(follow_symlinks=False):
+            raise StorageError(
+                f"{entry.path} is not a folder (a symbolic link or a file); the storage "
+                "folder's shards must be real folders: remove it and start again"
+            )
 
 
 def list_page(root: str, prefix: str, limit: int, start_after: str | None) -> ListPage:
@@ -247,7 +303,7 @@ def list_page(root: str, prefix: str, limit: int, start_after: str | None) -> Li
     found: list[ObjectInfo] = []
     for folder in _shards(root):
         for entry in os.scandir(folder):
-            if "~" in entry.name or not entry.is_file():
+            if "~" in entry.name or not entry.is_file(follow_symlinks=False):
                 continue
             key = unquote(entry.name)
             if not key.startswith(prefix) or (start_after is not None and key <= start_after):
