@@ -1,35 +1,47 @@
-# `make demo` and `make test` each bootstrap .venv on a fresh machine.
+# `make demo` and `make test` each bootstrap .venv on a fresh machine: the demo
+# installs the runtime dependencies only, the tests the whole toolchain.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# uv installs in seconds what pip takes a minute for; pip brings uv itself.
+UV := VIRTUAL_ENV=$(VENV) $(BIN)/uv
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo demo-s3 test lint typecheck unit bench clean
 
-$(STAMP): pyproject.toml
+$(BIN)/uv:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	$(BIN)/python -m pip install --quiet uv
 
-demo: $(STAMP)
+$(VENV)/.runtime: pyproject.toml | $(BIN)/uv
+	$(UV) pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test: pyproject.toml | $(BIN)/uv
+	$(UV) pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.runtime
+
+demo: $(VENV)/.runtime
 	$(BIN)/ads-infra demo
 
-lint: $(STAMP)
+# The demo on S3: a local moto_server with the bucket created, stopped afterwards.
+demo-s3: $(VENV)/.test
+	$(BIN)/python -m tests.s3 demo
+
+lint: $(VENV)/.test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: $(VENV)/.test
 	$(BIN)/mypy
 
 test: lint typecheck
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-unit: $(STAMP)
+unit: $(VENV)/.test
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
-bench: $(STAMP)
+bench: $(VENV)/.test
 	$(BIN)/ads-infra bench
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) var build .mypy_cache .pytest_cache .ruff_cache

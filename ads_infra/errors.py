@@ -32,6 +32,8 @@ from ads_infra.core.errors import (
     UpstreamError,
     ValidationError,
     WebhookVerificationError,
+    http_status,
+    public_detail,
 )
 
 __all__ = [
@@ -63,4 +65,6 @@ __all__ = [
     "UpstreamError",
     "ValidationError",
     "WebhookVerificationError",
+    "http_status",
+    "public_detail",
 ]

@@ -30,17 +30,19 @@ def create_container(
 ) -> Container:
     """Build a Container from a config file, validated once.
 
-    ``config_file`` defaults to ADS_INFRA_CONFIG, then ./config.yml. Keyword
+    ``config_file`` defaults to ADS_INFRA_CONFIG, then ./config.yml, then the
+    packaged defaults (the environment applies in each). Keyword
     arguments override whole or partial sections before validation:
     ``create_container(cache={"cache_type": "redis"})``. A bad file raises
     ConfigurationError naming the key and the file. ``container_cls`` is a
     host app's subclass of Container (with its own ``wiring_config``).
 
     The validated :class:`~ads_infra.core.settings.Settings` is handed to the
-    container's ``settings`` provider; ``config`` holds the same values (secrets
-    as :class:`~ads_infra.core.redact.Secret`) for code that reads options.
+    container's ``settings`` provider; ``config`` holds the same values for code
+    that reads options, every credential (a secret field, a URL with a password
+    or a secret query value) as a :class:`~ads_infra.core.redact.Secret`.
     """
     settings = load_settings(config_file, overrides)
     container = container_cls(settings=providers.Object(settings))
-    container.config.from_dict(settings.to_dict())
+    container.config.from_dict(settings.to_config())
     return container

@@ -8,14 +8,14 @@ from ads_infra.containers.domain import DomainContainer
 from ads_infra.containers.repositories import RepositoriesContainer
 from ads_infra.containers.services import ServicesContainer
 from ads_infra.containers.storage import StorageContainer
+from ads_infra.core.loader import settings_for
 from ads_infra.core.metrics import build_registry
-from ads_infra.core.settings import Settings
 
 
 class Container(containers.DeclarativeContainer):
     config = providers.Configuration(strict=True)
     # Validated once into frozen sections; each sub-container gets its typed section.
-    settings = providers.Singleton(Settings.from_dict, config)
+    settings = providers.Singleton(settings_for, config)
 
     database = providers.Container(DatabaseContainer, settings=settings.provided.database)
     cache = providers.Container(CacheContainer, config=config.cache)

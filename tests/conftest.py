@@ -27,6 +27,8 @@ from tests.services import (
     unique_name,
 )
 
+pytest_plugins = ["pytester"]  # tests of the pytest plugin run pytest in a subprocess
+
 
 def _asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

@@ -1,5 +1,7 @@
 """A real S3 for tests: ``moto_server`` on 127.0.0.1 and a free port, one bucket per test.
 
+``python -m tests.s3 demo`` (``make demo-s3``) runs the demo on it.
+
 The server runs once per session (starting it takes ~1 s); each test gets its
 own bucket, emptied and deleted afterwards. boto3 is the independent client
 tests use to check what ads-infra wrote. The fixtures are registered in
@@ -8,6 +10,7 @@ tests/conftest.py so every test folder can use them.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import subprocess
 import sys
@@ -26,11 +29,9 @@ SECRET_KEY = "testing"  # moto accepts any credentials; these are the convention
 REGION = "us-east-1"
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """The URL of a moto_server started for this session, stopped after it."""
-    if importlib.util.find_spec("moto") is None or importlib.util.find_spec("flask") is None:
-        unavailable("moto[server] is not installed; pip install -e '.[test]'")
+@contextlib.contextmanager
+def moto_server() -> Iterator[str]:
+    """Run ``moto_server`` on 127.0.0.1 and a free port; yield its URL, stop it afterwards."""
     port = free_port()
     # A file, not a pipe: moto logs a line per request to stderr, and a pipe
     # nobody reads fills up after a few hundred requests and freezes the server.
@@ -51,7 +52,9 @@ def moto_endpoint() -> Iterator[str]:
                     if process.poll() is not None or time.monotonic() > deadline:
                         log.seek(0)
                         err = log.read().decode(errors="replace")[-500:]
-                        unavailable(f"moto_server did not start on port {port}: {err}")
+                        raise RuntimeError(
+                            f"moto_server did not start on port {port}: {err}"
+                        ) from None
                     time.sleep(0.1)
             yield endpoint
         finally:
@@ -64,16 +67,36 @@ def moto_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def s3_client(moto_endpoint: str) -> Any:
+def moto_endpoint() -> Iterator[str]:
+    """The URL of a moto_server started for this session, stopped after it."""
+    if importlib.util.find_spec("moto") is None or importlib.util.find_spec("flask") is None:
+        unavailable("moto[server] is not installed; pip install -e '.[test]'")
+    try:
+        server = moto_server()
+        endpoint = server.__enter__()
+    except RuntimeError as exc:
+        unavailable(str(exc))
+    try:
+        yield endpoint
+    finally:
+        server.__exit__(None, None, None)
+
+
+def client_for(endpoint: str) -> Any:
     import boto3
 
     return boto3.client(
         "s3",
-        endpoint_url=moto_endpoint,
+        endpoint_url=endpoint,
         region_name=REGION,
         aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=SECRET_KEY,
     )
+
+
+@pytest.fixture(scope="session")
+def s3_client(moto_endpoint: str) -> Any:
+    return client_for(moto_endpoint)
 
 
 def empty_bucket(client: Any, bucket: str) -> None:
@@ -92,3 +115,26 @@ def s3_bucket(s3_client: Any) -> Iterator[str]:
     yield bucket
     empty_bucket(s3_client, bucket)
     s3_client.delete_bucket(Bucket=bucket)
+
+
+def demo() -> int:
+    """``make demo-s3``: the demo on a local S3 (moto_server), the bucket created first."""
+    import os
+
+    with moto_server() as endpoint:
+        bucket = "ads-demo"
+        client_for(endpoint).create_bucket(Bucket=bucket)
+        env = {
+            **os.environ,
+            "ADS_STORAGE_TYPE": "s3",
+            "ADS_S3_ENDPOINT_URL": endpoint,
+            "ADS_S3_BUCKET": bucket,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        }
+        cli = os.path.join(os.path.dirname(sys.executable), "ads-infra")
+        return subprocess.call([cli, "demo", *sys.argv[2:]], env=env)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["demo"]:
+    sys.exit(demo())

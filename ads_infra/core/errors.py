@@ -21,14 +21,26 @@ class InfrastructureError(Exception):
 class ConfigurationError(InfrastructureError, ValueError):
     """A configuration value is missing, mistyped or unknown.
 
-    ``key`` is the dotted path of the offending key (``cache.cache_type``) and
-    ``source`` the file it came from, when there was one.
+    ``key`` is the dotted path of the offending key (``cache.cache_type``),
+    ``source`` the file it came from, and ``origin`` the environment variable
+    that set it (``ADS_CACHE_TYPE=redis_clustr``), when it came from one.
     """
 
-    def __init__(self, message: str, *, key: str | None = None, source: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        source: str | None = None,
+        origin: str | None = None,
+    ):
         self.key = key
         self.source = source
+        self.origin = origin
         self.reason = message
+        if origin:  # the value came from an environment variable: name it, not the file
+            super().__init__(f"{origin} ({key}): {message}" if key else f"{origin}: {message}")
+            return
         prefix = f"{key}: " if key else ""
         suffix = f" (in {source})" if source else ""
         super().__init__(f"{prefix}{message}{suffix}")
@@ -191,3 +203,55 @@ class UnusableCompletionError(UpstreamError):
 
 class WebhookVerificationError(InfrastructureError, ValueError):
     """A received webhook failed verification (signature, timestamp or replay): reject it."""
+
+
+# --- what an HTTP host app answers -------------------------------------------
+
+# Checked in order: the first class the error is an instance of decides.
+_HTTP_STATUS: tuple[tuple[type[BaseException], int], ...] = (
+    (FileTooLargeError, 413),
+    (FileTypeNotAllowedError, 415),
+    (_domain_errors.NotFoundError, 404),
+    (_domain_errors.ValidationError, 422),
+    (StorageValidationError, 422),
+    (IntegrityViolationError, 409),
+    (ObjectExistsError, 409),
+    (ServiceTimeoutError, 504),
+    (UpstreamError, 502),
+    (RateLimitedError, 503),
+    (CircuitOpenError, 503),
+    (TransientDatabaseError, 503),
+    (CommitOutcomeUnknownError, 503),
+    (CacheError, 503),
+)
+
+_PUBLIC_DETAIL = {
+    502: "an upstream service failed; try again later",
+    503: "a backend is temporarily unavailable; try again shortly",
+    504: "an upstream service did not answer in time; try again later",
+    500: "internal error",
+}
+
+
+def http_status(exc: BaseException) -> int:
+    """The HTTP status a host app should answer for ``exc``.
+
+    Bad input is a 4xx (422, or 404, 409, 413, 415), never an outage: 503 is
+    kept for what retrying later may fix (a database or cache that is away, an
+    open circuit), 502/504 for an upstream's failure, 500 for everything else
+    (a setup or programming error).
+    """
+    for cls, status in _HTTP_STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def public_detail(exc: BaseException) -> str:
+    """What a client may read about ``exc``: its message for a 4xx, a fixed phrase for a 5xx.
+
+    A 5xx's own message may hold database or upstream text that is for the
+    logs, not for the client.
+    """
+    status = http_status(exc)
+    return str(exc) if status < 500 else _PUBLIC_DETAIL.get(status, _PUBLIC_DETAIL[500])

@@ -7,10 +7,9 @@ these two, so a password or token never reaches a terminal or a log line.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-__all__ = ["Secret", "mask_url"]
+__all__ = ["SAFE_QUERY_KEYS", "Secret", "mask_url"]
 
 
 class Secret:
@@ -49,11 +48,23 @@ class Secret:
         return (Secret, (self._value,))
 
 
-_SECRET_QUERY_KEYS = re.compile(r"(?i)(pass|secret|token|key|sig|credential)")
+# Query parameters known to hold no secret (driver and connection options);
+# every other value is masked: an API gateway's ``?code=`` (Azure Functions),
+# a ``?sig=`` or ``?token=`` carries the credential in the query itself.
+SAFE_QUERY_KEYS = frozenset(
+    {
+        "api-version", "application_name", "charset", "client_encoding", "command_timeout",
+        "connect_timeout", "db", "dbname", "decode_responses", "encoding", "health_check_interval",
+        "host", "max_connections", "model", "options", "port", "prepared_statement_cache_size",
+        "protocol", "region", "socket_connect_timeout", "socket_timeout", "ssl", "ssl_cert_reqs",
+        "sslcert", "sslmode", "sslrootcert", "statement_cache_size", "target_session_attrs",
+        "timeout", "user", "username",
+    }
+)  # fmt: skip
 
 
 def mask_url(url: str | None) -> str:
-    """Return ``url`` with its password and secret-looking query values masked.
+    """Return ``url`` with its password and every query value not known safe masked.
 
     ``postgresql://u:pw@h/db?sslkey=x`` -> ``postgresql://u:***@h/db?sslkey=***``.
     Works on any scheme, including SQLAlchemy's ``dialect+driver://``.
@@ -85,7 +96,7 @@ def mask_url(url: str | None) -> str:
             fragment = "#" + fragment
         query = "&".join(
             f"{pair.split('=', 1)[0]}=***"
-            if "=" in pair and _SECRET_QUERY_KEYS.search(pair.split("=", 1)[0])
+            if "=" in pair and pair.split("=", 1)[0].lower() not in SAFE_QUERY_KEYS
             else pair
             for pair in query.split("&")
         )

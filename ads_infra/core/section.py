@@ -15,9 +15,11 @@ file does.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import enum
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -27,7 +29,11 @@ from urllib.parse import urlsplit
 from ads_infra.core.errors import ConfigurationError
 from ads_infra.core.redact import Secret, mask_url
 
-__all__ = ["ConfigSection", "url_problem"]
+__all__ = ["MAX_NUMBER", "ConfigSection", "url_problem"]
+
+# Every number in the configuration: counts, sizes, seconds. Beyond this a value is
+# a typo or an attack (10^26 seconds, a 2^70 pool), never a setting.
+MAX_NUMBER = 2**53
 
 _Section = TypeVar("_Section", bound="ConfigSection")
 _TRUE = {"1", "true", "yes", "on"}
@@ -97,23 +103,32 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
             return value.strip().lower() in _TRUE
         raise ConfigurationError(f"expected true or false, got {_describe(value)}", key=name)
     if hint is int:
+        number: int | None = None
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                pass
-        raise ConfigurationError(f"expected a whole number, got {_describe(value)}", key=name)
+            number = value
+        elif isinstance(value, str) and len(value) <= 40:
+            with contextlib.suppress(ValueError):
+                number = int(value.strip())
+        if number is None:
+            raise ConfigurationError(f"expected a whole number, got {_describe(value)}", key=name)
+        if abs(number) > MAX_NUMBER:
+            raise ConfigurationError(f"must be at most {MAX_NUMBER:,}, got {number:.3g}", key=name)
+        return number
     if hint is float:
+        real: float | None = None
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                pass
-        raise ConfigurationError(f"expected a number, got {_describe(value)}", key=name)
+            real = float(value) if abs(value) <= MAX_NUMBER else math.inf
+        elif isinstance(value, str) and len(value) <= 40:
+            with contextlib.suppress(ValueError):
+                real = float(value.strip())
+        if real is None:
+            raise ConfigurationError(f"expected a number, got {_describe(value)}", key=name)
+        if not math.isfinite(real) or abs(real) > MAX_NUMBER:
+            raise ConfigurationError(
+                f"must be a finite number of at most {MAX_NUMBER:,}, got {_describe(value)}",
+                key=name,
+            )
+        return real
     if hint is str:
         if isinstance(value, str):
             return value
@@ -220,6 +235,22 @@ class ConfigSection:
             elif isinstance(value, list):
                 value = list(value)
             out[field.name] = value
+        return out
+
+    def to_config(self) -> dict[str, Any]:
+        """Like :meth:`to_dict`, with every string that holds a credential as a :class:`Secret`.
+
+        What the container's ``config`` provider holds: a URL with a password
+        or a secret query value stays usable (``.get_secret_value()``) but never
+        shows in ``repr(container.config())`` or a log line.
+        """
+        out: dict[str, Any] = {}
+        for key, value in self.to_dict().items():
+            if isinstance(getattr(self, key), ConfigSection):
+                value = getattr(self, key).to_config()
+            elif isinstance(value, str) and "://" in value and mask_url(value) != value:
+                value = Secret(value)
+            out[key] = value
         return out
 
     def masked(self) -> dict[str, Any]:

@@ -216,10 +216,12 @@ class CacheConfig(ConfigSection):
         )
 
 
+# Web content that runs scripts when a browser opens it (.html, .svg, .xml) is not
+# allowed by default: a stored file served from the ads domain would run there.
 DEFAULT_ALLOWED_EXTENSIONS = [
-    ".jpg", ".jpeg", ".png", ".gif", ".webp", ".svg",
+    ".jpg", ".jpeg", ".png", ".gif", ".webp",
     ".mp4", ".webm", ".mov",
-    ".pdf", ".txt", ".csv", ".json", ".html",
+    ".pdf", ".txt", ".csv", ".json",
     ".zip", ".gz",
 ]  # fmt: skip
 

@@ -30,6 +30,7 @@ from tenacity import (
 
 from ads_infra.core.errors import CommitOutcomeUnknownError
 from ads_infra.core.health import HealthStatus
+from ads_infra.core.loader import environment_settings
 from ads_infra.core.settings import DatabaseConfig
 from ads_infra.database.errors import (
     commit_was_refused,
@@ -107,7 +108,7 @@ class DatabaseManager:
     """
 
     def __init__(self, config: DatabaseConfig | None = None) -> None:
-        self.config = config or DatabaseConfig()
+        self.config = config or environment_settings().database
         self._engine: AsyncEngine | None = None
         self.retries = 0
         self.failures = 0

@@ -101,6 +101,10 @@ class AdService:
     async def create_ad(self, ad: Ad) -> Ad:
         """Validate (fields, and that the group is the user's and in the campaign), then insert."""
         validate(ad)
+        await self._check_group(ad)
+        return await self.ads.create(ad)
+
+    async def _check_group(self, ad: Ad) -> None:
         if self.groups is not None:
             group = await self.groups.get_by_id(ad.group_id, user_id=ad.user_id)
             if group is None:
@@ -114,7 +118,6 @@ class AdService:
                     f"not {ad.campaign_id}",
                     entity="Ad",
                 )
-        return await self.ads.create(ad)
 
     async def update_ad(self, ad_id: int, changes: Mapping[str, Any], *, user_id: int) -> Ad:
         return await self.ads.update(ad_id, changes, user_id=user_id)
@@ -160,7 +163,12 @@ class AdService:
         return copy
 
     async def create_ad_with_copy(self, ad: Ad, brief: CopyBrief) -> Ad:
-        """Generate copy from ``brief``, then create the ad; metadata says where it came from."""
+        """Generate copy from ``brief``, then create the ad; metadata says where it came from.
+
+        The ad group is checked first: a request for another user's group (or a
+        missing one) costs no call to the provider.
+        """
+        await self._check_group(ad)
         copy = await self.generate_copy(brief)
         metadata = {**ad.metadata, "copy": {"provider": copy.provider, "model": copy.model}}
         return await self.create_ad(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import math
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -41,11 +42,14 @@ __all__ = [
     "MAX_COUNT",
     "MAX_DESCRIPTION_LENGTH",
     "MAX_HEADLINE_LENGTH",
+    "MAX_JSON_DEPTH",
+    "MAX_JSON_VALUES",
     "MAX_NAME_LENGTH",
     "MAX_URL_LENGTH",
     "UPDATABLE_FIELDS",
     "apply_changes",
     "check_date",
+    "check_text",
     "validate",
     "validate_ad",
     "validate_campaign",
@@ -61,6 +65,8 @@ MAX_URL_LENGTH = 2048
 MAX_KEY_LENGTH = 1024
 MAX_MONEY_MICROS = 10**15  # a billion units: beyond that it is a typo, not a budget
 MAX_COUNT = 2**63 - 1  # ids and counts are BIGINT columns
+MAX_JSON_VALUES = 10_000  # in one JSON column (targeting, metadata, payload, ...)
+MAX_JSON_DEPTH = 32
 # performance_daily.conversions is NUMERIC(18, 4) (ads_infra.tables; a test
 # keeps the two equal). More decimals would be rounded by the database, and
 # differently per backend, so they are refused instead.
@@ -100,9 +106,31 @@ def _id(entity: str, field: str, value: object, *, optional: bool = False) -> No
         )
 
 
+def check_text(field: str, value: str, *, entity: str | None = None) -> None:
+    """ValidationError unless ``value`` is text every backend stores as given.
+
+    PostgreSQL refuses a NUL character in text and JSON, and a lone surrogate
+    is not valid Unicode (it cannot be encoded as UTF-8): both would reach the
+    database only to fail there.
+    """
+    if "\x00" in value:
+        raise ValidationError(
+            field, "holds a NUL character (\\x00), which cannot be stored; remove it",
+            entity=entity,
+        )  # fmt: skip
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(
+            field, "holds an unpaired surrogate, which is not valid Unicode; send UTF-8 text",
+            entity=entity,
+        ) from None  # fmt: skip
+
+
 def _text(entity: str, field: str, value: object, max_length: int, *, required: bool) -> None:
     if not isinstance(value, str):
         raise ValidationError(field, f"must be text, got {type(value).__name__}", entity=entity)
+    check_text(field, value, entity=entity)
     if required and not value.strip():
         raise ValidationError(field, "must not be empty", entity=entity)
     if len(value) > max_length:
@@ -186,6 +214,42 @@ def _json_object(entity: str, field: str, value: object) -> None:
         raise ValidationError(
             field, f"must be a JSON object (dict), got {type(value).__name__}", entity=entity
         )
+    _json_value(entity, field, value)
+
+
+def _json_value(entity: str, field: str, root: object) -> None:
+    """Every key and value storable as JSON on both backends, and the whole bounded."""
+    budget = MAX_JSON_VALUES
+    stack: list[tuple[object, int]] = [(root, 0)]
+    while stack:
+        value, depth = stack.pop()
+        budget -= 1
+        if budget < 0 or depth > MAX_JSON_DEPTH:
+            raise ValidationError(
+                field,
+                f"is too large (over {MAX_JSON_VALUES} values or {MAX_JSON_DEPTH} levels deep)",
+                entity=entity,
+            )
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise ValidationError(
+                        field, f"has a key that is not text: {key!r}", entity=entity
+                    )
+                check_text(field, key, entity=entity)
+                stack.append((item, depth + 1))
+        elif isinstance(value, list | tuple):
+            stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str):
+            check_text(field, value, entity=entity)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ValidationError(field, f"holds {value!r}, which JSON cannot store", entity=entity)
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_COUNT:
+            raise ValidationError(field, f"holds a number beyond {MAX_COUNT}", entity=entity)
+        elif value is not None and not isinstance(value, bool | int | float):
+            raise ValidationError(
+                field, f"holds a {type(value).__name__}, which is not JSON", entity=entity
+            )
 
 
 def check_date(field: str, value: object, *, entity: str | None = None) -> None:

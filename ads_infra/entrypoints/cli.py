@@ -23,7 +23,8 @@ import yaml
 from ads_infra.core.errors import ConfigurationError, InfrastructureError
 from ads_infra.core.health import HealthStatus
 from ads_infra.core.lifecycle import running
-from ads_infra.core.loader import load_settings
+from ads_infra.core.loader import DEFAULT_CONFIG_FILE, config_lookup, load_settings
+from ads_infra.core.template import render_config
 
 if TYPE_CHECKING:
     from ads_infra.containers import Container
@@ -62,10 +63,10 @@ def _container(ctx: click.Context, **overrides: Any) -> Container:
 @click.option(
     "--config",
     "config_file",
-    envvar="ADS_INFRA_CONFIG",
     default=None,
     metavar="FILE",
-    help="Configuration file (default: $ADS_INFRA_CONFIG, then ./config.yml).",
+    help="Configuration file (default: $ADS_INFRA_CONFIG, then ./config.yml, then the "
+    "packaged defaults; `ads-infra config show` says which).",
 )
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 @click.pass_context
@@ -81,23 +82,50 @@ def cli(ctx: click.Context, config_file: str | None, verbose: int) -> None:
 
 @cli.group()
 def config() -> None:
-    """Inspect the configuration."""
+    """Inspect the configuration, or write a starter file."""
 
 
 @config.command("show")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of YAML.")
 @click.pass_context
 def config_show(ctx: click.Context, as_json: bool) -> None:
-    """Print the effective configuration, secrets masked."""
+    """Print the effective configuration (secrets masked) and where it came from."""
     try:
         settings = load_settings(ctx.obj["config_file"])
     except ConfigurationError as exc:
         _fail(f"configuration error: {exc}", EXIT_CONFIG)
-    data = settings.masked()
+    lookup = config_lookup(ctx.obj["config_file"])
     if as_json:
-        click.echo(json.dumps(data, indent=2))
-    else:
-        click.echo(yaml.safe_dump(data, sort_keys=False).rstrip())
+        report = {
+            "source": next(where for _what, where, used in lookup if used),
+            "lookup": [{"what": w, "where": where, "used": used} for w, where, used in lookup],
+            "settings": settings.masked(),
+        }
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo("# lookup order (the first that applies is used):")
+    for what, where, used in lookup:
+        click.echo(f"#   {'->' if used else '  '} {what}: {where}")
+    click.echo(yaml.safe_dump(settings.masked(), sort_keys=False).rstrip())
+
+
+@config.command("init")
+@click.argument("path", default=DEFAULT_CONFIG_FILE, type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite the file if it exists.")
+def config_init(path: str, force: bool) -> None:
+    """Write a commented starter configuration to PATH (default: ./config.yml).
+
+    Every key with its default and the environment variable that sets it.
+    """
+    target = Path(path)
+    if target.exists() and not force:
+        _fail(f"{target} exists; pass --force to overwrite it", EXIT_CONFIG)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(render_config(), encoding="utf-8")
+    except OSError as exc:
+        _fail(f"cannot write {target}: {exc.strerror}", EXIT_FAILURE)
+    click.echo(f"wrote {target}; check it with: ads-infra --config {target} config show")
 
 
 # --- health ------------------------------------------------------------------------

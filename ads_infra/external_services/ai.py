@@ -19,6 +19,7 @@ import orjson
 
 from ads_infra.core.errors import ConfigurationError, UpstreamError
 from ads_infra.core.health import HealthStatus
+from ads_infra.core.loader import environment_settings
 from ads_infra.core.settings import AIProviderConfig, AIProviderType
 from ads_infra.external_services.config import ExternalServiceConfig, ServiceType
 from ads_infra.external_services.manager import ExternalServiceManager
@@ -164,7 +165,7 @@ class AIProviderService(ManagedService):
         self, manager: ExternalServiceManager, config: AIProviderConfig | None = None
     ) -> None:
         super().__init__(manager)
-        self.config = config or AIProviderConfig()
+        self.config = config or environment_settings().services.ai
         self._providers: dict[str, ExternalServiceConfig | None] = {}
         self._add_provider(OFFLINE_PROVIDER, None)
         self.default_provider = self.config.provider.value

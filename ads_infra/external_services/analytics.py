@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 
 from ads_infra.core.errors import ExternalServiceError, UpstreamError
+from ads_infra.core.loader import environment_settings
 from ads_infra.core.settings import AnalyticsConfig
 from ads_infra.external_services.config import AuthScheme, ExternalServiceConfig, ServiceType
 from ads_infra.external_services.identity import LIBRARY_NAME, VERSION
@@ -113,7 +114,7 @@ class AnalyticsService(ManagedService):
         service_name: str = "analytics",
     ) -> None:
         super().__init__(manager)
-        self.config = config or AnalyticsConfig()
+        self.config = config or environment_settings().services.analytics
         self.service_name = service_name
         # Each event encoded once, when tracked: its size is known for batching, and
         # a property changed after track() cannot change (or break) what is sent.

@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import orjson
 
 from ads_infra.core.errors import ConfigurationError
+from ads_infra.core.loader import environment_settings
 from ads_infra.core.redact import Secret
 from ads_infra.core.section import url_problem as _url_problem
 from ads_infra.core.settings import NotificationsConfig
@@ -85,7 +86,7 @@ class NotificationService(ManagedService):
         self, manager: ExternalServiceManager, config: NotificationsConfig | None = None
     ) -> None:
         super().__init__(manager)
-        self.config = config or NotificationsConfig()
+        self.config = config or environment_settings().services.notifications
         self._channels: dict[str, tuple[ChannelKind, str]] = {}
         self._keys: dict[str, bytes] = {}  # signing keys of the webhook channels
         if self.config.slack_webhook_url:

@@ -13,7 +13,7 @@ from ads_infra.domain.entities import Ad
 from ads_infra.domain.errors import ValidationError
 from ads_infra.domain.metrics import MetricTotals
 from ads_infra.domain.repositories import AdFilter, AdsRepository, UserStats
-from ads_infra.repositories.base import EntityRepositoryBase, name_contains, owned
+from ads_infra.repositories.base import EntityRepositoryBase, check_ids, name_contains, owned
 from ads_infra.repositories.keys import stats_key, user_pattern
 from ads_infra.repositories.totals import SUMS, totals_of
 
@@ -64,6 +64,8 @@ class AdsRepositoryImpl(EntityRepositoryBase[Ad, AdFilter], AdsRepository):
         return [], [user_pattern(user_id)]
 
     async def get_user_stats(self, user_id: int) -> UserStats:
+        check_ids(user_id=user_id)
+
         async def load() -> UserStats:
             return await self._scope.run_in_session(lambda s: load_user_stats(s, user_id))
 

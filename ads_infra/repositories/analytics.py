@@ -20,7 +20,7 @@ from ads_infra.domain.errors import ValidationError
 from ads_infra.domain.metrics import MetricTotals
 from ads_infra.domain.repositories import AnalyticsRepository, DailyPoint, Summary
 from ads_infra.domain.validation import check_date
-from ads_infra.repositories.base import BaseRepository, owned
+from ads_infra.repositories.base import BaseRepository, check_ids, owned
 from ads_infra.repositories.totals import (
     CLICKS,
     CONVERSIONS,
@@ -81,12 +81,17 @@ def _level(level: str) -> tuple[Table, Any]:
         ) from None
 
 
+def _optional_ids(**ids: int | None) -> None:
+    check_ids(**{name: value for name, value in ids.items() if value is not None})
+
+
 class AnalyticsRepositoryImpl(BaseRepository, AnalyticsRepository):
     ENTITY = "analytics"
 
     def _grouped(
         self, level: str, user_id: int, start_date: dt.date, end_date: dt.date
     ) -> tuple[Table, Any]:
+        check_ids(user_id=user_id)
         _check_range(start_date, end_date)
         table, key = _level(level)
         stmt = (
@@ -116,6 +121,7 @@ class AnalyticsRepositoryImpl(BaseRepository, AnalyticsRepository):
         campaign_id: int | None = None,
         group_id: int | None = None,
     ) -> list[Summary]:
+        _optional_ids(campaign_id=campaign_id, group_id=group_id)
         _, stmt = self._grouped(level, user_id, start_date, end_date)
         if campaign_id is not None:
             stmt = stmt.where(p.c.campaign_id == campaign_id)
@@ -161,6 +167,8 @@ class AnalyticsRepositoryImpl(BaseRepository, AnalyticsRepository):
         group_id: int | None = None,
         ad_id: int | None = None,
     ) -> list[DailyPoint]:
+        check_ids(user_id=user_id)
+        _optional_ids(campaign_id=campaign_id, group_id=group_id, ad_id=ad_id)
         _check_range(start_date, end_date)
         stmt = select(p.c.date, *SUMS).where(
             p.c.user_id == user_id, p.c.date >= start_date, p.c.date <= end_date

@@ -11,7 +11,10 @@ writes, and those must not reach other readers.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import enum
 import logging
+import typing
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -40,7 +43,13 @@ from ads_infra.domain.entities import (
 )
 from ads_infra.domain.errors import NotFoundError, ValidationError
 from ads_infra.domain.repositories import Page
-from ads_infra.domain.validation import MAX_COUNT, apply_changes, validate
+from ads_infra.domain.validation import (
+    MAX_COUNT,
+    apply_changes,
+    check_date,
+    check_text,
+    validate,
+)
 from ads_infra.repositories.keys import entity_key, stats_key
 from ads_infra.repositories.mapping import EntityMapper
 from ads_infra.repositories.pagination import KeysetQuery
@@ -50,6 +59,7 @@ __all__ = [
     "BaseRepository",
     "CacheLike",
     "EntityRepositoryBase",
+    "check_filters",
     "check_ids",
     "name_contains",
     "owned",
@@ -73,6 +83,45 @@ def check_ids(**ids: object) -> None:
             raise ValidationError(
                 name, f"must be a positive integer id up to {MAX_COUNT}, got {value!r}"
             )
+
+
+MAX_FILTER_TEXT = 200
+
+
+def check_filters(filters: object | None) -> None:
+    """ValidationError naming the filter field whose value no backend can compare with.
+
+    Filters come from callers (often straight from a query string): ids must be
+    BIGINT ids, text valid and bounded, dates dates and enums their members.
+    """
+    if filters is None:
+        return
+    if not dataclasses.is_dataclass(filters):
+        raise ValidationError("filters", f"must be a filter dataclass, got {type(filters)!r}")
+    hints = typing.get_type_hints(type(filters))
+    for field in dataclasses.fields(filters):
+        value = getattr(filters, field.name)
+        if value is None:
+            continue
+        name = field.name
+        kinds = [k for k in typing.get_args(hints[field.name]) if k is not type(None)]
+        kind = kinds[0] if kinds else hints[field.name]
+        if kind is int:
+            check_ids(**{name: value})
+        elif kind is str:
+            if not isinstance(value, str) or len(value) > MAX_FILTER_TEXT:
+                raise ValidationError(name, f"must be text of at most {MAX_FILTER_TEXT} characters")
+            check_text(name, value)
+        elif kind is dt.date:
+            if not isinstance(value, dt.date):
+                raise ValidationError(name, f"must be a date, got {value!r}")
+            check_date(name, value)
+        elif isinstance(kind, type) and issubclass(kind, enum.Enum):
+            try:
+                kind(value)
+            except ValueError:
+                allowed = ", ".join(str(m.value) for m in kind)
+                raise ValidationError(name, f"must be one of {allowed}") from None
 
 
 def name_contains(column: ColumnElement[Any], text: str) -> ColumnElement[bool]:
@@ -336,6 +385,8 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[E]:
+        check_ids(user_id=user_id)
+        check_filters(filters)
         t = self.TABLE
         stmt = select(t).where(t.c.user_id == user_id, *self._conditions(filters))
         stmt = self._keyset.apply(stmt, order_by, limit, cursor)
@@ -347,6 +398,8 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         return self._keyset.page(rows, order_by, limit, self._mapper.from_row)
 
     async def count(self, *, user_id: int, filters: F | None = None) -> int:
+        check_ids(user_id=user_id)
+        check_filters(filters)
         t = self.TABLE
         stmt = (
             select(func.count())

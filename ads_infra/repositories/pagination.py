@@ -13,6 +13,7 @@ import binascii
 import dataclasses
 import datetime as dt
 import json
+import math
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -22,6 +23,7 @@ from sqlalchemy.engine import Row
 
 from ads_infra.domain.errors import ValidationError
 from ads_infra.domain.repositories import Page
+from ads_infra.domain.validation import MAX_COUNT, check_text
 
 __all__ = ["MAX_PAGE_SIZE", "KeysetQuery", "decode_cursor", "encode_cursor"]
 
@@ -43,12 +45,18 @@ def _encode_value(value: Any) -> Any:
 
 def _decode_value(value: Any) -> Any:
     if isinstance(value, dict):
-        if "dt" in value:
-            return dt.datetime.fromisoformat(value["dt"])
-        if "d" in value:
-            return dt.date.fromisoformat(value["d"])
-        if "dec" in value:
-            return Decimal(value["dec"])
+        (tag, text), *rest = value.items() if value else ((None, None),)
+        if rest or not isinstance(text, str) or len(text) > 64:
+            raise TypeError("not a cursor value")
+        if tag == "dt":
+            return dt.datetime.fromisoformat(text)
+        if tag == "d":
+            return dt.date.fromisoformat(text)
+        if tag == "dec":
+            return Decimal(text)
+        raise TypeError("not a cursor value")
+    if isinstance(value, list):
+        raise TypeError("not a cursor value")
     return value
 
 
@@ -58,24 +66,69 @@ def encode_cursor(order_by: str, values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, order_by: str, width: int) -> list[Any]:
-    """The key values a cursor holds; ValidationError when it is not one of ours."""
+MAX_CURSOR_LENGTH = 2048  # a cursor holds a few key values: far less than this
+
+_BAD_CURSOR = "is not a cursor returned by list(); pass Page.next_cursor as is"
+
+
+def decode_cursor(cursor: str, order_by: str, columns: Sequence[ColumnElement[Any]]) -> list[Any]:
+    """The key values a cursor holds; ValidationError naming ``cursor`` when it is not one of ours.
+
+    A cursor comes back from the client, so it is checked like any input: its
+    length, its shape, and each value against the type of the column it is
+    compared with (an id is an integer within BIGINT, a name is text without
+    NUL, a date is a date), so nothing malformed reaches the database.
+    """
+    if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR_LENGTH:
+        raise ValidationError("cursor", _BAD_CURSOR)
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         data = json.loads(raw)
-        values = [_decode_value(v) for v in data["v"]]
-        ordering = data["o"]
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        raise ValidationError(
-            "cursor", "is not a cursor returned by list(); pass Page.next_cursor as is"
-        ) from None
-    if ordering != order_by or len(values) != width:
+        ordering, encoded = data["o"], data["v"]
+        if not isinstance(ordering, str) or not isinstance(encoded, list):
+            raise TypeError("not a cursor")
+        values = [_decode_value(v) for v in encoded]
+    except (binascii.Error, ValueError, KeyError, TypeError, ArithmeticError, RecursionError):
+        raise ValidationError("cursor", _BAD_CURSOR) from None
+    if ordering != order_by or len(values) != len(columns):
         raise ValidationError(
             "cursor",
-            f"was made for order_by={ordering!r}, not {order_by!r}; "
+            f"was made for order_by={ordering[:40]!r}, not {order_by!r}; "
             "keep order_by the same while paging",
         )
+    for value, column in zip(values, columns, strict=True):
+        if not _fits(value, column):
+            raise ValidationError("cursor", _BAD_CURSOR)
     return values
+
+
+def _fits(value: Any, column: ColumnElement[Any]) -> bool:
+    """Whether ``value`` is of the Python type ``column`` holds, within what it stores."""
+    if value is None:
+        return True  # a nullable ordering column's NULL
+    try:
+        kind = column.type.python_type
+    except NotImplementedError:
+        return False
+    if kind is int:
+        return type(value) is int and abs(value) <= MAX_COUNT
+    if kind is str:
+        if not isinstance(value, str) or len(value) > 1000:
+            return False
+        try:
+            check_text("cursor", value)
+        except ValidationError:
+            return False
+        return True
+    if kind is dt.datetime:
+        return isinstance(value, dt.datetime)
+    if kind is dt.date:
+        return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
+    if kind is float:
+        return type(value) in (int, float) and math.isfinite(value) and abs(value) < 1e300
+    if kind is Decimal:
+        return isinstance(value, Decimal) and value.is_finite() and abs(value) < Decimal(10) ** 15
+    return False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,7 +158,7 @@ class KeysetQuery:
             raise ValidationError("limit", f"must be between 1 and {MAX_PAGE_SIZE}, got {limit!r}")
         descending, cols = self.columns(order_by)
         if cursor is not None:
-            values = decode_cursor(cursor, order_by, len(cols))
+            values = decode_cursor(cursor, order_by, cols)
             if len(cols) == 1:
                 cond = cols[0] < values[0] if descending else cols[0] > values[0]
             else:

@@ -43,7 +43,7 @@ from ads_infra.domain.validation import (
     check_date,
     validate_performance_record,
 )
-from ads_infra.repositories.base import BaseRepository, check_ids
+from ads_infra.repositories.base import BaseRepository, check_filters, check_ids
 from ads_infra.repositories.keys import stats_key
 from ads_infra.repositories.mapping import to_performance_record
 from ads_infra.repositories.pagination import KeysetQuery
@@ -283,6 +283,8 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
             await session.execute(stmt, rows[start : start + SQLITE_BATCH])
 
     async def delete(self, *, user_id: int, filters: PerformanceFilter | None = None) -> int:
+        check_ids(user_id=user_id)
+        check_filters(filters)
         t = performance_daily
         stmt = delete(t).where(t.c.user_id == user_id, *self._conditions(filters))
 
@@ -310,6 +312,8 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
         limit: int = 500,
         cursor: str | None = None,
     ) -> Page[PerformanceRecord]:
+        check_ids(user_id=user_id)
+        check_filters(filters)
         t = performance_daily
         stmt = select(t).where(t.c.user_id == user_id, *self._conditions(filters))
         stmt = self._keyset.apply(stmt, order_by, limit, cursor)
@@ -321,6 +325,8 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
         return self._keyset.page(rows, order_by, limit, to_performance_record)
 
     async def count(self, *, user_id: int, filters: PerformanceFilter | None = None) -> int:
+        check_ids(user_id=user_id)
+        check_filters(filters)
         t = performance_daily
         stmt = (
             select(func.count())

@@ -24,6 +24,7 @@ from ads_infra.core.errors import (
     InvalidFileNameError,
 )
 from ads_infra.core.health import HealthStatus
+from ads_infra.core.loader import environment_settings
 from ads_infra.core.settings import StorageConfig
 from ads_infra.storage.backends import strategy_for
 from ads_infra.storage.base import (
@@ -116,7 +117,7 @@ class FileStorageManager:
     def __init__(
         self, config: StorageConfig | None = None, strategy: StorageStrategy | None = None
     ) -> None:
-        self.config = config or StorageConfig()
+        self.config = config or environment_settings().storage
         self.strategy = strategy or strategy_for(self.config)
         # Unset: gzip on local storage, not on S3, whose objects are read by other
         # tools (presigned URLs, boto3, the aws CLI) that should get the original bytes.

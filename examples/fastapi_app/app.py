@@ -2,12 +2,17 @@
 
 Run it with ``uvicorn examples.fastapi_app.app:app`` from the repository root
 (config from ADS_INFRA_CONFIG or ./config.yml). The container's resources
-start in the app's lifespan and stop with it; domain errors map to HTTP
-status codes in one place.
+start in the app's lifespan and stop with it; errors map to HTTP status codes
+in one place (:func:`ads_infra.errors.http_status`): bad input is a 4xx, 503
+only for an outage, and a 5xx never shows database or upstream text.
+
+The caller is named by the ``X-User-Id`` header: a stand-in for real
+authentication (a verified token's subject) that only a demo may trust.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
@@ -17,10 +22,12 @@ from fastapi.responses import JSONResponse
 
 from ads_infra.containers import create_container
 from ads_infra.core.lifecycle import running
-from ads_infra.domain import NotFoundError, ValidationError
-from ads_infra.errors import InfrastructureError, UpstreamError
+from ads_infra.domain import DomainError, ValidationError
+from ads_infra.errors import InfrastructureError, http_status, public_detail
 from examples.fastapi_app import endpoints
 from examples.fastapi_app.containers import AppContainer
+
+logger = logging.getLogger(__name__)
 
 
 def create_app(container: AppContainer | None = None) -> FastAPI:
@@ -37,30 +44,29 @@ def create_app(container: AppContainer | None = None) -> FastAPI:
     app.state.container = container
     app.include_router(endpoints.router)
 
-    @app.exception_handler(NotFoundError)
-    async def not_found(_request: Request, exc: NotFoundError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
-
-    @app.exception_handler(ValidationError)
-    async def invalid(_request: Request, exc: ValidationError) -> JSONResponse:
-        body: dict[str, Any] = {"detail": str(exc), "field": exc.field}
-        return JSONResponse(body, status_code=422)
-
-    @app.exception_handler(UpstreamError)
-    async def bad_gateway(_request: Request, exc: UpstreamError) -> JSONResponse:
-        # The upstream answered, but not with something usable (an error, or AI
-        # copy that was empty, refused or cut off): nothing was stored.
-        return JSONResponse({"detail": str(exc)}, status_code=502)
-
+    @app.exception_handler(DomainError)
     @app.exception_handler(InfrastructureError)
-    async def unavailable(_request: Request, exc: InfrastructureError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503)
+    async def mapped(_request: Request, exc: Exception) -> JSONResponse:
+        # Bad input is a 4xx naming the field; 503 only for what a retry may fix.
+        status = http_status(exc)
+        body: dict[str, Any] = {"detail": public_detail(exc)}
+        if isinstance(exc, ValidationError):
+            body["field"] = exc.field
+        if status >= 500:
+            logger.error("%s %s failed: %s", _request.method, _request.url.path, exc)
+        return JSONResponse(body, status_code=status)
 
     return app
 
 
+_app: FastAPI | None = None
+
+
 def __getattr__(name: str) -> Any:
-    """``app`` for uvicorn, built on first access so importing this module reads no config."""
+    """``app`` for uvicorn: built once, on first access (importing this module reads no config)."""
+    global _app
     if name == "app":
-        return create_app()
+        if _app is None:
+            _app = create_app()
+        return _app
     raise AttributeError(name)

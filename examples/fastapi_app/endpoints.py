@@ -25,7 +25,17 @@ from ads_infra.domain.services import AdService
 
 router = APIRouter()
 
-UserId = Annotated[int, Header(alias="X-User-Id", description="The caller's user id")]
+# A stand-in for authentication: a real app takes the user from a verified token,
+# never from a header the client sets.
+UserId = Annotated[
+    int,
+    Header(
+        alias="X-User-Id",
+        description="The caller's user id (demo only: a stand-in for real authentication)",
+        ge=1,
+        le=2**63 - 1,
+    ),
+]
 
 
 class CampaignIn(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from ads_infra.core.template import render_config
 from ads_infra.entrypoints.cli import cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -118,3 +120,35 @@ def test_required_services_turn_skips_into_failures() -> None:
     skipped = _run_pytest(target, ADS_REQUIRE_SERVICES="0", ADS_TEST_DATABASE_URL=closed)
     assert skipped.returncode == 0, skipped.stdout
     assert "1 skipped" in skipped.stdout
+
+
+def test_config_init_writes_a_file_that_config_show_accepts_and_never_overwrites(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "conf" / "ads.yml"
+    result = CliRunner().invoke(cli, ["config", "init", str(target)])
+    assert result.exit_code == 0, result.output
+    assert target.read_text() == render_config()
+    shown = CliRunner().invoke(cli, ["--config", str(target), "config", "show", "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["source"] == str(target)
+    target.write_text("cache: {max_size: 5}\n")
+    again = CliRunner().invoke(cli, ["config", "init", str(target)])
+    assert again.exit_code == 2 and "--force" in again.output
+    assert target.read_text() == "cache: {max_size: 5}\n"
+    forced = CliRunner().invoke(cli, ["config", "init", str(target), "--force"])
+    assert forced.exit_code == 0 and target.read_text() == render_config()
+
+
+def test_config_show_names_the_packaged_defaults_when_no_file_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ADS_INFRA_CONFIG", raising=False)
+    monkeypatch.setenv("ADS_STORAGE_PATH", str(tmp_path / "files"))
+    result = CliRunner().invoke(cli, ["config", "show", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["source"] == "ads_infra.core.template"
+    assert report["settings"]["storage"]["base_path"] == str(tmp_path / "files")

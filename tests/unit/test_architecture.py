@@ -133,7 +133,7 @@ def _cycles() -> list[list[str]]:
 
 def test_the_checker_sees_the_imports_it_must() -> None:
     assert "ads_infra.containers.application" in MODULES
-    assert "ads_infra.core.settings" in GRAPH["ads_infra.containers.application"]
+    assert "ads_infra.core.loader" in GRAPH["ads_infra.containers.application"]
     assert "ads_infra.database.manager" in GRAPH["ads_infra.database"]
 
 

@@ -17,6 +17,8 @@ from ads_infra.config import (
     load_settings,
     mask_url,
 )
+from ads_infra.core.loader import config_lookup
+from ads_infra.core.template import render_config
 from ads_infra.errors import ConfigurationError, InfrastructureError
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config.yml"
@@ -231,7 +233,13 @@ def test_a_bad_database_url_error_masks_the_password() -> None:
         ("redis://:pa#ss@host:6379/0", "redis://:***@host:6379/0"),
         ("redis://:p?w@host/0", "redis://:***@host/0"),
         ("redis://:p@ss/word@host/0", "redis://:***@host/0"),
-        ("postgresql://u:pw@h/db?email=a@b", "postgresql://u:***@h/db?email=a@b"),
+        ("postgresql://u:pw@h/db?email=a@b", "postgresql://u:***@h/db?email=***"),
+        # Every query value not known safe is masked: Azure Functions' ?code=, a ?sig=.
+        (
+            "https://fn.azurewebsites.net/api/hook?code=s3cr3t&api-version=2",
+            "https://fn.azurewebsites.net/api/hook?code=***&api-version=2",
+        ),
+        ("postgresql://u@h/db?sslmode=require", "postgresql://u@h/db?sslmode=require"),
         ("postgresql://u:pw@h/db?sslpassword=x#f", "postgresql://u:***@h/db?sslpassword=***#f"),
         ("sqlite+aiosqlite:///./var/a@b.db", "sqlite+aiosqlite:///./var/a@b.db"),
         ("u:secret@h", "<url with credentials>"),
@@ -258,9 +266,58 @@ def test_settings_round_trip_through_to_dict() -> None:
 
 
 def test_the_shipped_config_file_holds_the_dataclass_defaults() -> None:
-    """One source for every default: config.yml with no environment is ``Settings()``."""
-    shipped = load_settings(Path(__file__).resolve().parents[2] / "config.yml", environ={})
-    assert shipped == Settings()
+    """One source for every default: config.yml is generated from the dataclasses."""
+    assert REPO_CONFIG.read_text() == render_config(), "regenerate: ads-infra config init --force"
+    assert load_settings(REPO_CONFIG, environ={}) == Settings()
+
+
+def test_with_no_file_anywhere_the_packaged_defaults_and_the_environment_apply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./config.yml here
+    environ = {"ADS_CACHE_TYPE": "redis", "ADS_DATABASE_URL": "postgresql://u@db/ads"}
+    settings = load_settings(environ=environ)
+    assert settings.cache.cache_type is CacheType.REDIS
+    assert settings.database.url == "postgresql+asyncpg://u@db/ads"
+    assert settings.storage == Settings().storage
+    assert [used for *_, used in config_lookup(environ=environ)] == [False, False, False, True]
+
+
+def test_the_lookup_order_is_explicit_path_variable_local_file_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.yml").write_text("cache: {max_size: 7}\n")
+    other = tmp_path / "other.yml"
+    other.write_text("cache: {max_size: 8}\n")
+    assert load_settings(environ={}).cache.max_size == 7
+    assert load_settings(environ={"ADS_INFRA_CONFIG": str(other)}).cache.max_size == 8
+    explicit = tmp_path / "explicit.yml"
+    explicit.write_text("cache: {max_size: 9}\n")
+    assert load_settings(explicit, environ={"ADS_INFRA_CONFIG": str(other)}).cache.max_size == 9
+    with pytest.raises(ConfigurationError, match="ads-infra config init"):
+        load_settings(environ={"ADS_INFRA_CONFIG": str(tmp_path / "missing.yml")})
+
+
+def test_a_bad_value_from_the_environment_names_the_variable_not_the_file() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(REPO_CONFIG, environ={"ADS_CACHE_TYPE": "redis_clustr"})
+    message = str(caught.value)
+    assert message.startswith("ADS_CACHE_TYPE=redis_clustr (cache.cache_type): unknown value")
+    assert "config.yml" not in message
+
+
+def test_an_unset_variable_without_default_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "ads.yml"
+    path.write_text("database:\n  pool_size: ${MY_POOL}\n")
+    with pytest.raises(ConfigurationError, match=r"^MY_POOL is not set \(database.pool_size\)"):
+        load_settings(path, environ={})
+
+
+def test_a_secret_from_the_environment_is_not_repeated() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(REPO_CONFIG, environ={"ADS_AI_BASE_URL": "ftp://user:hunter2@x"})
+    assert "hunter2" not in str(caught.value) and "ADS_AI_BASE_URL=" in str(caught.value)
 
 
 def test_sections_are_frozen() -> None:
@@ -268,3 +325,16 @@ def test_sections_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.max_size = 5  # type: ignore[misc]
     assert dataclasses.replace(config, max_size=5).max_size == 5
+
+
+def test_managers_built_with_no_config_honour_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from ads_infra.database import DatabaseManager
+    from ads_infra.storage import FileStorageManager
+
+    monkeypatch.setenv("ADS_DATABASE_URL", "postgresql://u@db.internal/ads")
+    monkeypatch.setenv("ADS_STORAGE_PATH", str(tmp_path / "files"))
+    assert DatabaseManager().config.url == "postgresql+asyncpg://u@db.internal/ads"
+    assert FileStorageManager().config.base_path == str(tmp_path / "files")
+    assert DatabaseConfig().url == "sqlite+aiosqlite:///./var/ads.db"  # a bare config: defaults

@@ -1,13 +1,17 @@
 """The wheel as a host app gets it: built from this checkout, installed in a fresh venv.
 
-Installed without the test extras and run from a folder that holds a host
-app's own ``containers.py`` (the usual file name in dependency-injector apps)
-and ``benchmarks.py``: ours must install only the ``ads_infra`` namespace and
-never import the host's modules.
+Installed without any extra and run from an empty folder that holds only a
+host app's own ``containers.py`` (the usual file name in dependency-injector
+apps) and ``benchmarks.py``: ours installs only the ``ads_infra`` namespace,
+never imports the host's modules, and runs with no configuration file. Then,
+with the ``testing`` and ``fastapi`` extras, a small host app (host_app/: its
+own container subclass with wiring, a FastAPI endpoint on ``Provide[...]``)
+passes its own tests on our pytest plugin.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -68,21 +72,50 @@ def test_only_the_ads_infra_namespace_is_installed(installed: Path) -> None:
     assert not (site / "pytest").exists()  # no test toolchain in a runtime install
 
 
-def test_demo_runs_beside_a_host_apps_own_containers_module(
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ADS_", "PYTEST_"))}
+    return {**env, **extra}
+
+
+def test_demo_runs_with_no_config_file_beside_a_host_apps_own_modules(
     installed: Path, tmp_path: Path
 ) -> None:
     for name in ("containers", "benchmarks"):
         (tmp_path / f"{name}.py").write_text(HOST_MODULE.format(name=name))
-    shutil.copy(REPO / "config.yml", tmp_path / "config.yml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ADS_")}
-    env["PYTHONPATH"] = str(tmp_path)  # the host's modules come first, as in a host app
+    env = _clean_env(PYTHONPATH=str(tmp_path))  # the host's modules come first, as in a host app
     out = _run(
         installed / "ads-infra", "demo", "--users", "1", "--days", "7", "--json",
         cwd=tmp_path, env=env,
     )  # fmt: skip
-    assert '"seed"' in out
+    assert json.loads(out)["backends"]["database"] == "sqlite+aiosqlite:///./var/ads.db"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["benchmarks.py", "containers.py", "var"]
     code = "import ads_infra.containers as c, containers; print(c.Container)"
     done = subprocess.run(
         [installed / "python", "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
     )
     assert "the host app's own containers.py was imported" in done.stderr  # theirs is theirs
+
+
+def test_config_init_writes_a_file_the_cli_then_accepts(installed: Path, tmp_path: Path) -> None:
+    env = _clean_env()
+    _run(installed / "ads-infra", "config", "init", cwd=tmp_path, env=env)
+    assert (tmp_path / "config.yml").read_text().startswith("# ads-infra configuration")
+    (tmp_path / "config.yml").write_text(
+        (tmp_path / "config.yml").read_text().replace("max_size: 1000", "max_size: 77")
+    )
+    shown = json.loads(
+        _run(installed / "ads-infra", "--config", "config.yml", "config", "show", "--json",
+             cwd=tmp_path, env=env)
+    )  # fmt: skip
+    assert shown["source"] == "config.yml" and shown["settings"]["cache"]["max_size"] == 77
+
+
+# Last in the module: it adds the extras to the venv the tests above check has none.
+def test_a_host_app_passes_its_own_tests_on_the_plugin(installed: Path, tmp_path: Path) -> None:
+    (wheel,) = (installed.parent.parent / "dist").glob("ads_infra-*.whl")
+    env = _clean_env(VIRTUAL_ENV=str(installed.parent))
+    _run(UV, "pip", "install", "--quiet", f"{wheel}[testing,fastapi]", cwd=tmp_path, env=env)
+    app = tmp_path / "app"
+    shutil.copytree(Path(__file__).parent / "host_app", app)
+    out = _run(installed / "pytest", "-q", "-p", "no:cacheprovider", cwd=app, env=_clean_env())
+    assert "2 passed" in out

@@ -394,7 +394,7 @@ async def test_failed_or_abandoned_stream_closes_the_stored_file(tmp_path: Path)
 
 
 async def test_sidecar_of_a_failed_publish_is_removed(tmp_path: Path) -> None:
-    from ads_infra.storage.local import _commit
+    from ads_infra.storage.local_files import commit as _commit
 
     base = tmp_path / "s"
     strategy = LocalStorageStrategy(StorageConfig(base_path=str(base), local_metadata="sidecar"))

@@ -23,6 +23,9 @@ from tests.integration.storage.samples import samples
 
 KEY = EncryptionKey.generate()
 
+# Web content that can run scripts: allowed only when a deployment opts in.
+OPT_IN = [".svg", ".html"]
+
 
 async def chunked(data: bytes, size: int = 50_000) -> AsyncIterator[bytes]:
     for i in range(0, len(data), size):
@@ -39,7 +42,12 @@ async def test_every_allowed_type_round_trips_compressed_and_encrypted(
     make_config: Any, streamed: bool
 ) -> None:
     manager = FileStorageManager(
-        make_config(compression_enabled=True, encryption_enabled=True, encryption_key=KEY)
+        make_config(
+            compression_enabled=True,
+            encryption_enabled=True,
+            encryption_key=KEY,
+            allowed_extensions=[*DEFAULT_ALLOWED_EXTENSIONS, *OPT_IN],
+        )
     )
     await manager.start()
     try:
@@ -59,9 +67,9 @@ async def test_every_allowed_type_round_trips_compressed_and_encrypted(
             if info["compressed"]:
                 assert info["stored_size"] < len(content) // 2
             assert content[:64] not in await manager.strategy.get(name)  # encrypted at rest
-        assert sorted(DEFAULT_ALLOWED_EXTENSIONS) == sorted(samples())
+        assert sorted([*DEFAULT_ALLOWED_EXTENSIONS, *OPT_IN]) == sorted(samples())
         stats = await manager.get_storage_stats()
-        assert stats["total_files"] == len(DEFAULT_ALLOWED_EXTENSIONS)
+        assert stats["total_files"] == len(samples())
     finally:
         for name in await stored_names(manager):
             await manager.delete_file(name)

@@ -1,0 +1,342 @@
+"""Local storage's blocking file operations, each run in one worker-thread hop.
+
+Atomic create-only writes (temporary file, fsync, ``os.link``), metadata in
+the ``user.ads.meta`` xattr or a ``~meta`` sidecar, reads, deletes, sharded
+listing and the cleanup of abandoned temporary files. :mod:`.local` (the
+async strategy) calls these through aiofiles' executor; the layout they keep
+is described there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import json
+import os
+import shutil
+import stat
+import time
+import uuid
+from typing import Any
+from urllib.parse import quote, unquote
+
+from ads_infra.core.errors import (
+    StorageError,
+    StoredFileNotFoundError,
+)
+from ads_infra.storage.base import ListPage, ObjectInfo
+
+META_SUFFIX = "~meta"
+TMP_SUFFIX = "~tmp"
+MAX_ENCODED_NAME = 200  # leaves room for "~<32 hex>~tmp" within 255-byte file names
+WRITE_BUFFER = 1024 * 1024
+
+
+def encode_key(key: str) -> str:
+    return quote(key, safe="").replace("~", "%7E")
+
+
+XATTR = "user.ads.meta"
+# errnos meaning "no xattrs here (or not this big)": fall back to a sidecar file.
+_NO_XATTR = {errno.ENOTSUP, errno.EOPNOTSUPP, errno.E2BIG, errno.ENOSPC, errno.EPERM}
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def _set_meta_xattr(fd: int, meta: bytes) -> bool:
+    """Attach ``meta`` to the open file; False where the filesystem cannot."""
+    if not hasattr(os, "setxattr"):
+        return False
+    try:
+        os.setxattr(fd, XATTR, meta)
+    except OSError as exc:
+        if exc.errno in _NO_XATTR:
+            return False
+        raise
+    return True
+
+
+def seal(fd: int, meta: bytes | None) -> bool:
+    """Attach ``meta`` as xattr when given, then fsync; returns whether the xattr took it."""
+    in_xattr = meta is not None and _set_meta_xattr(fd, meta)
+    os.fsync(fd)
+    return in_xattr
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _linked(key: str) -> StorageError:
+    return StorageError(
+        f"{key!r} is stored behind a symbolic link inside the storage folder; links there "
+        "are never followed (they could point outside it): remove the link"
+    )
+
+
+def check_folder(key: str, path: str) -> None:
+    """Refuse an object whose shard folder is a symbolic link (or not a folder at all).
+
+    A link planted in place of a shard folder would take reads and writes
+    outside ``base_path``; the base folder itself may be a link (a mount).
+    """
+    try:
+        mode = os.lstat(os.path.dirname(path)).st_mode
+    except FileNotFoundError:
+        return  # created (as a real folder) by the write that needs it
+    if not stat.S_ISDIR(mode):
+        raise _linked(key)
+
+
+def _write_new(path: str, data: bytes | bytearray | memoryview, meta: bytes | None) -> bool:
+    """Create ``path`` with ``data`` (and ``meta`` as xattr when given), fsynced.
+
+    Returns whether the metadata went into the xattr.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        return seal(fd, meta)
+    finally:
+        os.close(fd)
+
+
+def unlink_quietly(*paths: str) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def _publish(src: str, dst: str, overwrite: bool) -> None:
+    """Move ``src`` to ``dst``: create-only via link unless ``overwrite``."""
+    if overwrite:
+        os.replace(src, dst)
+        return
+    try:
+        os.link(src, dst)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+            raise
+        # A filesystem without hard links: check-then-rename is the best it allows.
+        if os.path.lexists(dst):
+            raise FileExistsError(dst) from None
+        os.rename(src, dst)
+        return
+    # Published: a failure to drop the temporary name must not read as "not written"
+    # (commit would then remove the sidecar of a visible object); cleanup finds it.
+    with contextlib.suppress(OSError):
+        os.unlink(src)
+
+
+def commit(tmp_data: str, path: str, meta: bytes | None, overwrite: bool) -> None:
+    """Publish a written temporary file; ``meta`` None means it is in the xattr already."""
+    meta_path = path + META_SUFFIX
+    tmp_meta = f"{path}~m{uuid.uuid4().hex}{TMP_SUFFIX}"
+    try:
+        if not overwrite and os.path.lexists(path):
+            raise FileExistsError(path)
+        if meta is None:
+            _publish(tmp_data, path, overwrite)
+            if overwrite:  # an older sidecar would be read after the xattr; drop it
+                unlink_quietly(meta_path)
+            return
+        _write_new(tmp_meta, meta, None)
+        _publish(tmp_meta, meta_path, overwrite)
+        try:
+            _publish(tmp_data, path, overwrite)
+        except BaseException:
+            # Whatever stopped the data (another writer, a vanished temporary file),
+            # a sidecar without its object would make the key unwritable while
+            # exists() says it is free. An overwrite's sidecar replaced the old one,
+            # which is gone either way.
+            if not overwrite:
+                unlink_quietly(meta_path)
+            raise
+    finally:
+        unlink_quietly(tmp_meta, tmp_data)
+
+
+def put_bytes(
+    key: str, path: str, data: bytes, meta: bytes, overwrite: bool, use_xattr: bool
+) -> bool:
+    """Write and publish a whole object; returns whether xattrs worked."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    check_folder(key, path)
+    tmp_data = f"{path}~d{uuid.uuid4().hex}{TMP_SUFFIX}"
+    try:
+        in_xattr = _write_new(tmp_data, data, meta if use_xattr else None)
+    except BaseException:
+        unlink_quietly(tmp_data)
+        raise
+    commit(tmp_data, path, None if in_xattr else meta, overwrite)
+    return in_xattr
+
+
+def _read_meta(fd: int, path: str) -> dict[str, Any]:
+    """The metadata of the open object ``fd`` (at ``path``): its xattr, else its sidecar.
+
+    The xattr is read from the descriptor, so it belongs to the very bytes read
+    from it even while an overwrite replaces ``path``. A sidecar can only be
+    read by name, and may be one version ahead of the bytes during an
+    overwrite (see docs/storage.md).
+    """
+    raw: bytes | None = None
+    if hasattr(os, "getxattr"):
+        with contextlib.suppress(OSError):  # no xattr here: the sidecar has it
+            raw = os.getxattr(fd, XATTR)
+    if raw is None:
+        try:
+            fd_meta = os.open(path + META_SUFFIX, os.O_RDONLY | _CLOEXEC | _NOFOLLOW)
+        except FileNotFoundError:
+            return {}  # a file put there by other means: no metadata
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return {}  # a planted link, not our sidecar
+            raise
+        with open(fd_meta, "rb") as f:
+            raw = f.read(64 * 1024)
+    try:
+        loaded = json.loads(raw)
+    except ValueError:
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def open_object(key: str, path: str) -> int:
+    check_folder(key, path)
+    try:
+        return os.open(path, os.O_RDONLY | _CLOEXEC | _NOFOLLOW)
+    except FileNotFoundError:
+        raise StoredFileNotFoundError(key) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # the object itself is a link
+            raise _linked(key) from None
+        raise
+
+
+def _info(key: str, fd: int, path: str) -> ObjectInfo:
+    st = os.fstat(fd)
+    meta = _read_meta(fd, path)
+    return ObjectInfo(
+        key=key,
+        size=st.st_size,
+        last_modified=dt.datetime.fromtimestamp(st.st_mtime, dt.UTC),
+        content_type=str(meta.get("content_type") or "application/octet-stream"),
+        metadata={str(k): str(v) for k, v in dict(meta.get("metadata") or {}).items()},
+    )
+
+
+def stat_object(key: str, path: str) -> ObjectInfo:
+    fd = open_object(key, path)
+    try:
+        return _info(key, fd, path)
+    finally:
+        os.close(fd)
+
+
+def get_with_info(key: str, path: str) -> tuple[ObjectInfo, bytes]:
+    # One descriptor for size, metadata and bytes: a concurrent overwrite replaces
+    # the name, not the file already open, so all three describe one version.
+    fd = open_object(key, path)
+    with open(fd, "rb") as f:  # closes fd
+        return _info(key, fd, path), f.read()
+
+
+def is_object(key: str, path: str) -> bool:
+    """Whether ``path`` is a stored object: a regular file, not a link, in a real folder."""
+    check_folder(key, path)
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def delete(key: str, path: str) -> bool:
+    check_folder(key, path)
+    try:
+        os.unlink(path)
+        existed = True
+    except FileNotFoundError:
+        existed = False
+    unlink_quietly(path + META_SUFFIX)
+    return existed
+
+
+SHARDS = [f"{i:02x}" for i in range(256)]
+
+
+def _shards(root: str) -> list[str]:
+    try:
+        names = {e.name for e in os.scandir(root) if e.is_dir(follow_symlinks=False)}
+    except FileNotFoundError:
+        return []
+    return [os.path.join(root, name) for name in SHARDS if name in names]
+
+
+def disk_state(root: str) -> tuple[str, Any, bool]:
+    """(the folder checked, its disk usage, writable): ``root`` or its nearest existing parent."""
+    where = root
+    while not os.path.isdir(where) and os.path.dirname(where) != where:
+        where = os.path.dirname(where)
+    return where, shutil.disk_usage(where), os.access(where, os.W_OK)
+
+
+def make_shards(root: str) -> None:
+    """Create the 256 shard folders; refuse a shard that is a link or a file."""
+    os.makedirs(root, exist_ok=True)
+    existing = {e.name: e for e in os.scandir(root)}
+    for name in SHARDS:
+        entry = existing.get(name)
+        if entry is None:
+            os.makedirs(os.path.join(root, name), exist_ok=True)
+        elif not entry.is_dir(follow_symlinks=False):
+            raise StorageError(
+                f"{entry.path} is not a folder (a symbolic link or a file); the storage "
+                "folder's shards must be real folders: remove it and start again"
+            )
+
+
+def list_page(root: str, prefix: str, limit: int, start_after: str | None) -> ListPage:
+    # Hashed folders scatter keys, so a page means reading every folder's names;
+    # fine for the object counts a local folder serves, and what S3 is for beyond.
+    found: list[ObjectInfo] = []
+    for folder in _shards(root):
+        for entry in os.scandir(folder):
+            if "~" in entry.name or not entry.is_file(follow_symlinks=False):
+                continue
+            key = unquote(entry.name)
+            if not key.startswith(prefix) or (start_after is not None and key <= start_after):
+                continue
+            st = entry.stat()
+            found.append(
+                ObjectInfo(
+                    key=key,
+                    size=st.st_size,
+                    last_modified=dt.datetime.fromtimestamp(st.st_mtime, dt.UTC),
+                )
+            )
+    found.sort(key=lambda item: item.key)
+    more = len(found) > limit
+    items = found[:limit]
+    return ListPage(items=items, next_token=items[-1].key if more and items else None)
+
+
+def cleanup(root: str, older_than: float) -> int:
+    cutoff = time.time() - older_than
+    removed = 0
+    for folder in _shards(root):
+        for entry in os.scandir(folder):
+            name = entry.name
+            stale_meta = name.endswith(META_SUFFIX) and not os.path.lexists(
+                os.path.join(folder, name[: -len(META_SUFFIX)])
+            )
+            if not (name.endswith(TMP_SUFFIX) or stale_meta):
+                continue
+            try:
+                if entry.stat(follow_symlinks=False).st_mtime <= cutoff:
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:
+                pass  # finished or removed meanwhile
+    return removed

@@ -1,0 +1,100 @@
+"""Hostile local storage: links planted inside the base folder, script-bearing files, debris.
+
+A symbolic link put where an object or a shard folder belongs must never be
+followed (a read returned a file from outside the base, a write landed
+outside); web content that runs scripts is not allowed by default; the
+temporary file of a killed write does not stay forever.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from ads_infra.config import StorageConfig
+from ads_infra.errors import FileTypeNotAllowedError, StorageError
+from ads_infra.storage import FileStorageManager, LocalStorageStrategy
+
+
+def config(tmp_path: Path, **fields: object) -> StorageConfig:
+    return StorageConfig(storage_type="local", base_path=str(tmp_path / "base"), **fields)  # type: ignore[arg-type]
+
+
+async def test_an_object_replaced_by_a_link_outside_is_not_read(tmp_path: Path) -> None:
+    secret = tmp_path / "outside.txt"
+    secret.write_text("the host's private file")
+    strategy = LocalStorageStrategy(config(tmp_path))
+    await strategy.start()
+    await strategy.put("notes.txt", b"ours")
+    path = strategy.path_for("notes.txt")
+    os.unlink(path)
+    os.symlink(secret, path)
+    with pytest.raises(StorageError, match="symbolic link"):
+        await strategy.get("notes.txt")
+    with pytest.raises(StorageError, match="symbolic link"):
+        await strategy.open("notes.txt")
+    assert not await strategy.exists("notes.txt")
+    await strategy.close()
+
+
+async def test_a_shard_folder_replaced_by_a_link_takes_no_write_outside(tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    strategy = LocalStorageStrategy(config(tmp_path))
+    await strategy.start()
+    shard = os.path.dirname(strategy.path_for("report.csv"))
+    os.rmdir(shard)
+    os.symlink(outside, shard)
+    with pytest.raises(StorageError, match="symbolic link"):
+        await strategy.put("report.csv", b"a,b\n")
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        yield b"a,b\n"
+
+    with pytest.raises(StorageError, match="symbolic link"):
+        await strategy.put("report.csv", chunks())
+    with pytest.raises(StorageError, match="symbolic link"):
+        await strategy.delete("report.csv")
+    assert list(outside.iterdir()) == []
+    await strategy.close()
+    # Started again, the planted link is refused outright.
+    with pytest.raises(StorageError, match="not a folder"):
+        await LocalStorageStrategy(config(tmp_path)).start()
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("page.html", b"<!doctype html><script>alert(1)</script>"),
+        ("logo.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'),
+        ("feed.xml", b"<?xml version='1.0'?><x/>"),
+    ],
+)
+async def test_script_bearing_web_content_is_not_allowed_by_default(
+    tmp_path: Path, name: str, content: bytes
+) -> None:
+    manager = FileStorageManager(config(tmp_path))
+    await manager.start()
+    with pytest.raises(FileTypeNotAllowedError):
+        await manager.save_file(content, name)
+    await manager.close()
+
+
+async def test_a_killed_writes_temporary_file_is_removed_at_start(tmp_path: Path) -> None:
+    strategy = LocalStorageStrategy(config(tmp_path, temp_max_age=60))
+    await strategy.start()
+    path = strategy.path_for("big.csv")
+    leftover = f"{path}~d0123456789abcdef~tmp"  # what a SIGKILLed writer leaves
+    Path(leftover).write_bytes(b"x" * 1024)
+    fresh = f"{path}~dfedcba9876543210~tmp"  # a write in progress right now
+    Path(fresh).write_bytes(b"y")
+    old = time.time() - 3600
+    os.utime(leftover, (old, old))
+    await strategy.close()
+    await strategy.start()  # a restart
+    assert not os.path.exists(leftover)
+    assert os.path.exists(fresh)
+    await strategy.close()
