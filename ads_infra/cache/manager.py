@@ -3,7 +3,7 @@
 It owns what every backend shares: statistics, the Redis fallback breaker,
 the optional two-level mode (memory in front of Redis) and single-flight
 ``get_or_set``. Namespacing and serialization come from the strategy
-(:class:`~ads_infra.cache.strategies.CacheStrategy`); the manager calls the
+(:class:`~ads_infra.cache.base.CacheStrategy`); the manager calls the
 strategy's byte-level hooks directly so each call crosses as few layers as
 possible.
 """
@@ -30,14 +30,10 @@ from redis.exceptions import (
     TryAgainError,
 )
 
-from ads_infra.cache.strategies import (
-    MAX_TTL,
-    CacheStrategy,
-    MemoryCacheStrategy,
-    RedisCacheStrategy,
-    RedisClusterCacheStrategy,
-    expiry_seconds,
-)
+from ads_infra.cache.base import MAX_TTL, CacheStrategy, expiry_seconds
+from ads_infra.cache.cluster import RedisClusterCacheStrategy
+from ads_infra.cache.memory import MemoryCacheStrategy
+from ads_infra.cache.redis import RedisCacheStrategy
 from ads_infra.config import CacheConfig, CacheType
 from ads_infra.errors import CacheError
 from ads_infra.health import HealthStatus

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ads_infra.cache import CacheConfig, CacheManager, MemoryCacheStrategy
-from ads_infra.cache.strategies import glob_to_regex
+from ads_infra.cache.glob import glob_to_regex
 from ads_infra.errors import CacheSerializationError
 
 
@@ -251,7 +251,7 @@ async def test_manager_uses_an_injected_strategy() -> None:
 
 
 def test_namespace_metacharacters_are_escaped_for_scan() -> None:
-    from ads_infra.cache.strategies import glob_escape
+    from ads_infra.cache.glob import glob_escape
 
     regex = glob_to_regex(glob_escape("ads[1]*?:") + "ad:*")
     assert regex.match(b"ads[1]*?:ad:7")

@@ -14,7 +14,7 @@ import pytest
 from redis.asyncio import Redis
 
 from ads_infra.cache import CacheConfig, CacheManager, CacheType, RedisCacheStrategy
-from ads_infra.cache.strategies import glob_escape, glob_to_regex
+from ads_infra.cache.glob import glob_escape, glob_to_regex
 from ads_infra.errors import CacheError, CacheSerializationError
 from tests.redis_server import REDIS_CLI
 from tests.services import free_port
