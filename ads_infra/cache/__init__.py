@@ -5,21 +5,24 @@
 >>> await cache.set("key", {"headline": "Hi"}, ttl=600)
 
 Modules: ``base`` (the CacheStrategy interface, TTL rules), ``memory``,
-``redis`` and ``cluster`` (the backends), ``glob`` (Redis glob matching),
-``codec`` (payload formats), ``manager`` (CacheManager). See docs/cache.md for
+``redis`` and ``cluster`` (the backends), ``backends`` (which ``cache_type``
+selects which backend), ``glob`` (Redis glob matching), ``codec`` (payload
+formats), ``manager`` (CacheManager). See docs/cache.md for
 configuration, fallback, two-level mode and benchmarks.
 """
 
+from ads_infra.cache.backends import CACHE_BACKENDS, build_strategy
 from ads_infra.cache.base import MAX_TTL, CacheStrategy, expiry_seconds
 from ads_infra.cache.cluster import RedisClusterCacheStrategy
 from ads_infra.cache.codec import Codec
 from ads_infra.cache.glob import glob_escape, glob_to_regex
-from ads_infra.cache.manager import CacheManager, CacheStats, build_strategy
+from ads_infra.cache.manager import CacheManager, CacheStats
 from ads_infra.cache.memory import MemoryCacheStrategy
 from ads_infra.cache.redis import AutoPipeline, RedisCacheStrategy
 from ads_infra.config import CacheConfig, CacheType
 
 __all__ = [
+    "CACHE_BACKENDS",
     "MAX_TTL",
     "AutoPipeline",
     "CacheConfig",

@@ -30,15 +30,14 @@ from redis.exceptions import (
     TryAgainError,
 )
 
+from ads_infra.cache.backends import build_strategy
 from ads_infra.cache.base import MAX_TTL, CacheStrategy, expiry_seconds
-from ads_infra.cache.cluster import RedisClusterCacheStrategy
 from ads_infra.cache.memory import MemoryCacheStrategy
-from ads_infra.cache.redis import RedisCacheStrategy
-from ads_infra.config import CacheConfig, CacheType
+from ads_infra.config import CacheConfig
 from ads_infra.errors import CacheError
 from ads_infra.health import HealthStatus
 
-__all__ = ["CacheManager", "CacheStats", "build_strategy"]
+__all__ = ["CacheManager", "CacheStats"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,15 +54,6 @@ _UNAVAILABLE_REPLIES = (BusyLoadingError, ReadOnlyError, ClusterDownError, TryAg
 _MISSING: Any = object()
 _NEVER = math.inf
 _DELETE_BATCH = 1000
-
-
-def build_strategy(config: CacheConfig) -> CacheStrategy:
-    """The strategy ``config.cache_type`` selects (the container uses a Selector instead)."""
-    if config.cache_type is CacheType.REDIS:
-        return RedisCacheStrategy(config)
-    if config.cache_type is CacheType.REDIS_CLUSTER:
-        return RedisClusterCacheStrategy(config)
-    return MemoryCacheStrategy(config)
 
 
 class CacheStats:
@@ -130,7 +120,8 @@ class CacheManager:
     >>> await cache.get_or_set("ad:2", load_ad, ttl=60)   # load_ad runs once per miss
 
     ``strategy`` is the backend to use (the container injects its Selector's
-    choice); without one it is built from ``config.cache_type``. With a remote
+    choice); without one it is built from ``config.cache_type`` by
+    :func:`~ads_infra.cache.backends.build_strategy`. With a remote
     backend and ``fallback_enabled``, Redis errors never reach the caller: the
     manager serves from memory, counts a fallback per operation, and a
     background probe returns it to Redis once Redis answers.
