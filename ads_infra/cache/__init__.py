@@ -7,7 +7,7 @@
 Modules: ``base`` (the CacheStrategy interface, TTL rules), ``memory``,
 ``redis`` and ``cluster`` (the backends), ``backends`` (which ``cache_type``
 selects which backend), ``glob`` (Redis glob matching), ``codec`` (payload
-formats), ``manager`` (CacheManager). See docs/cache.md for
+formats), ``manager`` (CacheManager) and ``stats`` (its counters). See docs/cache.md for
 configuration, fallback, two-level mode and benchmarks.
 """
 
@@ -16,9 +16,10 @@ from ads_infra.cache.base import MAX_TTL, CacheStrategy, expiry_seconds
 from ads_infra.cache.cluster import RedisClusterCacheStrategy
 from ads_infra.cache.codec import Codec
 from ads_infra.cache.glob import glob_escape, glob_to_regex
-from ads_infra.cache.manager import CacheManager, CacheStats
+from ads_infra.cache.manager import CacheManager
 from ads_infra.cache.memory import MemoryCacheStrategy
 from ads_infra.cache.redis import AutoPipeline, RedisCacheStrategy
+from ads_infra.cache.stats import CacheStats
 from ads_infra.config import CacheConfig, CacheType
 
 __all__ = [
