@@ -93,6 +93,10 @@ class MemoryCacheStrategy(CacheStrategy):
     def store(self, key: str, data: bytes, ttl: float) -> None:
         self.entries[key] = (monotonic() + ttl if ttl else NEVER, data)
 
+    def store_many(self, items: Iterable[tuple[str, bytes]], ttl: float) -> None:
+        for key, data in items:
+            self.store(key, data, ttl)
+
     def remove(self, keys: Iterable[str]) -> int:
         pop, removed = self.entries.pop, 0
         for key in keys:
@@ -140,8 +144,7 @@ class MemoryCacheStrategy(CacheStrategy):
         return [self.lookup(k) for k in keys]
 
     async def set_many_raw(self, items: Sequence[tuple[str, bytes]], ttl: float) -> None:
-        for key, data in items:
-            self.store(key, data, ttl)
+        self.store_many(items, ttl)
 
     async def delete_pattern_raw(self, prefix: str, pattern: str) -> int:
         return self.remove_matching(prefix, pattern)
