@@ -1,23 +1,45 @@
 """The in-process backend: a bounded LRU of serialized values with per-key TTL.
 
 It is the ``memory`` backend, and also the store a Redis-backed manager falls
-back on during an outage and keeps two-level copies in.
+back on during an outage and keeps two-level copies in. This module alone
+knows how an entry is stored; the manager goes through the public methods of
+:class:`MemoryCacheStrategy`, and on the memory backend through the two
+coroutines :meth:`MemoryCacheStrategy.hot_paths` builds for it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from time import monotonic
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+import orjson
 from lru import LRU
+from orjson import JSONDecodeError
 
-from ads_infra.cache.base import NEVER, CacheStrategy
+from ads_infra.cache.base import MAX_TTL, NEVER, CacheStrategy, expiry_seconds
 from ads_infra.cache.codec import Codec
 from ads_infra.cache.glob import glob_to_regex
 from ads_infra.config import CacheConfig
 
-__all__ = ["MemoryCacheStrategy"]
+if TYPE_CHECKING:
+    from ads_infra.cache.stats import CacheStats
+
+__all__ = ["MemoryCacheStrategy", "MemoryGet", "MemorySet"]
+
+
+class MemoryGet(Protocol):
+    """``CacheManager.get`` on the memory backend."""
+
+    def __call__(self, key: str, default: Any = None) -> Coroutine[Any, Any, Any]: ...
+
+
+class MemorySet(Protocol):
+    """``CacheManager.set`` on the memory backend."""
+
+    def __call__(
+        self, key: str, value: Any, ttl: float | None = None
+    ) -> Coroutine[Any, Any, bool]: ...
 
 
 class _Tally:
@@ -52,24 +74,31 @@ class MemoryCacheStrategy(CacheStrategy):
 
     backend: ClassVar[str] = "memory"
 
-    def __init__(self, config: CacheConfig | None = None, *, codec: Codec | None = None) -> None:
+    def __init__(
+        self,
+        config: CacheConfig | None = None,
+        *,
+        codec: Codec | None = None,
+        clock: Callable[[], float] = monotonic,
+    ) -> None:
+        """``clock`` tells the time expiries are measured on (tests pass a fake one)."""
         super().__init__(config, codec=codec)
         # The store is private to this object: a namespace would only cost a
         # string concatenation per call.
         self.prefix = ""
         self.max_size = self.config.max_size
         self.expirations = 0
+        self._clock = clock
         self._evicted = _Tally()
-        # key -> (monotonic expiry or inf, payload), most recently used first.
-        # CacheManager's memory hot path reads and writes it directly.
-        self.entries: LRU[str, tuple[float, bytes]] = LRU(self.max_size, self._evicted)
+        # key -> (clock() at expiry or NEVER, payload), most recently used first.
+        self._entries: LRU[str, tuple[float, bytes]] = LRU(self.max_size, self._evicted)
 
     @staticmethod
     def _default_codec(config: CacheConfig) -> Codec:
         return Codec(config.serializer, compression_threshold=None)
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self._entries)
 
     @property
     def evictions(self) -> int:
@@ -80,25 +109,26 @@ class MemoryCacheStrategy(CacheStrategy):
 
     def lookup(self, key: str) -> bytes | None:
         """The payload of a live entry (now the most recent), or None."""
-        item = self.entries.get(key)
+        item = self._entries.get(key)
         if item is None:
             return None
         expires = item[0]
-        if expires != NEVER and expires <= monotonic():
-            del self.entries[key]
+        if expires != NEVER and expires <= self._clock():
+            del self._entries[key]
             self.expirations += 1
             return None
         return item[1]
 
     def store(self, key: str, data: bytes, ttl: float) -> None:
-        self.entries[key] = (monotonic() + ttl if ttl else NEVER, data)
+        """Keep ``data`` for ``ttl`` seconds (0: no expiry)."""
+        self._entries[key] = (self._clock() + ttl if ttl else NEVER, data)
 
     def store_many(self, items: Iterable[tuple[str, bytes]], ttl: float) -> None:
         for key, data in items:
             self.store(key, data, ttl)
 
     def remove(self, keys: Iterable[str]) -> int:
-        pop, removed = self.entries.pop, 0
+        pop, removed = self._entries.pop, 0
         for key in keys:
             if pop(key, None) is not None:
                 removed += 1
@@ -108,7 +138,7 @@ class MemoryCacheStrategy(CacheStrategy):
         match = glob_to_regex(pattern).match
         start = len(prefix.encode())
         # LRU is not iterable: keys() is its (list) snapshot of the keys.
-        keys = self.entries.keys()
+        keys = self._entries.keys()
         doomed = [
             k
             for k in keys
@@ -118,7 +148,55 @@ class MemoryCacheStrategy(CacheStrategy):
 
     def purge(self) -> None:
         """Drop every entry (all namespaces)."""
-        self.entries.clear()
+        self._entries.clear()
+
+    def hot_paths(self, stats: CacheStats, default_ttl: float) -> tuple[MemoryGet, MemorySet]:
+        """``CacheManager.get`` and ``set`` on this store, counting into ``stats``.
+
+        The manager installs them as its own ``get`` and ``set`` on the memory
+        backend. They are built here because this class alone knows the entry
+        format, and as closures because on this path a call frame costs as much
+        as the store itself: a manager method calling :meth:`store` and
+        :meth:`lookup` ran 7% more instructions per set and 2% more per get
+        (callgrind); closure cells are also read faster than attributes.
+        """
+        entries, clock, lookup, store = self._entries, self._clock, self.lookup, self.store
+        codec = self.codec
+        decode, encode = codec.decode, codec.encode
+        # orjson directly where the codec would only call it: its output is the payload.
+        loads: Callable[[bytes], Any] = orjson.loads if codec.serializer == "json" else decode
+        dumps: Callable[[Any], bytes] = orjson.dumps if codec.plain_json else encode
+
+        async def get(key: str, default: Any = None) -> Any:
+            item = entries.get(key)  # a hit is now the most recently used
+            if item is not None and (item[0] == NEVER or item[0] > clock()):
+                stats.hits += 1
+                try:
+                    return loads(item[1])
+                except JSONDecodeError:  # a marked payload (compressed, msgpack, pickle)
+                    return decode(item[1])
+            if item is not None:
+                lookup(key)  # drops and counts the expired entry
+            stats.misses += 1
+            return default
+
+        async def set(key: str, value: Any, ttl: float | None = None) -> bool:
+            seconds = default_ttl if ttl is None else ttl
+            if seconds > 0:
+                try:
+                    data = dumps(value)
+                except TypeError:
+                    data = encode(value)  # raises CacheSerializationError
+                entries[key] = (clock() + seconds, data)
+                stats.sets += 1
+                return True
+            if not 0 <= seconds <= MAX_TTL:
+                seconds = expiry_seconds(seconds, 0)  # raises: negative or NaN
+            store(key, encode(value), seconds)  # 0: no expiry
+            stats.sets += 1
+            return True
+
+        return get, set
 
     # Async hooks.
 
