@@ -121,6 +121,14 @@ class CacheManager:
             await self._breaker.close()
         await self.strategy.close()
 
+    async def __aenter__(self) -> CacheManager:
+        """``async with CacheManager(...) as cache``: start() on entry, close() on exit."""
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
     async def health_check(self) -> HealthStatus:
         if self._breaker is None:
             return HealthStatus(

@@ -299,6 +299,11 @@ async def test_a_subclass_keeps_its_own_get_and_set() -> None:
     assert (stats["hits"], stats["misses"], stats["sets"]) == (1, 1, 2)
 
 
+async def test_async_with_starts_and_closes() -> None:
+    async with CacheManager() as manager:
+        assert await manager.set("k", 1) and await manager.get("k") == 1
+
+
 async def test_manager_uses_an_injected_strategy() -> None:
     strategy = MemoryCacheStrategy(CacheConfig(max_size=5))
     manager = CacheManager(config=None, strategy=strategy)
