@@ -4,7 +4,8 @@
 the codec, the public value-level API); a backend implements only the
 byte-level hooks (``get_raw``, ``set_raw``, ...), which take keys that already
 carry the namespace. :class:`~ads_infra.cache.CacheManager` calls the hooks
-directly and adds statistics, fallback, two-level caching and single flight.
+directly (through its remote tier) and adds statistics, fallback, two-level
+caching and single flight.
 """
 
 from __future__ import annotations

@@ -105,7 +105,7 @@ class MemoryCacheStrategy(CacheStrategy):
         """Entries dropped to stay within ``max_size``."""
         return self._evicted.count
 
-    # Synchronous core, used by the manager without a coroutine per call.
+    # --- the synchronous core: the manager calls it without a coroutine per call ---
 
     def lookup(self, key: str) -> bytes | None:
         """The payload of a live entry (now the most recent), or None."""
@@ -158,7 +158,8 @@ class MemoryCacheStrategy(CacheStrategy):
         format, and as closures because on this path a call frame costs as much
         as the store itself: a manager method calling :meth:`store` and
         :meth:`lookup` ran 7% more instructions per set and 2% more per get
-        (callgrind); closure cells are also read faster than attributes.
+        than the manager writing the store inline, these closures 1.3% and
+        0.3% (callgrind, 690 B JSON values).
         """
         entries, clock, lookup, store = self._entries, self._clock, self.lookup, self.store
         codec = self.codec
@@ -198,7 +199,7 @@ class MemoryCacheStrategy(CacheStrategy):
 
         return get, set
 
-    # Async hooks.
+    # --- the async hooks, for callers of the strategy itself ---------------------
 
     async def ping(self) -> None:
         return None

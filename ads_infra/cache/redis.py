@@ -133,7 +133,7 @@ class RedisCacheStrategy(CacheStrategy):
             "socket_timeout": cfg.socket_timeout or None,
             "socket_connect_timeout": cfg.socket_timeout or None,
             # One immediate retry replaces a pooled connection the server
-            # closed; anything longer is the manager's breaker's job.
+            # closed; anything longer is the fallback breaker's job.
             "retry": Retry(NoBackoff(), 1),
         }
 
