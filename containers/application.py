@@ -18,7 +18,7 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Singleton(settings_for, config)
 
     database = providers.Container(DatabaseContainer, settings=settings.provided.database)
-    cache = providers.Container(CacheContainer, config=config.cache)
+    cache = providers.Container(CacheContainer, settings=settings.provided.cache)
     storage = providers.Container(StorageContainer, settings=settings.provided.storage)
     services = providers.Container(ServicesContainer, settings=settings.provided.services)
     repositories = providers.Container(

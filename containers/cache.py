@@ -1,26 +1,22 @@
-"""Cache sub-container: settings -> strategy (Selector on cache_type) -> CacheManager."""
+"""Cache sub-container: settings -> strategy (Selector on cache_type) -> CacheManager.
+
+The Selector's choices come from ``CACHE_BACKENDS``, the table ``CacheManager()``
+builds its own default strategy from.
+"""
 
 from dependency_injector import containers, providers
 
-from ads_infra.cache import (
-    CacheManager,
-    MemoryCacheStrategy,
-    RedisCacheStrategy,
-    RedisClusterCacheStrategy,
-)
+from ads_infra.cache import CACHE_BACKENDS, CacheManager
+from ads_infra.containers.backends import one_per_backend
 from ads_infra.core.lifecycle import started
 from ads_infra.core.settings import CacheConfig
 
 
 class CacheContainer(containers.DeclarativeContainer):
-    config = providers.Configuration()
+    settings = providers.Dependency(instance_of=CacheConfig)
 
-    settings = providers.Singleton(CacheConfig.from_dict, config)
     strategy = providers.Selector(
-        config.cache_type,
-        memory=providers.Singleton(MemoryCacheStrategy, settings),
-        redis=providers.Singleton(RedisCacheStrategy, settings),
-        redis_cluster=providers.Singleton(RedisClusterCacheStrategy, settings),
+        settings.provided.cache_type, **one_per_backend(CACHE_BACKENDS, config=settings)
     )
     manager = providers.Singleton(CacheManager, config=settings, strategy=strategy)
     lifecycle = providers.Resource(started, manager)

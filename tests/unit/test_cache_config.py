@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from ads_infra.cache import (
+    CACHE_BACKENDS,
     CacheConfig,
     CacheManager,
     CacheType,
@@ -73,6 +74,18 @@ def test_environment_switches_the_backend(
     assert manager.strategy is container.cache.strategy()
     if cache_type != "memory":
         assert manager.strategy.target == "redis://127.0.0.1:6390/3"
+
+
+@pytest.mark.parametrize("cache_type", list(CacheType))
+def test_container_and_bare_manager_choose_from_one_mapping(
+    monkeypatch: pytest.MonkeyPatch, cache_type: CacheType
+) -> None:
+    monkeypatch.setenv("ADS_CACHE_TYPE", cache_type.value)
+    container = create_container(CONFIG)
+    assert set(container.cache.strategy.providers) == {t.value for t in CacheType}
+    chosen = CACHE_BACKENDS[cache_type]
+    assert type(container.cache.strategy()) is chosen
+    assert type(CacheManager(CacheConfig(cache_type=cache_type)).strategy) is chosen
 
 
 def test_config_file_section_loads() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ads_infra.cache import CacheConfig, CacheManager, MemoryCacheStrategy
-from ads_infra.cache.strategies import glob_to_regex
+from ads_infra.cache.glob import glob_to_regex
 from ads_infra.errors import CacheSerializationError
 
 
@@ -69,15 +69,52 @@ async def test_overwriting_refreshes_recency_without_growing() -> None:
     assert await manager.get_many(["a", "b", "c"]) == {"a": 3, "c": 4}
 
 
+class FakeClock:
+    """A monotonic clock that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _manager_on(clock: FakeClock, **config: Any) -> CacheManager:
+    return CacheManager(strategy=MemoryCacheStrategy(CacheConfig(**config), clock=clock))
+
+
 async def test_per_key_ttl() -> None:
-    manager = CacheManager(CacheConfig(default_ttl=300))
+    clock = FakeClock()
+    manager = _manager_on(clock, default_ttl=300)
     await manager.set("short", 1, ttl=0.05)
     await manager.set("default", 2)
     await manager.set("forever", 3, ttl=0)
-    await asyncio.sleep(0.1)
+    clock.advance(0.1)
     assert await manager.get("short") is None
     assert not await manager.exists("short")
     assert await manager.get("default") == 2 and await manager.get("forever") == 3
+
+
+async def test_entries_expire_at_their_ttl_on_every_path() -> None:
+    clock = FakeClock()
+    strategy = MemoryCacheStrategy(CacheConfig(default_ttl=10), clock=clock)
+    manager = CacheManager(strategy=strategy)
+    await manager.set("one", 1)
+    await manager.set_many({"many": 2}, ttl=5)
+    await manager.set("forever", 3, ttl=math.inf)
+    clock.advance(4.999)
+    assert await manager.get_many(["one", "many", "forever"]) == {"one": 1, "many": 2, "forever": 3}
+    clock.advance(0.001)  # "many" reaches its expiry
+    assert await manager.get("many") is None and await manager.get("one") == 1
+    clock.advance(5)
+    assert await manager.get_many(["one", "many"]) == {}
+    clock.advance(10**9)
+    assert await manager.get("forever") == 3
+    assert strategy.expirations == 2
+    assert (await manager.get_stats())["local_entries"] == 1
 
 
 async def test_negative_ttl_is_refused() -> None:
@@ -242,6 +279,31 @@ async def test_strategy_alone_offers_the_same_api() -> None:
     await strategy.close()
 
 
+async def test_a_subclass_keeps_its_own_get_and_set() -> None:
+    calls: list[str] = []
+
+    class Traced(CacheManager):
+        async def get(self, key: str, default: Any = None) -> Any:
+            calls.append(f"get {key}")
+            return await super().get(key, default)
+
+        async def set(self, key: str, value: Any, ttl: float | None = None) -> bool:
+            calls.append(f"set {key}")
+            return await super().set(key, value, ttl)
+
+    manager = Traced()
+    assert await manager.set("k", 1) and await manager.get("k") == 1
+    assert await manager.get_or_set("j", lambda: 2) == 2
+    assert calls == ["set k", "get k", "get j", "set j"]
+    stats = await manager.get_stats()
+    assert (stats["hits"], stats["misses"], stats["sets"]) == (1, 1, 2)
+
+
+async def test_async_with_starts_and_closes() -> None:
+    async with CacheManager() as manager:
+        assert await manager.set("k", 1) and await manager.get("k") == 1
+
+
 async def test_manager_uses_an_injected_strategy() -> None:
     strategy = MemoryCacheStrategy(CacheConfig(max_size=5))
     manager = CacheManager(config=None, strategy=strategy)
@@ -251,7 +313,7 @@ async def test_manager_uses_an_injected_strategy() -> None:
 
 
 def test_namespace_metacharacters_are_escaped_for_scan() -> None:
-    from ads_infra.cache.strategies import glob_escape
+    from ads_infra.cache.glob import glob_escape
 
     regex = glob_to_regex(glob_escape("ads[1]*?:") + "ad:*")
     assert regex.match(b"ads[1]*?:ad:7")

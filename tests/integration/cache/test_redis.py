@@ -14,7 +14,7 @@ import pytest
 from redis.asyncio import Redis
 
 from ads_infra.cache import CacheConfig, CacheManager, CacheType, RedisCacheStrategy
-from ads_infra.cache.strategies import glob_escape, glob_to_regex
+from ads_infra.cache.glob import glob_escape, glob_to_regex
 from ads_infra.errors import CacheError, CacheSerializationError
 from tests.redis_server import REDIS_CLI
 from tests.services import free_port
@@ -370,3 +370,15 @@ async def test_container_switches_to_redis_by_environment(
     finally:
         await container.cache.lifecycle.shutdown()
     assert manager.strategy._client is None  # the pool was closed
+
+
+async def test_async_with_pings_redis_and_releases_the_pool(
+    redis_url: str, namespace: str, raw: Redis
+) -> None:
+    config = CacheConfig(cache_type=CacheType.REDIS, redis_url=redis_url, namespace=namespace)
+    async with CacheManager(config) as manager:
+        assert not manager.in_fallback
+        assert await manager.set("k", 1) and await manager.get("k") == 1
+        assert manager.strategy._client is not None
+    assert manager.strategy._client is None
+    assert await raw.get(f"{namespace}:k") == b"1"
