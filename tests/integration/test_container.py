@@ -44,7 +44,7 @@ async def test_init_resources_fails_fast_when_the_selected_database_is_down(
     )
     with pytest.raises(TransientDatabaseError, match="unavailable"):
         await container.init_resources()
-    await container.database.manager().dispose()
+    await container.database.manager().close()
 
 
 def test_keyword_overrides_are_merged_and_validated(tmp_path: Path) -> None:
@@ -63,10 +63,47 @@ async def test_a_provider_can_be_overridden_for_tests(tmp_path: Path) -> None:
         async with container.database.manager().get_session() as session:
             await session.execute(text("SELECT 1"))
     assert container.database.manager() is not replacement
-    await replacement.dispose()
+    await replacement.close()
 
 
 def test_the_container_class_is_declarative() -> None:
     assert {"config", "database", "cache", "storage", "services", "repositories"} <= set(
         Container.providers
     )
+
+
+async def test_every_manager_has_one_lifecycle_vocabulary(tmp_path: Path) -> None:
+    """start(), close() and ``async with`` (which starts and closes) on every manager."""
+    container = create_container(
+        database={"url": f"sqlite+aiosqlite:///{tmp_path}/ads.db"},
+        storage={"base_path": str(tmp_path / "files")},
+    )
+    managers = [
+        container.database.manager(),
+        container.cache.manager(),
+        container.storage.manager(),
+        container.services.manager(),
+        container.services.ai(),
+        container.services.analytics(),
+        container.services.notifications(),
+    ]
+    for manager in managers:
+        assert not hasattr(manager, "dispose"), f"{type(manager).__name__}: close() is the verb"
+        async with manager as entered:
+            assert entered is manager
+    assert (tmp_path / "files").is_dir()  # the storage manager was started by `async with`
+    assert (await container.database.manager().get_pool_stats())["pool_class"] == "none"
+
+
+def test_the_config_provider_holds_no_credential_in_the_clear(tmp_path: Path) -> None:
+    container = create_container(
+        write_config(tmp_path, "sqlite+aiosqlite:///x.db"),
+        database={"url": "postgresql://ads:hunter2@db.internal/ads"},
+        cache={"cache_type": "redis", "redis_url": "redis://:redispw@cache:6379/1"},
+        services={"ai": {"api_key": "sk-live-123"}},
+    )
+    shown = repr(container.config())
+    for secret in ("hunter2", "redispw", "sk-live-123"):
+        assert secret not in shown
+    url = container.config.database.url()
+    assert url.get_secret_value() == "postgresql+asyncpg://ads:hunter2@db.internal/ads"
