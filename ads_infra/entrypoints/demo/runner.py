@@ -293,7 +293,8 @@ class InfrastructureSystemDemo:
             result["notifications"] = {"sent": len(channels), "channels": list(channels)}
         else:
             result["notifications"] = (
-                "skipped: set ADS_SLACK_WEBHOOK_URL or ADS_WEBHOOK_URL to send notifications"
+                "skipped: set ADS_SLACK_WEBHOOK_URL, or ADS_WEBHOOK_URL with ADS_WEBHOOK_SECRET, "
+                "to send notifications"
             )
         return result
 
