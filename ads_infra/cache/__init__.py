@@ -15,7 +15,7 @@ from ads_infra.cache.backends import CACHE_BACKENDS, build_strategy
 from ads_infra.cache.base import MAX_TTL, CacheStrategy, expiry_seconds
 from ads_infra.cache.cluster import RedisClusterCacheStrategy
 from ads_infra.cache.codec import Codec
-from ads_infra.cache.glob import glob_escape, glob_to_regex
+from ads_infra.cache.glob import compile_glob, glob_escape
 from ads_infra.cache.manager import CacheManager
 from ads_infra.cache.memory import MemoryCacheStrategy
 from ads_infra.cache.redis import AutoPipeline, RedisCacheStrategy
@@ -36,7 +36,7 @@ __all__ = [
     "RedisCacheStrategy",
     "RedisClusterCacheStrategy",
     "build_strategy",
+    "compile_glob",
     "expiry_seconds",
     "glob_escape",
-    "glob_to_regex",
 ]

@@ -55,7 +55,11 @@ class CacheStrategy(abc.ABC):
     @staticmethod
     def _default_codec(config: CacheConfig) -> Codec:
         threshold = config.compression_threshold if config.compression_enabled else None
-        return Codec(config.serializer, compression_threshold=threshold)
+        return Codec(
+            config.serializer,
+            compression_threshold=threshold,
+            max_value_bytes=config.max_value_bytes,
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(namespace={self.config.namespace!r})"

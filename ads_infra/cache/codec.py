@@ -18,6 +18,7 @@ chosen explicitly; a pickled payload found by any other reader is refused.
 
 from __future__ import annotations
 
+import math
 import pickle
 import zlib
 from collections.abc import Callable
@@ -59,6 +60,30 @@ def _load_msgpack() -> tuple[Callable[[Any], bytes], Callable[[bytes], Any]]:
     return dumps, loads
 
 
+DEFAULT_MAX_VALUE_BYTES = 16 * 1024 * 1024
+
+
+def refuse_non_finite(value: Any) -> None:
+    """CacheSerializationError when ``value`` holds a NaN or an infinity anywhere.
+
+    JSON has no such numbers: orjson writes them as ``null``, so a NaN set in
+    the cache would read back as None (a miss). Walked only when the output
+    holds a ``null``, so the common value costs nothing.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise CacheSerializationError(
+                f"cannot cache {item!r}: JSON has no NaN or infinity, and it would read "
+                "back as None; store None, a string, or use the msgpack serializer"
+            )
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+
+
 class Codec:
     """Turns values into marked bytes and back.
 
@@ -67,7 +92,14 @@ class Codec:
     compressed only when that makes them smaller.
     """
 
-    __slots__ = ("_dumps", "_loads_other", "allow_pickle", "compression_threshold", "serializer")
+    __slots__ = (
+        "_dumps",
+        "_loads_other",
+        "allow_pickle",
+        "compression_threshold",
+        "max_value_bytes",
+        "serializer",
+    )
 
     def __init__(
         self,
@@ -75,8 +107,10 @@ class Codec:
         *,
         compression_threshold: int | None = 1024,
         allow_pickle: bool | None = None,
+        max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
     ) -> None:
         self.serializer = serializer
+        self.max_value_bytes = max_value_bytes
         self.compression_threshold = compression_threshold
         self.allow_pickle = serializer == "pickle" if allow_pickle is None else allow_pickle
         if serializer == "json":
@@ -107,6 +141,8 @@ class Codec:
                 f"serializer ({exc}); cache JSON-compatible values (dict, list, str, "
                 "numbers, bool, None) or choose another cache.serializer"
             ) from None
+        if self.serializer == "json" and b"null" in data:
+            refuse_non_finite(value)  # orjson writes NaN and infinities as null
         threshold = self.compression_threshold
         if threshold is not None and len(data) > threshold:
             packed = zlib.compress(data, _ZLIB_LEVEL)
@@ -129,13 +165,25 @@ class Codec:
                 ) from None
         return self._decode_marked(data)
 
+    def _inflate(self, body: memoryview) -> bytes:
+        # A payload in Redis may be planted: 1 MB of zlib can hold 1 GB of spaces.
+        # Inflate no more than a value may be, in one bounded step.
+        inflater = zlib.decompressobj()
+        out = inflater.decompress(body, self.max_value_bytes + 1)
+        if len(out) > self.max_value_bytes or inflater.unconsumed_tail:
+            raise CacheSerializationError(
+                f"a cached payload expands beyond {self.max_value_bytes:,} bytes "
+                "(cache.max_value_bytes); it was not read: delete the key"
+            )
+        return out
+
     def _decode_marked(self, data: bytes) -> Any:
         if not data:
             raise CacheSerializationError("a cached payload is empty; delete the key")
         marker, body = data[0], memoryview(data)[1:]
         try:
             if marker in (_JSON_Z, _MSGPACK_Z, _PICKLE_Z):
-                body = memoryview(zlib.decompress(body))
+                body = memoryview(self._inflate(body))
             if marker == _JSON_Z:
                 return orjson.loads(body)
             if marker in (_MSGPACK, _MSGPACK_Z):

@@ -18,8 +18,8 @@ from lru import LRU
 from orjson import JSONDecodeError
 
 from ads_infra.cache.base import MAX_TTL, NEVER, CacheStrategy, expiry_seconds
-from ads_infra.cache.codec import Codec
-from ads_infra.cache.glob import glob_to_regex
+from ads_infra.cache.codec import Codec, refuse_non_finite
+from ads_infra.cache.glob import compile_glob
 from ads_infra.core.settings import CacheConfig
 
 if TYPE_CHECKING:
@@ -95,7 +95,11 @@ class MemoryCacheStrategy(CacheStrategy):
 
     @staticmethod
     def _default_codec(config: CacheConfig) -> Codec:
-        return Codec(config.serializer, compression_threshold=None)
+        return Codec(
+            config.serializer,
+            compression_threshold=None,
+            max_value_bytes=config.max_value_bytes,
+        )
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -135,7 +139,7 @@ class MemoryCacheStrategy(CacheStrategy):
         return removed
 
     def remove_matching(self, prefix: str, pattern: str) -> int:
-        match = glob_to_regex(pattern).match
+        match = compile_glob(pattern).match
         start = len(prefix.encode())
         # LRU is not iterable: keys() is its (list) snapshot of the keys.
         keys = self._entries.keys()
@@ -167,6 +171,7 @@ class MemoryCacheStrategy(CacheStrategy):
         # orjson directly where the codec would only call it: its output is the payload.
         loads: Callable[[bytes], Any] = orjson.loads if codec.serializer == "json" else decode
         dumps: Callable[[Any], bytes] = orjson.dumps if codec.plain_json else encode
+        plain = codec.plain_json  # else encode() checked it already
 
         async def get(key: str, default: Any = None) -> Any:
             item = entries.get(key)  # a hit is now the most recently used
@@ -188,6 +193,8 @@ class MemoryCacheStrategy(CacheStrategy):
                     data = dumps(value)
                 except TypeError:
                     data = encode(value)  # raises CacheSerializationError
+                if b"null" in data and plain:
+                    refuse_non_finite(value)  # orjson writes NaN as null
                 entries[key] = (clock() + seconds, data)
                 stats.sets += 1
                 return True

@@ -188,6 +188,9 @@ class CacheConfig(ConfigSection):
     fallback_probe_max_interval: float = dataclasses.field(default=10.0, metadata={"min": 0.01})
     two_level: bool = False
     local_ttl: int = dataclasses.field(default=5, metadata={"min": 0})
+    # The largest value read back (after decompression): a payload planted in
+    # Redis cannot make a read take unbounded memory or time.
+    max_value_bytes: int = dataclasses.field(default=16 * 1024 * 1024, metadata={"min": 1024})
 
     _SERIALIZERS: ClassVar[tuple[str, ...]] = ("json", "msgpack", "pickle")
 

@@ -62,6 +62,7 @@ COMMENTS: dict[str, str] = {
     "cache.compression_threshold": "bytes; larger payloads are zlib-compressed",
     "cache.fallback_enabled": "Redis down -> serve from memory",
     "cache.two_level": "memory in front of Redis for local_ttl s",
+    "cache.max_value_bytes": "16 MiB: a larger value (decompressed) is refused on read",
     "storage.storage_type": "local | s3",
     "storage.compression_enabled": "null: gzip text on local, not on s3 (docs/storage.md)",
     "storage.max_file_size": "100 MiB",

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ads_infra.cache import CacheConfig, CacheManager, MemoryCacheStrategy
-from ads_infra.cache.glob import glob_to_regex
+from ads_infra.cache.glob import compile_glob
 from ads_infra.errors import CacheSerializationError
 
 
@@ -187,7 +187,7 @@ async def test_many_and_patterns() -> None:
      ("a\\*", ["a*"]), ("\\[x\\]", ["[x]"]), ("[a-a]?", ["ab", "a*"])],
 )  # fmt: skip
 def test_glob_follows_redis_semantics(pattern: str, matches: list[str]) -> None:
-    regex = glob_to_regex(pattern)
+    regex = compile_glob(pattern)
     keys = ["ad:1", "ad:22", "ab", "a*", "[x]"]
     assert [k for k in keys if regex.match(k.encode())] == matches
 
@@ -315,7 +315,7 @@ async def test_manager_uses_an_injected_strategy() -> None:
 def test_namespace_metacharacters_are_escaped_for_scan() -> None:
     from ads_infra.cache.glob import glob_escape
 
-    regex = glob_to_regex(glob_escape("ads[1]*?:") + "ad:*")
+    regex = compile_glob(glob_escape("ads[1]*?:") + "ad:*")
     assert regex.match(b"ads[1]*?:ad:7")
     assert not regex.match(b"ads1xy:ad:7") and not regex.match(b"ads[1]*?:campaign:1")
 

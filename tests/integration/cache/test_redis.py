@@ -14,7 +14,7 @@ import pytest
 from redis.asyncio import Redis
 
 from ads_infra.cache import CacheConfig, CacheManager, CacheType, RedisCacheStrategy
-from ads_infra.cache.glob import glob_escape, glob_to_regex
+from ads_infra.cache.glob import compile_glob, glob_escape
 from ads_infra.errors import CacheError, CacheSerializationError
 from tests.redis_server import REDIS_CLI
 from tests.services import free_port
@@ -320,7 +320,7 @@ async def test_memory_globs_match_what_redis_matches(raw: Redis, namespace: str)
             k.decode()[len(namespace) + 1 :]
             async for k in raw.scan_iter(match=prefix + pattern, count=10_000)
         }
-        regex = glob_to_regex(pattern)
+        regex = compile_glob(pattern)
         assert {k for k in keys if regex.match(k.encode())} == on_redis, pattern
 
 
