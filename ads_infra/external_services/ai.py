@@ -273,7 +273,7 @@ class AIProviderService(ManagedService):
         )
         try:
             data = response.json()
-        except orjson.JSONDecodeError:
+        except UpstreamError:
             data = None  # _parse explains
         return self._parse(name, model, data)
 

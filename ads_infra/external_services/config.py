@@ -87,6 +87,9 @@ class ExternalServiceConfig(ConfigSection):
     # Seconds a whole call may take, attempts and waits included (None: no bound
     # beyond timeout x attempts); no retry starts that would end after it.
     deadline: float | None = dataclasses.field(default=None, metadata={"min": 0})
+    # The largest response body read: an upstream answering with gigabytes is
+    # cut off at this many bytes and the call fails, rather than fill memory.
+    max_response_bytes: int = dataclasses.field(default=10 * 1024 * 1024, metadata={"min": 1})
 
     def validate(self) -> None:
         if not self.base_url:

@@ -50,7 +50,7 @@ from ads_infra.external_services.registered import (
     RegisteredService,
     client_timeout,
 )
-from ads_infra.external_services.response import ServiceResponse, read_error
+from ads_infra.external_services.response import ServiceResponse, read_bounded, read_error
 
 __all__ = ["ExternalServiceManager"]
 
@@ -335,7 +335,7 @@ class ExternalServiceManager:
                 headers=headers,
                 timeout=timeout,
             ) as resp:
-                payload = await resp.read()
+                payload = await read_bounded(resp, svc.name, svc.config.max_response_bytes)
                 status_code = resp.status
                 resp_headers = resp.headers
         except BaseException as exc:
@@ -355,7 +355,7 @@ class ExternalServiceManager:
             if verdict is Verdict.SUCCESS:
                 breaker.success(token)
                 svc.succeeded(elapsed)
-                return ServiceResponse(status_code, resp_headers, payload)
+                return ServiceResponse(status_code, resp_headers, payload, svc.name)
             # The cold path from here: an error answer.
             error = read_error(payload)
             hint = should_retry_hint(resp_headers.get("x-should-retry"))

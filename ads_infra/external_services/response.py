@@ -5,24 +5,67 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import aiohttp
 import orjson
 from multidict import CIMultiDictProxy
 
-__all__ = ["ServiceResponse", "UpstreamErrorBody", "read_error", "upstream_message"]
+from ads_infra.core.errors import UpstreamError
+
+__all__ = [
+    "ServiceResponse",
+    "UpstreamErrorBody",
+    "read_bounded",
+    "read_error",
+    "upstream_message",
+]
 
 
 class ServiceResponse:
     """A completed HTTP response: status, headers and the whole body."""
 
-    __slots__ = ("body", "headers", "status")
+    __slots__ = ("body", "headers", "service", "status")
 
-    def __init__(self, status: int, headers: CIMultiDictProxy[str], body: bytes) -> None:
+    def __init__(
+        self, status: int, headers: CIMultiDictProxy[str], body: bytes, service: str = ""
+    ) -> None:
         self.status = status
         self.headers = headers
         self.body = body
+        self.service = service
 
     def json(self) -> Any:
-        return orjson.loads(self.body) if self.body else None
+        """The decoded JSON body (None when empty); UpstreamError when it is not JSON."""
+        try:
+            return orjson.loads(self.body) if self.body else None
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamError(
+                f"{self.service or 'the upstream'} answered {self.status} with a body that is "
+                f"not JSON ({exc.msg} at byte {exc.pos}); check that the service's base_url "
+                "points at the API",
+                service=self.service or None,
+                status=self.status,
+            ) from None
+
+
+async def read_bounded(response: aiohttp.ClientResponse, service: str, limit: int) -> bytes:
+    """The whole body, or UpstreamError once it passes ``limit`` bytes (read no further)."""
+    declared = response.content_length
+    if declared is not None and declared > limit:
+        raise _too_large(service, limit)
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            raise _too_large(service, limit)
+    return bytes(body)
+
+
+def _too_large(service: str, limit: int) -> UpstreamError:
+    return UpstreamError(
+        f"{service} answered with more than {limit:,} bytes; the body was not read "
+        "(raise the service's max_response_bytes if that size is expected)",
+        service=service,
+    )
 
     def text(self) -> str:
         return self.body.decode("utf-8", errors="replace")
