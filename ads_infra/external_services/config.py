@@ -85,8 +85,9 @@ class ExternalServiceConfig(ConfigSection):
     # 4xx statuses retried like a 5xx (429 and 408 by default; OpenAI adds 409).
     retry_statuses: list[int] = dataclasses.field(default_factory=lambda: [408, 429])
     # Seconds a whole call may take, attempts and waits included (None: no bound
-    # beyond timeout x attempts); no retry starts that would end after it.
-    deadline: float | None = dataclasses.field(default=None, metadata={"min": 0})
+    # beyond timeout x attempts and the Retry-After waits); no retry starts that
+    # would end after it. Bounded by default: a caller never waits for minutes.
+    deadline: float | None = dataclasses.field(default=120.0, metadata={"min": 0})
     # The largest response body read: an upstream answering with gigabytes is
     # cut off at this many bytes and the call fails, rather than fill memory.
     max_response_bytes: int = dataclasses.field(default=10 * 1024 * 1024, metadata={"min": 1})

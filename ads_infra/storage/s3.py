@@ -82,6 +82,12 @@ async def _until(body: AsyncIterator[bytes], stopped: asyncio.Event) -> AsyncIte
         raise _UploadCancelled("the write was cancelled")
 
 
+# What a browser runs scripts in when it opens the object.
+ACTIVE_CONTENT_TYPES = frozenset(
+    {"text/html", "image/svg+xml", "application/xhtml+xml", "text/xml", "application/xml"}
+)
+
+
 class CloudStorageStrategy(StorageStrategy):
     """Objects in an S3 bucket (``s3_bucket``, optional ``s3_prefix``).
 
@@ -249,6 +255,10 @@ class CloudStorageStrategy(StorageStrategy):
                     f"reserved: {', '.join(sorted(RESERVED_METADATA_KEYS))}"
                 )
         attributes: Attributes = {"Content-Type": content_type, **user}
+        if content_type.split(";")[0].strip().lower() in ACTIVE_CONTENT_TYPES:
+            # Script-bearing web content (allowed only by opting in): a presigned URL
+            # downloads it instead of running it in the browser on the bucket's origin.
+            attributes["Content-Disposition"] = "attachment"
         if user.get(ENCODING_KEY) == "gzip" and ENCRYPTION_KEY not in user:
             # The stored bytes are the file gzipped: said so, a presigned URL opened
             # in a browser or with curl --compressed (any HTTP client honouring

@@ -8,9 +8,11 @@ temporary file of a killed write does not stay forever.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,3 +100,21 @@ async def test_a_killed_writes_temporary_file_is_removed_at_start(tmp_path: Path
     assert not os.path.exists(leftover)
     assert os.path.exists(fresh)
     await strategy.close()
+
+
+async def test_opted_in_web_content_on_s3_downloads_rather_than_runs(
+    s3_config: StorageConfig, s3_client: Any, s3_bucket: str
+) -> None:
+    allowed = [*s3_config.allowed_extensions, ".html", ".svg"]
+    manager = FileStorageManager(dataclasses.replace(s3_config, allowed_extensions=allowed))
+    await manager.start()
+    try:
+        page = await manager.save_file(b"<!doctype html><p>hi</p>", "landing.html")
+        image = await manager.save_file(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"x" * 64, "a.png")
+        head = s3_client.head_object(Bucket=s3_bucket, Key=page)
+        assert head["ContentDisposition"] == "attachment"
+        assert "ContentDisposition" not in s3_client.head_object(Bucket=s3_bucket, Key=image)
+    finally:
+        for name in (page, image):
+            await manager.delete_file(name)
+        await manager.close()
