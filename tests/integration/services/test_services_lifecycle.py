@@ -339,7 +339,7 @@ async def test_close_during_a_call_is_a_clear_error_not_a_breaker_failure(
 async def test_close_during_a_retry_wait_ends_the_call_at_once(upstream: Upstream) -> None:
     manager = ExternalServiceManager()
     manager.register_service(
-        "svc", ExternalServiceConfig(base_url=upstream.url, retry_after_cap=7200)
+        "svc", ExternalServiceConfig(base_url=upstream.url, retry_after_cap=7200, deadline=None)
     )
     upstream.script("busy", Reply(503, "busy", {"Retry-After": "3600"}))
     call = asyncio.create_task(manager.request("svc", "GET", "/fault/busy"))
