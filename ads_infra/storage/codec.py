@@ -203,8 +203,13 @@ class Decoder:
         key_id: str | None = None,
         expected_size: int | None = None,
         expected_sha256: str | None = None,
+        max_size: int | None = None,
     ) -> None:
         self._name = name
+        # Never inflate past what the metadata recorded, nor past max_size (the
+        # metadata may be planted too): a small gzip bomb cannot fill memory.
+        bounds = [b for b in (expected_size, max_size) if b is not None]
+        self._limit = min(bounds) if bounds else None
         if encrypted:
             if key is None:
                 raise ConfigurationError(
@@ -266,10 +271,23 @@ class Decoder:
     def _plain(self, data: bytes) -> bytes:
         if self._unzip is not None and data:
             try:
-                data = self._unzip.decompress(data)
+                data = self._inflate(data)
             except zlib.error:
                 raise self._corrupt("the compressed data is invalid") from None
         return self._count(data) if data else b""
+
+    def _inflate(self, data: bytes) -> bytes:
+        assert self._unzip is not None
+        if self._limit is None:
+            return self._unzip.decompress(data)
+        out = bytearray()
+        while data:
+            room = self._limit - self.size - len(out) + 1
+            out += self._unzip.decompress(data, max(room, 1))
+            if self.size + len(out) > self._limit:
+                raise self._corrupt(f"it expands beyond {self._limit:,} bytes")
+            data = self._unzip.unconsumed_tail
+        return bytes(out)
 
     def _open(self, data: bytes, *, final: bool) -> bytes:
         assert self._key is not None

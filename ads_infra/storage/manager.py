@@ -267,8 +267,9 @@ class FileStorageManager:
             encrypted=bool(meta.get("ads-encryption")),
             key=self._key,
             key_id=meta.get("ads-key-id"),
-            expected_size=int(size) if size and size.isdigit() else None,
+            expected_size=int(size) if size and size.isdigit() and len(size) < 20 else None,
             expected_sha256=meta.get("ads-sha256"),
+            max_size=self.config.max_file_size,
         )
 
     @staticmethod

@@ -9,15 +9,18 @@ temporary file of a killed write does not stay forever.
 from __future__ import annotations
 
 import dataclasses
+import gzip
+import json
 import os
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ads_infra.config import StorageConfig
-from ads_infra.errors import FileTypeNotAllowedError, StorageError
+from ads_infra.errors import FileTypeNotAllowedError, IntegrityCheckError, StorageError
 from ads_infra.storage import FileStorageManager, LocalStorageStrategy
 
 
@@ -118,3 +121,32 @@ async def test_opted_in_web_content_on_s3_downloads_rather_than_runs(
         for name in (page, image):
             await manager.delete_file(name)
         await manager.close()
+
+
+def _plant_gzip_bomb(path: str) -> None:
+    """Replace the file with 1 MB of gzip holding 1 GiB; its metadata claims 1 TB."""
+    meta = json.loads(os.getxattr(path, "user.ads.meta"))
+    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9) as out:
+        chunk = b" " * (1 << 20)
+        for _ in range(1024):
+            out.write(chunk)
+    meta["metadata"].update({"ads-size": str(10**12), "ads-encoding": "gzip"})
+    os.setxattr(path, "user.ads.meta", json.dumps(meta).encode())
+
+
+async def test_a_planted_gzip_bomb_is_refused_in_bounded_memory(tmp_path: Path) -> None:
+    manager = FileStorageManager(config(tmp_path, max_file_size=8 << 20))
+    await manager.start()
+    name = await manager.save_file(b"campaign,clicks\n" * 2000, "report.csv")
+    strategy = manager.strategy
+    assert isinstance(strategy, LocalStorageStrategy)
+    _plant_gzip_bomb(strategy.path_for(name))
+    tracemalloc.start()
+    try:
+        with pytest.raises(IntegrityCheckError, match="expands beyond 8,388,608 bytes"):
+            await manager.get_file(name)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        await manager.close()
+    assert peak < 64 << 20, f"peak {peak / 2**20:.0f} MiB"
