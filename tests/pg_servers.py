@@ -246,8 +246,10 @@ class Cluster:
 class PgBouncer:
     """PgBouncer in transaction pooling mode in front of 127.0.0.1:``target_port``."""
 
-    def __init__(self, target_port: int, *, pool_size: int = 8) -> None:
+    def __init__(self, target_port: int, *, pool_size: int = 8, ignore: str = "") -> None:
+        """``ignore``: startup parameters PgBouncer lets through (``ignore_startup_parameters``)."""
         self.target_port = target_port
+        self.ignore = ignore
         self.root = _own_dir("ads-pgbouncer-")
         self.port = _free_port()
         self.pool_size = pool_size
@@ -271,6 +273,7 @@ class PgBouncer:
             "pool_mode = transaction\n"
             f"default_pool_size = {self.pool_size}\n"
             "max_client_conn = 500\n"
+            f"ignore_startup_parameters = {self.ignore}\n"
             f"logfile = {self.root / 'pgbouncer.log'}\n"
         )
         _chown_tree(self.root)
