@@ -185,6 +185,8 @@ class Cluster:
         ]
         if self.tls is not None:
             lines += [
+                # A second loopback address, which the certificate does not name.
+                "listen_addresses = '127.0.0.1,127.0.0.2'",
                 "ssl = on",
                 f"ssl_cert_file = '{self.tls.server_cert}'",
                 f"ssl_key_file = '{self.tls.server_key}'",
@@ -195,8 +197,8 @@ class Cluster:
         if self.tls is not None:  # TLS or nothing: a plain connection is refused
             return (
                 "local all all trust\n"
-                "hostssl all all 127.0.0.1/32 trust\n"
-                "hostnossl all all 127.0.0.1/32 reject\n"
+                "hostssl all all 127.0.0.0/8 trust\n"
+                "hostnossl all all 127.0.0.0/8 reject\n"
             )
         return (
             "local all all trust\n"
