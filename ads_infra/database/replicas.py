@@ -42,7 +42,9 @@ __all__ = ["Replica", "ReplicaSet"]
 
 logger = logging.getLogger(__name__)
 
-PRIMARY_POSITION = text("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')")
+# The insert position, not the write position: with synchronous_commit off a
+# commit returns before its record is written, and must still count as made.
+PRIMARY_POSITION = text("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')")
 REPLICA_POSITION = text(
     "SELECT pg_is_in_recovery(), pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')"
 )
