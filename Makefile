@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean packages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+# PgBouncer, PostgreSQL's server programs and openssl for the tests' private
+# servers: installed when missing (root), else named.
+packages:
+	@bash .ci/install-packages
+
+test: lint typecheck packages
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 unit: $(STAMP)

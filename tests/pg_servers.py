@@ -49,6 +49,14 @@ def server_bin() -> Path | None:
     return Path(found[-1]).parent if found else None
 
 
+def pgbouncer_bin() -> str | None:
+    """PgBouncer's program (Debian puts it in /usr/sbin, which a user's PATH may lack)."""
+    found = shutil.which("pgbouncer")
+    if found is None and os.access("/usr/sbin/pgbouncer", os.X_OK):
+        found = "/usr/sbin/pgbouncer"
+    return found
+
+
 def missing_programs(*names: str) -> list[str]:
     """Which of ``names`` (``initdb``, ``pgbouncer``, ``openssl``) cannot be found."""
     bindir = server_bin()
@@ -56,6 +64,9 @@ def missing_programs(*names: str) -> list[str]:
     for name in names:
         if name in ("initdb", "pg_ctl", "pg_basebackup"):
             if bindir is None or not (bindir / name).exists():
+                missing.append(name)
+        elif name == "pgbouncer":
+            if pgbouncer_bin() is None:
                 missing.append(name)
         elif shutil.which(name) is None:
             missing.append(name)
@@ -280,7 +291,7 @@ class PgBouncer:
         )
         _chown_tree(self.root)
         self.process = subprocess.Popen(
-            _as_server_user(["pgbouncer", str(self.root / "pgbouncer.ini")]),
+            _as_server_user([pgbouncer_bin() or "pgbouncer", str(self.root / "pgbouncer.ini")]),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
