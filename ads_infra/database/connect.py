@@ -34,7 +34,7 @@ from ads_infra.core.errors import ConfigurationError
 from ads_infra.core.settings import TLS_KEYS, DatabaseConfig
 from ads_infra.database.pool import CountingQueuePool
 
-__all__ = ["create_engine_for", "create_sqlite_engine", "split_tls", "ssl_argument"]
+__all__ = ["connect_args", "create_engine_for", "create_sqlite_engine", "split_tls", "ssl_argument"]
 
 APPLICATION_NAME = "ads-infra"
 
@@ -106,7 +106,7 @@ def ssl_argument(values: dict[str, str | None]) -> ssl.SSLContext | str | None:
     return context
 
 
-def _connect_args(url: str, cfg: DatabaseConfig, key: str) -> tuple[str, dict[str, Any]]:
+def connect_args(url: str, cfg: DatabaseConfig, key: str) -> tuple[str, dict[str, Any]]:
     """The URL SQLAlchemy gets (only parameters it passes on as they are) and connect_args."""
     clean, tls = split_tls(url)
     parts = urlsplit(clean)
@@ -164,7 +164,7 @@ def _unique_statement_name() -> str:
 
 def create_engine_for(url: str, cfg: DatabaseConfig, *, key: str = "database.url") -> AsyncEngine:
     """The AsyncEngine of one PostgreSQL server (``key`` names the URL in errors)."""
-    clean, connect_args = _connect_args(url, cfg, key)
+    clean, arguments = connect_args(url, cfg, key)
     engine = create_async_engine(
         clean,
         echo=cfg.echo,
@@ -174,7 +174,7 @@ def create_engine_for(url: str, cfg: DatabaseConfig, *, key: str = "database.url
         max_overflow=cfg.max_overflow,
         pool_recycle=cfg.pool_recycle,
         pool_timeout=cfg.pool_timeout,
-        connect_args=connect_args,
+        connect_args=arguments,
     )
     if cfg.pgbouncer and cfg.statement_timeout > 0:
         timeout_sql = f"SET LOCAL statement_timeout = {int(cfg.statement_timeout * 1000)}"
