@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from sqlalchemy import text
@@ -54,6 +55,15 @@ T = TypeVar("T")
 AFTER_COMMIT = "ads_infra.after_commit"
 
 
+class _WriteMark:
+    """When a task last committed on the primary (monotonic seconds)."""
+
+    __slots__ = ("at",)
+
+    def __init__(self) -> None:
+        self.at = float("-inf")
+
+
 class DatabaseManager:
     """Owns the AsyncEngine; gives out sessions and runs retried units of work.
 
@@ -68,9 +78,13 @@ class DatabaseManager:
         self.config = config or DatabaseConfig()
         self._engine: AsyncEngine | None = None
         self.replicas = ReplicaSet(self.config, lambda: self.engine)
-        # When this process last committed on the primary (monotonic): reads go
-        # to a replica only once it is known to hold that commit.
-        self._last_write = float("-inf")
+        # When the current task (and what it awaited, or started after) last
+        # committed on the primary: its reads go to a replica only once the
+        # replica is known to hold that commit. Per task, not per process: a
+        # process that writes all the time would otherwise never read a replica.
+        self._write_mark: ContextVar[_WriteMark | None] = ContextVar(
+            f"ads_infra_write_mark_{id(self)}", default=None
+        )
         self.retries = 0
         self.failures = 0
         self.transactions = 0
@@ -128,6 +142,19 @@ class DatabaseManager:
     def _count_failure(self) -> None:
         self.failures += 1
 
+    def _mark_write(self) -> None:
+        mark = self._write_mark.get()
+        if mark is None:
+            # A mutable mark: tasks this one starts from now on share it (they
+            # copy the context), so they too see what it writes.
+            mark = _WriteMark()
+            self._write_mark.set(mark)
+        mark.at = time.monotonic()
+
+    def _last_write(self) -> float:
+        mark = self._write_mark.get()
+        return mark.at if mark is not None else float("-inf")
+
     @asynccontextmanager
     async def _session_scope(self, *, writes: bool = True) -> AsyncIterator[AsyncSession]:
         async with AsyncSession(self.engine, expire_on_commit=False) as session:
@@ -147,7 +174,7 @@ class DatabaseManager:
                     raise
                 self.transactions += 1
                 if writes:
-                    self._last_write = time.monotonic()
+                    self._mark_write()
                 for hook in session.info.pop(AFTER_COMMIT, ()):
                     await hook()
             except CommitOutcomeUnknownError:
@@ -247,7 +274,7 @@ class DatabaseManager:
         forces the primary (a read whose result other processes will share,
         like a cache fill, must not come from a replica that is behind).
         """
-        replica = None if primary else self.replicas.pick(self._last_write)
+        replica = None if primary else self.replicas.pick(self._last_write())
         if replica is not None:
 
             async def on_replica() -> T:
@@ -270,7 +297,7 @@ class DatabaseManager:
         The lean path of single-row reads (no session, no identity map): a
         caller that wants retries goes :meth:`run_read` when this one fails.
         """
-        replica = None if primary else self.replicas.pick(self._last_write)
+        replica = None if primary else self.replicas.pick(self._last_write())
         if replica is not None:
 
             async def on_replica() -> T:

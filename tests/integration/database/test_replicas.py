@@ -8,6 +8,7 @@ the replica (``pg_wal_replay_pause()``) to make it lag on purpose.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime as dt
 import os
 import shutil
@@ -178,6 +179,15 @@ async def test_a_writer_reads_its_own_writes_while_the_replica_is_paused(
         # The replica really is behind: asked directly, it still has the old row.
         old_name = await _admin(replica, f"SELECT name FROM ads WHERE id = {ad.id}", DATABASE)
         assert old_name == "ryw-a"
+        # A task this one starts now shares its writes' mark: it reads the primary too.
+        child = await asyncio.create_task(ads.get_by_id(ad.id, user_id=USER))
+        assert child is not None and child.name == "renamed"
+        # Read-your-writes is per task: a task that wrote nothing (another request)
+        # reads the replica, which is within max_replica_lag.
+        other = await asyncio.create_task(
+            ads.get_by_id(ad.id, user_id=USER), context=contextvars.Context()
+        )
+        assert other is not None and other.name == "ryw-a"
     finally:
         await _admin(replica, "SELECT pg_wal_replay_resume()")
     await back_on_replica(db, replica)
