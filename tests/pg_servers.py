@@ -125,7 +125,7 @@ def _wait_for_port(port: int, what: str, timeout: float = 30.0) -> None:
 
 
 class TlsFiles:
-    """A self-signed CA, a server certificate it signed (localhost, 127.0.0.1), another CA."""
+    """A self-signed CA, a server certificate it signed (for ``localhost`` only), another CA."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -145,7 +145,8 @@ class TlsFiles:
                 "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                 "-keyout", f"{name}.key", "-out", f"{name}.crt", "-subj", f"/CN=ads-infra {name}",
             )  # fmt: skip
-        (d / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        # localhost only: verify-full to 127.0.0.1, the same server, must fail on the name.
+        (d / "san.ext").write_text("subjectAltName=DNS:localhost\n")
         openssl(
             "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key",
             "-out", "server.csr", "-subj", "/CN=localhost",
@@ -196,8 +197,6 @@ class Cluster:
         ]
         if self.tls is not None:
             lines += [
-                # A second loopback address, which the certificate does not name.
-                "listen_addresses = '127.0.0.1,127.0.0.2'",
                 "ssl = on",
                 f"ssl_cert_file = '{self.tls.server_cert}'",
                 f"ssl_key_file = '{self.tls.server_key}'",
@@ -208,8 +207,8 @@ class Cluster:
         if self.tls is not None:  # TLS or nothing: a plain connection is refused
             return (
                 "local all all trust\n"
-                "hostssl all all 127.0.0.0/8 trust\n"
-                "hostnossl all all 127.0.0.0/8 reject\n"
+                "hostssl all all 127.0.0.1/32 trust\n"
+                "hostnossl all all 127.0.0.1/32 reject\n"
             )
         return (
             "local all all trust\n"

@@ -44,7 +44,7 @@ async def test_init_resources_fails_fast_when_the_selected_database_is_down(
     )
     with pytest.raises(TransientDatabaseError, match="unavailable"):
         await container.init_resources()
-    await container.database.manager().dispose()
+    await container.database.manager().close()
 
 
 def test_keyword_overrides_are_merged_and_validated(tmp_path: Path) -> None:
@@ -63,7 +63,7 @@ async def test_a_provider_can_be_overridden_for_tests(tmp_path: Path) -> None:
         async with container.database.manager().get_session() as session:
             await session.execute(text("SELECT 1"))
     assert container.database.manager() is not replacement
-    await replacement.dispose()
+    await replacement.close()
 
 
 def test_the_container_class_is_declarative() -> None:

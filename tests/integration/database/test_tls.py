@@ -57,7 +57,7 @@ async def test_verify_full_with_sslrootcert_as_a_cloud_provider_prints_it(
     url = f"postgresql://postgres@localhost:{cluster.port}/postgres?sslmode=verify-full&sslrootcert={files.ca}"
     settings = load_settings(REPO / "config.yml", environ={"ADS_DATABASE_URL": url})
     assert await encrypted(settings.database)
-    # The certificate names localhost and 127.0.0.1; verify-ca checks the chain only.
+    # The certificate names localhost only; verify-ca checks the chain, not the name.
     assert await encrypted(cfg(cluster.url(query=f"sslmode=verify-ca&sslrootcert={files.ca}")))
 
 
@@ -90,8 +90,8 @@ async def test_verify_full_refuses_a_host_name_the_certificate_does_not_name(
     tls_cluster: tuple[Cluster, TlsFiles],
 ) -> None:
     cluster, files = tls_cluster
-    # 127.0.0.2 reaches the same loopback server; the certificate names 127.0.0.1 and localhost.
-    url = cluster.url(host="127.0.0.2", query=f"sslmode=verify-full&sslrootcert={files.ca}")
+    # 127.0.0.1 is the same server, but the certificate names localhost only.
+    url = cluster.url(host="127.0.0.1", query=f"sslmode=verify-full&sslrootcert={files.ca}")
     db = DatabaseManager(cfg(url))
     try:
         with pytest.raises(PermanentDatabaseError, match="TLS to the database failed"):
