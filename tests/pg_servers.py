@@ -295,6 +295,11 @@ class PgBouncer:
             stderr=subprocess.DEVNULL,
         )
         _wait_for_port(self.port, "PgBouncer", timeout=20)
+        time.sleep(0.1)
+        if self.process.poll() is not None:  # the port answered, but not for PgBouncer
+            log = self.root / "pgbouncer.log"
+            tail = log.read_text()[-1000:] if log.exists() else ""
+            raise RuntimeError(f"PgBouncer exited at start: {tail}")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
