@@ -278,11 +278,9 @@ class DatabaseManager:
         if replica is not None:
 
             async def on_replica() -> T:
+                # A read: nothing to commit; closing the session rolls its transaction back.
                 async with AsyncSession(replica.engine, expire_on_commit=False) as session:
-                    try:
-                        return await fn(session)
-                    finally:
-                        await session.rollback()  # a read: nothing to commit
+                    return await fn(session)
 
             done, result = await self._on_replica(replica, on_replica)
             if done:
