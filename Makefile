@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # uv installs in seconds what pip takes a minute for; pip brings uv itself.
 UV := VIRTUAL_ENV=$(VENV) $(BIN)/uv
 
-.PHONY: demo demo-s3 test lint typecheck unit bench clean
+.PHONY: demo demo-s3 test lint typecheck unit bench clean packages
 
 $(BIN)/uv:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,7 +34,12 @@ lint: $(VENV)/.test
 typecheck: $(VENV)/.test
 	$(BIN)/mypy
 
-test: lint typecheck
+# PgBouncer, PostgreSQL's server programs and openssl for the tests' private
+# servers: installed when missing (root), else named.
+packages:
+	@bash .ci/install-packages
+
+test: lint typecheck packages
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 unit: $(VENV)/.test

@@ -13,7 +13,8 @@ postgresql+asyncpg://postgres@127.0.0.1:5432/test) and dropped at the end:
 - bulk_upsert of 100,000 daily rows (20,000 with ``--quick``) into an empty
   table, against raw asyncpg ``copy_records_to_table`` of the same rows (no
   checks, no upsert semantics: the floor); then the same rows with every
-  value changed (the staging + ON CONFLICT path), and the same rows again.
+  value changed (the staging + ON CONFLICT path), and the same rows again;
+- read replicas and the overhead of routing reads (:mod:`benchmarks.db_topology`).
 
 Each contender runs several interleaved rounds and the best round counts,
 so a noisy neighbour on the shared machine hurts every side alike.
@@ -45,6 +46,7 @@ from ads_infra.database.tables import ads, performance_daily
 from ads_infra.domain.entities import Ad, AdGroup, Campaign, PerformanceRecord
 from ads_infra.repositories import RepositoryFactory
 from ads_infra.repositories.performance import COLUMNS
+from benchmarks import db_topology
 from benchmarks.report import Measurement, measure_ops
 
 AREA = "db"
@@ -286,6 +288,7 @@ async def run(*, quick: bool) -> list[Measurement]:
             url, factory, ad_ids, operations=1_500 if quick else 5_000, rounds=3
         )
         results += await _bench_bulk_upsert(url, factory, ad_ids, rows, rounds=2 if quick else 3)
+        results += await db_topology.run(url, quick=quick)
         return results
     finally:
         await db.close()

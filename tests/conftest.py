@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.pg_fixtures import pgbouncer, replicated, tls_cluster  # noqa: F401  (fixtures)
 from tests.redis_server import private_redis  # noqa: F401  (fixture)
 from tests.s3 import moto_endpoint, s3_bucket, s3_client  # noqa: F401  (fixtures)
 from tests.services import (

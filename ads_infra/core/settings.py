@@ -13,8 +13,9 @@ import dataclasses
 import enum
 import re
 import unicodedata
-from typing import ClassVar
-from urllib.parse import urlsplit
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlsplit
 
 from ads_infra.core.errors import ConfigurationError
 from ads_infra.core.redact import Secret, mask_url
@@ -25,6 +26,8 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "DEFAULT_REDIS_URL",
     "MAX_PRESIGN_SECONDS",
+    "SSL_MODES",
+    "TLS_KEYS",
     "AIProviderConfig",
     "AIProviderType",
     "AnalyticsConfig",
@@ -41,6 +44,9 @@ __all__ = [
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/ads.db"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# libpq's sslmode values, weakest first.
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+TLS_KEYS = ("sslmode", "sslrootcert", "sslcert", "sslkey")
 
 
 # --- backend switches ------------------------------------------------------------
@@ -77,13 +83,32 @@ class AIProviderType(enum.StrEnum):
 
 @dataclasses.dataclass(frozen=True, repr=False)
 class DatabaseConfig(ConfigSection):
-    """Database engine and pool settings (the seed's fields).
+    """Database engine, pool, TLS, PgBouncer and read-replica settings.
 
     ``max_retries`` is 5, not the seed's 100: with exponential backoff, 100
     retries would hang a caller for hours on a database that is down. Delays
     grow from ``retry_delay`` with full jitter and are capped at
     ``retry_max_delay`` seconds; their defaults (0.2 s and 5 s, not the seed's
     1 s) keep a caller's whole wait on a database that is down to seconds.
+
+    The pool holds at most ``pool_size + max_overflow`` connections (5 + 5,
+    not the seed's 20 + 30): a default PostgreSQL accepts 100 connections, so
+    about nine processes fit on one server; ``ads-infra health`` prints the
+    budget. A caller that waits ``pool_timeout`` seconds for a connection gets
+    PoolExhaustedError at once (never retried: the pool is busy, not broken).
+
+    ``pgbouncer``: the server is reached through PgBouncer in transaction
+    pooling mode: no statement cache, unique prepared statement names, no
+    startup parameter it refuses, ``statement_timeout`` set per transaction.
+
+    TLS takes libpq's names, in the URL (``?sslmode=verify-full&sslrootcert=
+    ca.pem``, as cloud providers print it) or here; ``sslmode`` is one of
+    :data:`SSL_MODES`.
+
+    ``replica_urls``: read replicas. Read-only repository calls outside a unit
+    of work go to one of them while its data is at most ``max_replica_lag``
+    seconds old (checked every ``replica_check_interval`` seconds), else to
+    the primary.
 
     ``postgresql://`` and ``sqlite://`` URLs are upgraded to their async
     drivers (asyncpg, aiosqlite).
@@ -92,8 +117,8 @@ class DatabaseConfig(ConfigSection):
     _section: ClassVar[str] = "database"
 
     url: str = DEFAULT_DATABASE_URL
-    pool_size: int = dataclasses.field(default=20, metadata={"min": 1})
-    max_overflow: int = dataclasses.field(default=30, metadata={"min": 0})
+    pool_size: int = dataclasses.field(default=5, metadata={"min": 1})
+    max_overflow: int = dataclasses.field(default=5, metadata={"min": 0})
     pool_pre_ping: bool = True
     pool_recycle: int = 3600
     pool_timeout: int = dataclasses.field(default=30, metadata={"min": 0})
@@ -102,6 +127,14 @@ class DatabaseConfig(ConfigSection):
     retry_delay: float = dataclasses.field(default=0.2, metadata={"min": 0})
     retry_max_delay: float = dataclasses.field(default=5.0, metadata={"min": 0})
     statement_timeout: float = dataclasses.field(default=30.0, metadata={"min": 0})
+    pgbouncer: bool = False
+    sslmode: str | None = None
+    sslrootcert: str | None = None
+    sslcert: str | None = None
+    sslkey: str | None = None
+    replica_urls: list[str] = dataclasses.field(default_factory=list)
+    max_replica_lag: float = dataclasses.field(default=5.0, metadata={"min": 0})
+    replica_check_interval: float = dataclasses.field(default=1.0, metadata={"min": 0.05})
 
     _ASYNC_DRIVERS: ClassVar[dict[str, str]] = {
         "postgresql": "postgresql+asyncpg",
@@ -110,26 +143,68 @@ class DatabaseConfig(ConfigSection):
     }
 
     def validate(self) -> None:
-        problem = url_problem(self.url, ("postgresql", "postgres", "sqlite"))
+        url = self._async_url(self.url, "url", ("postgresql", "postgres", "sqlite"))
+        self._normalize(url=url)
+        replicas = [
+            self._async_url(u, f"replica_urls[{i}]", ("postgresql", "postgres"))
+            for i, u in enumerate(self.replica_urls)
+        ]
+        if replicas and self.is_sqlite:
+            raise ConfigurationError(
+                "read replicas need a PostgreSQL primary; the url is SQLite", key="replica_urls"
+            )
+        self._normalize(replica_urls=replicas)
+        self._check_tls()
+
+    def _async_url(self, url: str, key: str, schemes: tuple[str, ...]) -> str:
+        problem = url_problem(url, schemes)
         if problem:
             raise ConfigurationError(
-                f"{mask_url(self.url)!r} {problem}; use e.g. "
+                f"{mask_url(url)!r} {problem}; use e.g. "
                 "postgresql+asyncpg://user@host:5432/db or sqlite+aiosqlite:///./var/ads.db",
-                key="url",
+                key=key,
             )
-        scheme, rest = self.url.split("://", 1)
+        scheme, rest = url.split("://", 1)
         if "+" not in scheme:
-            self._normalize(url=f"{self._ASYNC_DRIVERS[scheme]}://{rest}")
-        elif scheme.startswith("postgres") and scheme.split("+", 1)[1] not in (
-            "asyncpg",
-            "psycopg",
-        ):
+            return f"{self._ASYNC_DRIVERS[scheme]}://{rest}"
+        driver = scheme.split("+", 1)[1]
+        if scheme.startswith("postgres") and driver not in ("asyncpg", "psycopg"):
             raise ConfigurationError(
-                f"driver {scheme.split('+', 1)[1]!r} is not async; use postgresql+asyncpg://",
-                key="url",
+                f"driver {driver!r} is not async; use postgresql+asyncpg://", key=key
             )
-        elif scheme.startswith("sqlite") and scheme != "sqlite+aiosqlite":
-            raise ConfigurationError("use sqlite+aiosqlite:// for SQLite", key="url")
+        if scheme.startswith("sqlite") and scheme != "sqlite+aiosqlite":
+            raise ConfigurationError("use sqlite+aiosqlite:// for SQLite", key=key)
+        return url
+
+    def _check_tls(self) -> None:
+        """Every TLS value, here and in each URL's query: a known mode, files that exist."""
+        sources = [("", dict(self.tls_fields()))]
+        for key, url in (("url", self.url), *self._replica_keys()):
+            query = dict(parse_qsl(urlsplit(url).query))
+            sources.append((key, {k: v for k, v in query.items() if k in TLS_KEYS}))
+        for where, values in sources:
+            mode = values.get("sslmode")
+            key = f"{where}?sslmode" if where else "sslmode"
+            if mode is not None and mode not in SSL_MODES:
+                raise ConfigurationError(
+                    f"unknown value {mode!r}; allowed: {', '.join(SSL_MODES)} (libpq's modes)",
+                    key=key,
+                )
+            for name in ("sslrootcert", "sslcert", "sslkey"):
+                path = values.get(name)
+                if path and path != "system" and not Path(path).expanduser().is_file():
+                    raise ConfigurationError(
+                        f"file {path!r} does not exist or is not a file",
+                        key=f"{where}?{name}" if where else name,
+                    )
+        if self.is_sqlite and any(v for _, v in self.tls_fields()):
+            raise ConfigurationError("TLS settings apply to PostgreSQL only", key="sslmode")
+
+    def _replica_keys(self) -> list[tuple[str, str]]:
+        return [(f"replica_urls[{i}]", u) for i, u in enumerate(self.replica_urls)]
+
+    def tls_fields(self) -> list[tuple[str, str | None]]:
+        return [(name, getattr(self, name)) for name in TLS_KEYS]
 
     @property
     def is_sqlite(self) -> bool:
@@ -138,6 +213,11 @@ class DatabaseConfig(ConfigSection):
     @property
     def masked_url(self) -> str:
         return mask_url(self.url)
+
+    def masked(self) -> dict[str, Any]:
+        out = super().masked()
+        out["replica_urls"] = [mask_url(u) for u in self.replica_urls]
+        return out
 
 
 @dataclasses.dataclass(frozen=True, repr=False)

@@ -29,6 +29,12 @@ __all__ = ["COMMENTS", "ENVIRONMENT", "render_config"]
 # dotted key -> the environment variable that sets it. Secrets are set only here.
 ENVIRONMENT: dict[str, str] = {
     "database.url": "ADS_DATABASE_URL",
+    "database.pgbouncer": "ADS_DATABASE_PGBOUNCER",
+    "database.sslmode": "ADS_DATABASE_SSLMODE",
+    "database.sslrootcert": "ADS_DATABASE_SSLROOTCERT",
+    "database.sslcert": "ADS_DATABASE_SSLCERT",
+    "database.sslkey": "ADS_DATABASE_SSLKEY",
+    "database.replica_urls": "ADS_DATABASE_REPLICA_URLS",
     "cache.cache_type": "ADS_CACHE_TYPE",
     "cache.redis_url": "ADS_REDIS_URL",
     "storage.storage_type": "ADS_STORAGE_TYPE",
@@ -53,6 +59,17 @@ ENVIRONMENT: dict[str, str] = {
 COMMENTS: dict[str, str] = {
     "database.url": "any SQLAlchemy async URL; postgresql:// means asyncpg",
     "database.max_retries": "a unit of work is run again at most this often",
+    "database.pool_size": "at most pool_size + max_overflow connections",
+    "database.max_overflow": "  per process: ~9 processes fill a default server",
+    "database.pool_timeout": "seconds to wait for a free connection, then fail",
+    "database.statement_timeout": "seconds; per transaction behind PgBouncer",
+    "database.pgbouncer": "true behind PgBouncer (transaction pooling)",
+    "database.sslmode": "disable|allow|prefer|require|verify-ca|verify-full",
+    "database.sslrootcert": 'CA file (verify-ca/verify-full); or "system"',
+    "database.sslcert": "client certificate (needs require or stricter)",
+    "database.replica_urls": "comma-separated read replicas",
+    "database.max_replica_lag": "seconds; a replica further behind is skipped",
+    "database.replica_check_interval": "seconds between replica lag checks",
     "cache.cache_type": "memory | redis | redis_cluster",
     "cache.redis_url": "unset: redis://127.0.0.1:6379/0",
     "cache.namespace": 'every key is "ads:<key>"',
@@ -108,6 +125,10 @@ def _env_marker(variable: str, value: Any) -> str:
         return f"${{{variable}:}}"  # secrets have no default, and None is "unset"
     if isinstance(value, enum.Enum):
         value = value.value
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    elif isinstance(value, list):
+        value = ",".join(str(item) for item in value)  # the variable is comma-separated
     return f"${{{variable}:{value}}}"
 
 

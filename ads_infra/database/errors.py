@@ -9,6 +9,7 @@ repositories' direct driver paths all go through it.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -24,6 +25,8 @@ from ads_infra.core.errors import (
 )
 
 __all__ = [
+    "PoolExhaustedError",
+    "PoolTimeout",
     "commit_was_refused",
     "first_line",
     "is_database_error",
@@ -53,6 +56,37 @@ BROKEN_CONNECTION = (
     "connection was closed",
     "in a manually started transaction",  # the driver lost track of a killed transaction
 )
+
+
+PGBOUNCER_HINT = (
+    "the server looks like PgBouncer in transaction pooling mode: set database.pgbouncer: "
+    "true (ADS_DATABASE_PGBOUNCER=1)"
+)
+# What a client that is not in PgBouncer mode meets behind one: the startup
+# parameter it refuses, and prepared statements that land on another client's
+# server connection (or not on this one's).
+_PGBOUNCER_SIGNS = (
+    "unsupported startup parameter",
+    'prepared statement "__asyncpg_',
+)
+_PGBOUNCER_SQLSTATES = frozenset({"42P05", "26000"})  # duplicate / unknown prepared statement
+
+
+class PoolTimeout(sa_exc.TimeoutError):
+    """A caller waited ``timeout`` seconds for a pooled connection (raised by the pool)."""
+
+    def __init__(self, *, size: int, overflow: int, waiting: int, timeout: float) -> None:
+        self.size, self.overflow, self.waiting, self.timeout = size, overflow, waiting, timeout
+        super().__init__(
+            f"all {size + overflow} pooled connections (pool_size {size} + max_overflow "
+            f"{overflow}) stayed in use for {timeout:g} s (pool_timeout) while {waiting} "
+            f"caller{'s were' if waiting != 1 else ' was'} waiting"
+        )
+
+
+class PoolExhaustedError(TransientDatabaseError):
+    """No pooled connection became free within ``pool_timeout``. Not retried: the pool is
+    busy, not broken, and waiting again would only double the caller's wait."""
 
 
 def _sqlstate(exc: BaseException) -> str | None:
@@ -92,10 +126,54 @@ def _is_transient(exc: BaseException) -> bool:
         return state.startswith("08") or state in TRANSIENT_SQLSTATES
     if type(exc).__module__.startswith("asyncpg"):
         return any(sign in message for sign in BROKEN_CONNECTION)
-    if isinstance(exc, sa_exc.TimeoutError):  # pool checkout timed out
-        return True
+    if isinstance(exc, sa_exc.TimeoutError):  # pool checkout timed out: never retried
+        return False
+    if isinstance(exc, ssl.SSLCertVerificationError) or _tls_refused(message):
+        return False  # the certificate or the server's TLS setup: the same next time
     # Connecting (before SQLAlchemy wraps anything) fails with OS-level errors.
     return isinstance(exc, ConnectionError | TimeoutError | OSError)
+
+
+def _tls_refused(message: str) -> bool:
+    return "rejected SSL upgrade" in message or ("SSL" in message and "certificate" in message)
+
+
+def _chain(exc: BaseException, limit: int = 6) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(seen) < limit:
+        seen.add(id(current))
+        yield current
+        orig = getattr(current, "orig", None)
+        current = (
+            (orig if isinstance(orig, BaseException) and id(orig) not in seen else None)
+            or current.__cause__
+            or current.__context__
+        )
+
+
+def _pgbouncer_problem(exc: BaseException) -> str | None:
+    for current in _chain(exc):
+        text = str(current)
+        if any(sign in text for sign in _PGBOUNCER_SIGNS) or (
+            _sqlstate(current) in _PGBOUNCER_SQLSTATES and "prepared statement" in text
+        ):
+            return first_line(current)
+    return None
+
+
+def _pool_timeout(exc: BaseException) -> PoolTimeout | sa_exc.TimeoutError | None:
+    for current in _chain(exc):
+        if isinstance(current, sa_exc.TimeoutError):
+            return current
+    return None
+
+
+def _tls_problem(exc: BaseException) -> str | None:
+    for current in _chain(exc):
+        if isinstance(current, ssl.SSLError) or _tls_refused(str(current)):
+            return first_line(current)
+    return None
 
 
 def is_transient_error(exc: BaseException) -> bool:
@@ -107,8 +185,12 @@ def is_transient_error(exc: BaseException) -> bool:
     handling a transient one (a backend killed mid-COPY) is transient too:
     the first failure is the cause, the second only its echo.
     """
-    if isinstance(exc, CommitOutcomeUnknownError):
+    if isinstance(exc, CommitOutcomeUnknownError | PoolExhaustedError):
         return False  # its cause is transient, but running the unit again may repeat it
+    if _pgbouncer_problem(exc) or _tls_problem(exc) or _pool_timeout(exc) is not None:
+        # PgBouncer's "08P01 unsupported startup parameter" is no outage, a refused
+        # certificate is refused again, and a busy pool is not broken.
+        return False
     seen = 0
     current: BaseException | None = exc
     while current is not None and seen < 5:
@@ -173,6 +255,9 @@ def translate_error(exc: BaseException, *, attempts: int = 1, target: str = "") 
         return exc
     detail = first_line(exc)
     state = _sqlstate(exc)
+    special = _special_error(exc, target)
+    if special is not None:
+        return special
     if not is_transient_error(exc):
         problem = _schema_problem(exc)
         if problem is not None:
@@ -189,6 +274,35 @@ def translate_error(exc: BaseException, *, attempts: int = 1, target: str = "") 
             "running and reachable, then try again"
         )
     return PermanentDatabaseError(f"the database rejected the statement: {detail}")
+
+
+def _special_error(exc: BaseException, target: str) -> DatabaseError | None:
+    """The errors whose fix is a setting: an exhausted pool, PgBouncer, TLS, the login."""
+    where = f" ({target})" if target else ""
+    timeout = _pool_timeout(exc)
+    if timeout is not None:
+        return PoolExhaustedError(
+            f"the database connection pool is exhausted{where}: {first_line(timeout)}; "
+            "raise database.pool_size / max_overflow (within the server's max_connections), "
+            "run fewer concurrent calls, or find what holds connections"
+        )
+    problem = _pgbouncer_problem(exc)
+    if problem is not None:
+        return PermanentDatabaseError(f"{problem}{where}: {PGBOUNCER_HINT}")
+    problem = _tls_problem(exc)
+    if problem is not None:
+        return PermanentDatabaseError(
+            f"TLS to the database failed{where}: {problem}; check database.sslmode and "
+            "sslrootcert (the CA that signed the server's certificate; verify-full also "
+            "checks the host name)"
+        )
+    state = next((s for s in map(_sqlstate, _chain(exc)) if s), None)
+    if state is not None and state.startswith("28"):
+        return PermanentDatabaseError(
+            f"the database refused the login{where}: {first_line(exc)}; check the user and "
+            "password in database.url"
+        )
+    return None
 
 
 @contextmanager

@@ -1,10 +1,12 @@
-"""DatabaseManager: one SQLAlchemy AsyncEngine, sessions, retried units of work, pool stats.
+"""DatabaseManager: the primary's AsyncEngine, read replicas, sessions, retried units of work.
 
 PostgreSQL goes through asyncpg, the embedded default is SQLite through
-aiosqlite. The constructor does no I/O and binds to no event loop: the engine
-is built on first use. Sessions commit on success and roll back on error;
-:meth:`DatabaseManager.run` runs a whole unit of work again on transient
-failures. Errors are classified in :mod:`ads_infra.database.errors`.
+aiosqlite. The constructor does no I/O and binds to no event loop: engines
+are built on first use (:mod:`.connect`). Sessions commit on success and roll
+back on error; :meth:`DatabaseManager.run` runs a whole unit of work again on
+transient failures; :meth:`DatabaseManager.run_read` runs a read on a
+replica when one is fit for it (:mod:`.replicas`), else on the primary.
+Errors are classified in :mod:`ads_infra.database.errors`.
 """
 
 from __future__ import annotations
@@ -14,12 +16,11 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
-from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -32,6 +33,8 @@ from ads_infra.core.errors import CommitOutcomeUnknownError
 from ads_infra.core.health import HealthStatus
 from ads_infra.core.loader import environment_settings
 from ads_infra.core.settings import DatabaseConfig
+from ads_infra.database.budget import read_budget
+from ads_infra.database.connect import create_engine_for, create_sqlite_engine
 from ads_infra.database.errors import (
     commit_was_refused,
     first_line,
@@ -39,6 +42,8 @@ from ads_infra.database.errors import (
     translate_error,
     translated,
 )
+from ads_infra.database.pool import ConnectionPool
+from ads_infra.database.replicas import Replica, ReplicaSet
 
 __all__ = ["AFTER_COMMIT", "ConnectionPool", "DatabaseManager"]
 
@@ -51,51 +56,13 @@ T = TypeVar("T")
 AFTER_COMMIT = "ads_infra.after_commit"
 
 
-class ConnectionPool:
-    """A read-only view of the engine's connection pool (the seed's name).
+class _WriteMark:
+    """When a task last committed on the primary (monotonic seconds)."""
 
-    Works for every pool class: QueuePool-style pools report their sizes,
-    the others (SQLite ``:memory:``'s StaticPool, NullPool) report zeros.
-    """
+    __slots__ = ("at",)
 
-    def __init__(self, engine: AsyncEngine | None) -> None:
-        self._engine = engine
-
-    def _call(self, name: str) -> int:
-        pool = self._engine.pool if self._engine is not None else None
-        method = getattr(pool, name, None)
-        return int(method()) if callable(method) else 0
-
-    @property
-    def pool_class(self) -> str:
-        return type(self._engine.pool).__name__ if self._engine is not None else "none"
-
-    @property
-    def size(self) -> int:
-        return self._call("size")
-
-    @property
-    def checked_in(self) -> int:
-        return self._call("checkedin")
-
-    @property
-    def checked_out(self) -> int:
-        return self._call("checkedout")
-
-    @property
-    def overflow(self) -> int:
-        # QueuePool reports -pool_size before any connection exists.
-        return max(self._call("overflow"), 0)
-
-    def stats(self) -> dict[str, Any]:
-        return {
-            "pool_class": self.pool_class,
-            "pool_size": self.size,
-            "checked_in": self.checked_in,
-            "checked_out": self.checked_out,
-            "active_connections": self.checked_out,
-            "overflow": self.overflow,
-        }
+    def __init__(self) -> None:
+        self.at = float("-inf")
 
 
 class DatabaseManager:
@@ -105,11 +72,20 @@ class DatabaseManager:
     >>> async with db.get_session() as session:    # commit on success
     ...     await session.execute(text("select 1"))
     >>> await db.run(lambda session: repo_call(session))   # retried on transient errors
+    >>> await db.run_read(lambda session: a_read(session)) # a replica when one is fit
     """
 
     def __init__(self, config: DatabaseConfig | None = None) -> None:
         self.config = config or environment_settings().database
         self._engine: AsyncEngine | None = None
+        self.replicas = ReplicaSet(self.config, lambda: self.engine)
+        # When the current task (and what it awaited, or started after) last
+        # committed on the primary: its reads go to a replica only once the
+        # replica is known to hold that commit. Per task, not per process: a
+        # process that writes all the time would otherwise never read a replica.
+        self._write_mark: ContextVar[_WriteMark | None] = ContextVar(
+            f"ads_infra_write_mark_{id(self)}", default=None
+        )
         self.retries = 0
         self.failures = 0
         self.transactions = 0
@@ -131,42 +107,9 @@ class DatabaseManager:
         return self._engine
 
     def _create_engine(self) -> AsyncEngine:
-        cfg = self.config
-        kwargs: dict[str, Any] = {"echo": cfg.echo, "pool_pre_ping": cfg.pool_pre_ping}
-        if cfg.is_sqlite:
-            self._prepare_sqlite_path()
-            if ":memory:" not in cfg.url and "mode=memory" not in cfg.url:
-                kwargs.update(self._queue_pool_kwargs())
-            # sqlite3's busy timeout: how long a writer waits for another's lock
-            # before "database is locked" (which run() then retries).
-            kwargs["connect_args"] = {"timeout": cfg.statement_timeout}
-        else:
-            kwargs.update(self._queue_pool_kwargs())
-            kwargs["connect_args"] = {
-                "server_settings": {
-                    "application_name": "ads-infra",
-                    "statement_timeout": str(int(cfg.statement_timeout * 1000)),
-                },
-                "timeout": cfg.pool_timeout,
-            }
-        engine = create_async_engine(cfg.url, **kwargs)
-        if cfg.is_sqlite:
-            event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
-        return engine
-
-    def _queue_pool_kwargs(self) -> dict[str, Any]:
-        cfg = self.config
-        return {
-            "pool_size": cfg.pool_size,
-            "max_overflow": cfg.max_overflow,
-            "pool_recycle": cfg.pool_recycle,
-            "pool_timeout": cfg.pool_timeout,
-        }
-
-    def _prepare_sqlite_path(self) -> None:
-        database = make_url(self.config.url).database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        if self.config.is_sqlite:
+            return create_sqlite_engine(self.config)
+        return create_engine_for(self.config.url, self.config)
 
     @property
     def pool(self) -> ConnectionPool:
@@ -178,9 +121,12 @@ class DatabaseManager:
             async with self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         logger.info("database ready: %s", self.config.masked_url)
+        if self.replicas:
+            await self.replicas.probe()  # a replica that is down is no reason to fail
 
     async def close(self) -> None:
         """Close every pooled connection; the manager can be used again later."""
+        await self.replicas.close()
         if self._engine is not None:
             engine, self._engine = self._engine, None
             await engine.dispose()
@@ -197,8 +143,21 @@ class DatabaseManager:
     def _count_failure(self) -> None:
         self.failures += 1
 
+    def _mark_write(self) -> None:
+        mark = self._write_mark.get()
+        if mark is None:
+            # A mutable mark: tasks this one starts from now on share it (they
+            # copy the context), so they too see what it writes.
+            mark = _WriteMark()
+            self._write_mark.set(mark)
+        mark.at = time.monotonic()
+
+    def _last_write(self) -> float:
+        mark = self._write_mark.get()
+        return mark.at if mark is not None else float("-inf")
+
     @asynccontextmanager
-    async def _session_scope(self) -> AsyncIterator[AsyncSession]:
+    async def _session_scope(self, *, writes: bool = True) -> AsyncIterator[AsyncSession]:
         async with AsyncSession(self.engine, expire_on_commit=False) as session:
             try:
                 yield session
@@ -215,6 +174,8 @@ class DatabaseManager:
                         ) from exc
                     raise
                 self.transactions += 1
+                if writes:
+                    self._mark_write()
                 for hook in session.info.pop(AFTER_COMMIT, ()):
                     await hook()
             except CommitOutcomeUnknownError:
@@ -251,6 +212,11 @@ class DatabaseManager:
 
     async def run(
         self, fn: Callable[[AsyncSession], Awaitable[T]], *, idempotent: bool = False
+    ) -> T:
+        return await self._run(fn, idempotent=idempotent, writes=True)
+
+    async def _run(
+        self, fn: Callable[[AsyncSession], Awaitable[T]], *, idempotent: bool, writes: bool
     ) -> T:
         """Run ``fn(session)`` in one transaction, again from the start on transient errors.
 
@@ -293,9 +259,76 @@ class DatabaseManager:
             async for attempt in retrying:
                 with attempt:
                     attempts = attempt.retry_state.attempt_number
-                    async with self._session_scope() as session:
+                    async with self._session_scope(writes=writes) as session:
                         return await fn(session)
         raise AssertionError("unreachable: tenacity either returns or raises")
+
+    # --- reads that a replica may serve ----------------------------------------------
+
+    async def run_read(
+        self, fn: Callable[[AsyncSession], Awaitable[T]], *, primary: bool = False
+    ) -> T:
+        """``fn(session)``, a read, on a replica fit for it, else like :meth:`run` on the primary.
+
+        A replica that fails on a connection error is marked down and the read
+        runs on the primary instead: the caller sees no error. ``primary``
+        forces the primary (a read whose result other processes will share,
+        like a cache fill, must not come from a replica that is behind).
+        """
+        replica = None if primary else self.replicas.pick(self._last_write())
+        if replica is not None:
+
+            async def on_replica() -> T:
+                # A read: nothing to commit; closing the session rolls its transaction back.
+                async with AsyncSession(replica.engine, expire_on_commit=False) as session:
+                    return await fn(session)
+
+            done, result = await self._on_replica(replica, on_replica)
+            if done:
+                return result  # type: ignore[return-value]
+        return await self._run(fn, idempotent=False, writes=False)
+
+    async def run_read_connection(
+        self, fn: Callable[[AsyncConnection], Awaitable[T]], *, primary: bool = False
+    ) -> T:
+        """``fn(connection)`` on a replica fit for it, else on the primary; no retry.
+
+        The lean path of single-row reads (no session, no identity map): a
+        caller that wants retries goes :meth:`run_read` when this one fails.
+        """
+        replica = None if primary else self.replicas.pick(self._last_write())
+        if replica is not None:
+
+            async def on_replica() -> T:
+                async with replica.engine.connect() as conn:
+                    return await fn(conn)
+
+            done, result = await self._on_replica(replica, on_replica)
+            if done:
+                return result  # type: ignore[return-value]
+        async with self.engine.connect() as conn:
+            return await fn(conn)
+
+    async def _on_replica(
+        self, replica: Replica, call: Callable[[], Awaitable[T]]
+    ) -> tuple[bool, T | None]:
+        """(True, result) of ``call`` on ``replica``; (False, None) when the primary must answer."""
+        try:
+            result = await call()
+        except Exception as exc:
+            if not is_transient_error(exc):  # a bad query, a busy pool: the primary's answer
+                with translated(replica.masked_url, on_error=self._count_failure):
+                    raise
+            replica.mark_down(exc)
+            self.replicas.fallbacks += 1
+            logger.warning(
+                "replica %s failed (%s); reading from the primary until it is back",
+                replica.masked_url,
+                first_line(exc),
+            )
+            return False, None
+        replica.reads += 1
+        return True, result
 
     # --- monitoring ------------------------------------------------------------------
 
@@ -309,15 +342,28 @@ class DatabaseManager:
             retries=self.retries,
             failures=self.failures,
             transactions=self.transactions,
+            pgbouncer=self.config.pgbouncer,
         )
+        if self.replicas:
+            stats.update(replicas=self.replicas.stats(), replica_fallbacks=self.replicas.fallbacks)
         return stats
 
+    async def health_checks(self) -> list[HealthStatus]:
+        """The primary's health, then one status per replica; never raises."""
+        primary = await self.health_check()
+        return [primary, *(await self.replicas.health())] if self.replicas else [primary]
+
     async def health_check(self) -> HealthStatus:
-        """Run ``SELECT 1``; never raises."""
+        """``SELECT 1`` on the primary, and its connection budget (PostgreSQL); never raises."""
         started = time.perf_counter()
+        detail = "SELECT 1 ok"
         try:
             async with self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
+                if self.backend == "postgresql":
+                    pool_max = self.config.pool_size + self.config.max_overflow
+                    budget = await read_budget(conn, pool_max, self.config.pgbouncer)
+                    detail = f"SELECT 1 ok; {budget.describe()}"
         except Exception as exc:
             detail = str(translate_error(exc, target=self.config.masked_url))
             return HealthStatus(
@@ -325,16 +371,6 @@ class DatabaseManager:
             )
         latency = (time.perf_counter() - started) * 1000
         return HealthStatus(
-            "database", self.backend, True, round(latency, 2), "SELECT 1 ok",
+            "database", self.backend, True, round(latency, 2), detail,
             target=self.config.masked_url,
         )  # fmt: skip
-
-
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
-    """Foreign keys on (SQLite's default is off) and WAL, so readers don't block the writer."""
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA journal_mode=WAL")
-    finally:
-        cursor.close()

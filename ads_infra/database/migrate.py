@@ -1,11 +1,16 @@
-"""Alembic migrations, run programmatically on a DatabaseManager's engine.
+"""Alembic migrations, run programmatically on a DatabaseManager's engine, or as SQL offline.
 
 Used by ``ads-infra db upgrade|downgrade|current``, by the demo and by tests;
-the migration scripts ship inside the package (``ads_infra/migrations``).
+the migration scripts ship inside the package (``ads_infra/database/migrations``).
+Database errors come out translated (one clear line: a wrong password, a
+PgBouncer that needs ``database.pgbouncer``), never as the driver's chain.
+:func:`upgrade_sql` renders the migrations as SQL for a DBA to review,
+without connecting.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +19,14 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
-from ads_infra.database import DatabaseManager
+from ads_infra.database.errors import translated
+from ads_infra.database.manager import DatabaseManager
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def alembic_config() -> Config:
-    cfg = Config()
+def alembic_config(output: io.StringIO | None = None) -> Config:
+    cfg = Config(output_buffer=output) if output is not None else Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     return cfg
 
@@ -31,8 +37,9 @@ async def _with_connection(db: DatabaseManager, action: Any, *args: Any) -> Any:
         cfg.attributes["connection"] = connection
         return action(cfg, connection, *args)
 
-    async with db.engine.begin() as conn:
-        return await conn.run_sync(runner)
+    with translated(db.config.masked_url):
+        async with db.engine.begin() as conn:
+            return await conn.run_sync(runner)
 
 
 async def upgrade(db: DatabaseManager, revision: str = "head") -> None:
@@ -53,3 +60,15 @@ async def current(db: DatabaseManager) -> str | None:
 
     result: str | None = await _with_connection(db, read)
     return result
+
+
+def upgrade_sql(dialect: str, revision: str = "head") -> str:
+    """The SQL that migrates a ``dialect`` ("postgresql", "sqlite") database up to ``revision``.
+
+    ``revision`` may be a range, ``FROM:TO``, as in Alembic. Nothing connects.
+    """
+    output = io.StringIO()
+    cfg = alembic_config(output)
+    cfg.attributes["dialect_name"] = dialect
+    command.upgrade(cfg, revision, sql=True)
+    return output.getvalue()

@@ -1,8 +1,9 @@
 """The ``ads-infra`` command line: config, health, db migrations and benchmarks.
 
-User errors (a bad configuration, an unreachable backend) print one clear
-line and exit with a non-zero code, never a traceback: 2 for configuration,
-1 for a failed operation.
+User errors (a bad configuration, an unreachable backend, a database that
+refuses the login) print one clear line and exit with a non-zero code, never
+a traceback: 2 for configuration, 1 for a failed operation. ``-v`` prints
+the traceback above that line.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import importlib
 import json
 import logging
 import sys
+import traceback
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -40,14 +42,28 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+def _verbose() -> bool:
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root() if ctx is not None else None
+    return bool(root is not None and isinstance(root.obj, dict) and root.obj.get("verbose"))
+
+
 def _run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine, turning ads-infra errors into one line and an exit code."""
+    """Run a coroutine, turning ads-infra and database errors into one line and an exit code."""
+    from ads_infra.database import is_database_error, translate_error
+
     try:
         return asyncio.run(coro)
-    except ConfigurationError as exc:
-        _fail(f"configuration error: {exc}", EXIT_CONFIG)
-    except InfrastructureError as exc:
-        _fail(str(exc), EXIT_FAILURE)
+    except Exception as exc:
+        if _verbose():
+            traceback.print_exception(exc, file=sys.stderr)
+        if isinstance(exc, ConfigurationError):
+            _fail(f"configuration error: {exc}", EXIT_CONFIG)
+        if isinstance(exc, InfrastructureError):
+            _fail(str(exc), EXIT_FAILURE)
+        if is_database_error(exc):  # one the code below the CLI did not translate
+            _fail(str(translate_error(exc)), EXIT_FAILURE)
+        raise
 
 
 def _container(ctx: click.Context, **overrides: Any) -> Container:
@@ -74,7 +90,7 @@ def cli(ctx: click.Context, config_file: str | None, verbose: int) -> None:
     """ads-infra: database, cache, storage, services and repositories for ads systems."""
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    ctx.obj = {"config_file": config_file}
+    ctx.obj = {"config_file": config_file, "verbose": verbose}
 
 
 # --- config ------------------------------------------------------------------------
@@ -153,8 +169,10 @@ async def collect_health(container: Container) -> list[HealthStatus]:
         with contextlib.suppress(Exception):
             await manager.start()
     reports: list[HealthStatus] = []
+    # The database reports its replicas too, when it has any.
+    checks = [getattr(m, "health_checks", m.health_check) for m in managers]
     try:
-        for result in await asyncio.gather(*(m.health_check() for m in managers)):
+        for result in await asyncio.gather(*(check() for check in checks)):
             reports.extend(result if isinstance(result, list) else [result])
     finally:
         for manager in reversed(managers):
@@ -178,6 +196,8 @@ def health(ctx: click.Context, as_json: bool) -> None:
             click.echo(f"{r.component:<24} {r.backend:<14} {state}{latency}  {r.target}")
             if not r.healthy:
                 click.echo(f"  why: {r.detail}")
+            elif r.component.startswith("database"):
+                click.echo(f"  {r.detail}")  # the connection budget, a replica's lag
     bad = [r for r in reports if not r.healthy]
     if bad:
         names = ", ".join(f"{r.component} ({r.backend})" for r in bad)
@@ -207,11 +227,31 @@ def _with_database(ctx: click.Context, action: Callable[[Any], Awaitable[T]]) ->
 
 @db.command("upgrade")
 @click.argument("revision", default="head")
+@click.option(
+    "--sql",
+    "as_sql",
+    is_flag=True,
+    help="Print the migration SQL (from the start, or FROM:TO) instead of running it; "
+    "nothing connects.",
+)
 @click.pass_context
-def db_upgrade(ctx: click.Context, revision: str) -> None:
+def db_upgrade(ctx: click.Context, revision: str, as_sql: bool) -> None:
     """Migrate the configured database up to REVISION (default: head)."""
     from ads_infra.database import migrate
 
+    if as_sql:
+        try:
+            settings = load_settings(ctx.obj["config_file"])
+        except ConfigurationError as exc:
+            _fail(f"configuration error: {exc}", EXIT_CONFIG)
+        dialect = "sqlite" if settings.database.is_sqlite else "postgresql"
+        try:
+            click.echo(migrate.upgrade_sql(dialect, revision), nl=False)
+        except Exception as exc:  # alembic's CommandError: an unknown revision
+            if _verbose():
+                traceback.print_exception(exc, file=sys.stderr)
+            _fail(f"cannot render the migration SQL: {exc}", EXIT_FAILURE)
+        return
     _with_database(ctx, lambda manager: migrate.upgrade(manager, revision))
     click.echo(f"database upgraded to {revision}")
 

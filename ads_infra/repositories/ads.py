@@ -67,7 +67,10 @@ class AdsRepositoryImpl(EntityRepositoryBase[Ad, AdFilter], AdsRepository):
         check_ids(user_id=user_id)
 
         async def load() -> UserStats:
-            return await self._scope.run_in_session(lambda s: load_user_stats(s, user_id))
+            # A cache fill reads the primary (see get_by_id); uncached, a replica may answer.
+            return await self._scope.run_read(
+                lambda s: load_user_stats(s, user_id), primary=self._caching
+            )
 
         stats = await self._cached(stats_key(user_id), load, stats_to_json, stats_from_json)
         assert stats is not None

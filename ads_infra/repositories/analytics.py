@@ -132,7 +132,7 @@ class AnalyticsRepositoryImpl(BaseRepository, AnalyticsRepository):
         async def op(session: AsyncSession) -> list[Summary]:
             return [self._summary(level, r) for r in (await session.execute(stmt)).all()]
 
-        return await self._scope.run_in_session(op)
+        return await self._scope.run_read(op)
 
     async def summary(
         self,
@@ -155,7 +155,7 @@ class AnalyticsRepositoryImpl(BaseRepository, AnalyticsRepository):
                 return None
             return Summary(level=level, id=entity.id, name=entity.name, totals=MetricTotals())
 
-        return await self._scope.run_in_session(op)
+        return await self._scope.run_read(op)
 
     async def daily_series(
         self,
@@ -186,7 +186,7 @@ class AnalyticsRepositoryImpl(BaseRepository, AnalyticsRepository):
             rows = (await session.execute(stmt)).all()
             return {_as_date(r[0]): totals_of(r[1:6]) for r in rows}
 
-        by_day = await self._scope.run_in_session(op)
+        by_day = await self._scope.run_read(op)
         days = (end_date - start_date).days + 1
         return [
             DailyPoint(date=day, totals=by_day.get(day, MetricTotals()))
@@ -220,7 +220,7 @@ class AnalyticsRepositoryImpl(BaseRepository, AnalyticsRepository):
         async def op(session: AsyncSession) -> list[Summary]:
             return [self._summary(level, r) for r in (await session.execute(stmt)).all()]
 
-        return await self._scope.run_in_session(op)
+        return await self._scope.run_read(op)
 
 
 def _as_date(value: Any) -> dt.date:

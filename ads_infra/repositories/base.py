@@ -30,9 +30,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from ads_infra.database import DatabaseManager
+from ads_infra.database import DatabaseManager, PoolExhaustedError, translate_error
 from ads_infra.domain.entities import (
     Ad,
     AdGroup,
@@ -298,27 +298,37 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         check_ids(id=entity_id, user_id=user_id)
         params = {"id": entity_id, "user_id": user_id}
 
+        # What fills the shared cache is read on the primary: a replica that is
+        # behind would put back, for the whole TTL, a row another process has
+        # just changed (and invalidated). Uncached reads may go to a replica.
+        primary = self._caching
+
         async def load() -> E | None:
             if self._own_transactions and self._db.backend == "postgresql":
-                found, record = await self._pg_fetch_by_id(entity_id, user_id)
+                found, record = await self._pg_fetch_by_id(entity_id, user_id, primary)
                 if found:
                     return None if record is None else self._mapper.from_mapping(record)
-            row = await self._scope.fetch_row(self._by_id, params)
+            row = await self._scope.fetch_row(self._by_id, params, primary=primary)
             return None if row is None else self._mapper.from_row(row)
 
         return await self._cached(
             self.cache_key(user_id, entity_id), load, to_json_dict, self._mapper.from_json
         )
 
-    async def _pg_fetch_by_id(self, entity_id: int, user_id: int) -> tuple[bool, Any]:
+    async def _pg_fetch_by_id(
+        self, entity_id: int, user_id: int, primary: bool
+    ) -> tuple[bool, Any]:
         """The hot read on PostgreSQL: one prepared ``fetchrow`` on a pooled asyncpg connection.
 
         SQLAlchemy's execution path would wrap the single SELECT in BEGIN and
         ROLLBACK (three round trips); autocommit on the driver needs one. The
         SQL is the Core statement compiled once by the asyncpg dialect, and
-        asyncpg's statement cache prepares it once per connection. Returns
-        (False, None) when this path failed: the caller then goes the retried
-        way, which also turns the error into a clear one.
+        asyncpg's statement cache prepares it once per connection (behind
+        PgBouncer, with no cache, it is parsed with every call). A replica
+        serves it unless ``primary``. Returns (False, None) when this path
+        failed: the caller then goes the retried way, which also turns the
+        error into a clear one. An exhausted pool is raised at once: the other
+        way would wait for the same pool again.
         """
         sql = self._pg_sql
         if sql is None:
@@ -326,15 +336,22 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
             if list(compiled.positiontup or ()) != ["id", "user_id"]:
                 return False, None
             sql = self._pg_sql = str(compiled)
+
+        async def fetch(conn: AsyncConnection) -> Any:
+            raw = await conn.get_raw_connection()
+            try:
+                return await raw.driver_connection.fetchrow(sql, entity_id, user_id)  # type: ignore[union-attr]
+            except Exception:
+                await conn.invalidate()  # the connection's state is unknown: never reuse it
+                raise
+
         try:
-            async with self._db.engine.connect() as conn:
-                raw = await conn.get_raw_connection()
-                try:
-                    record = await raw.driver_connection.fetchrow(sql, entity_id, user_id)  # type: ignore[union-attr]
-                except Exception:
-                    await conn.invalidate()  # the connection's state is unknown: never reuse it
-                    raise
+            record = await self._db.run_read_connection(fetch, primary=primary)
+        except PoolExhaustedError:
+            raise
         except Exception as exc:
+            if isinstance(translate_error(exc), PoolExhaustedError):
+                raise translate_error(exc, target=self._db.config.masked_url) from exc
             logger.debug("fast get_by_id failed (%s), retrying on the general path", exc)
             return False, None
         return True, record
@@ -394,7 +411,7 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         async def op(session: AsyncSession) -> Sequence[Row[Any]]:
             return (await session.execute(stmt)).all()
 
-        rows = await self._scope.run_in_session(op)
+        rows = await self._scope.run_read(op)
         return self._keyset.page(rows, order_by, limit, self._mapper.from_row)
 
     async def count(self, *, user_id: int, filters: F | None = None) -> int:
@@ -410,4 +427,4 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         async def op(session: AsyncSession) -> int:
             return int((await session.execute(stmt)).scalar_one())
 
-        return await self._scope.run_in_session(op)
+        return await self._scope.run_read(op)

@@ -321,7 +321,7 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
         async def op(session: AsyncSession) -> Sequence[Row[Any]]:
             return (await session.execute(stmt)).all()
 
-        rows = await self._scope.run_in_session(op)
+        rows = await self._scope.run_read(op)
         return self._keyset.page(rows, order_by, limit, to_performance_record)
 
     async def count(self, *, user_id: int, filters: PerformanceFilter | None = None) -> int:
@@ -337,7 +337,7 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
         async def op(session: AsyncSession) -> int:
             return int((await session.execute(stmt)).scalar_one())
 
-        return await self._scope.run_in_session(op)
+        return await self._scope.run_read(op)
 
     def _conditions(self, filters: PerformanceFilter | None) -> Sequence[ColumnElement[bool]]:
         if filters is None:

@@ -5,7 +5,9 @@ A repository never knows whether it is on its own or one of the six of a
 unit of work; it asks its :class:`RepositoryScope`:
 
 - ``run_in_session(fn)``: run ``fn(session)``;
-- ``fetch_row(stmt, params)``: one row, by the leanest path the scope allows;
+- ``run_read(fn)``: run ``fn(session)``, a read, which a replica may serve;
+- ``fetch_row(stmt, params)``: one row, by the leanest path the scope allows
+  (a replica's too);
 - ``invalidate_after_commit(keys, patterns)``: drop cache entries once what
   was written is committed;
 - ``shares_transaction``: whether calls share one transaction that outlives
@@ -17,6 +19,8 @@ Two implementations:
 - :class:`StandaloneScope` (here), what a repository built on its own gets:
   every call is one transaction through :meth:`DatabaseManager.run`, retried
   on transient errors, and invalidations happen right after that commit;
+  reads go through :meth:`DatabaseManager.run_read` (a replica when one is
+  fit, see :mod:`ads_infra.database.replicas`);
 - :class:`~ads_infra.repositories.unit_of_work.UnitOfWork`: every call uses
   the unit's session, and invalidations wait for the unit's commit.
 
@@ -34,7 +38,7 @@ from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ads_infra.database import DatabaseManager, is_transient_error, translate_error
 
@@ -86,8 +90,16 @@ class RepositoryScope(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def fetch_row(self, stmt: Any, params: Mapping[str, Any]) -> Row[Any] | None:
-        """The first row of ``stmt`` (a read), or None."""
+    async def run_read(
+        self, fn: Callable[[AsyncSession], Awaitable[T]], *, primary: bool = False
+    ) -> T:
+        """``fn(session)``, which only reads; ``primary`` keeps it off the replicas."""
+
+    @abc.abstractmethod
+    async def fetch_row(
+        self, stmt: Any, params: Mapping[str, Any], *, primary: bool = False
+    ) -> Row[Any] | None:
+        """The first row of ``stmt`` (a read), or None; ``primary`` keeps it off the replicas."""
 
     @abc.abstractmethod
     async def invalidate_after_commit(self, keys: list[str], patterns: list[str]) -> None:
@@ -114,15 +126,25 @@ class StandaloneScope(RepositoryScope):
     ) -> T:
         return await self._db.run(fn, idempotent=idempotent)
 
-    async def fetch_row(self, stmt: Any, params: Mapping[str, Any]) -> Row[Any] | None:
+    async def run_read(
+        self, fn: Callable[[AsyncSession], Awaitable[T]], *, primary: bool = False
+    ) -> T:
+        return await self._db.run_read(fn, primary=primary)
+
+    async def fetch_row(
+        self, stmt: Any, params: Mapping[str, Any], *, primary: bool = False
+    ) -> Row[Any] | None:
         """One row by a lean path: a pooled connection, no ORM session, no identity map.
 
-        Retries through :meth:`DatabaseManager.run` only when the fast try
-        failed transiently.
+        Retries through :meth:`DatabaseManager.run_read` only when the fast
+        try failed transiently.
         """
+
+        async def first(conn: AsyncConnection) -> Row[Any] | None:
+            return (await conn.execute(stmt, params)).first()
+
         try:
-            async with self._db.engine.connect() as conn:
-                return (await conn.execute(stmt, params)).first()
+            return await self._db.run_read_connection(first, primary=primary)
         except (sa_exc.SQLAlchemyError, OSError) as exc:
             if not is_transient_error(exc):
                 raise translate_error(exc, target=self._db.config.masked_url) from exc
@@ -130,7 +152,7 @@ class StandaloneScope(RepositoryScope):
         async def again(session: AsyncSession) -> Row[Any] | None:
             return (await session.execute(stmt, params)).first()
 
-        return await self.run_in_session(again)
+        return await self.run_read(again, primary=primary)
 
     async def invalidate_after_commit(self, keys: list[str], patterns: list[str]) -> None:
         # run_in_session has committed by the time a repository calls this.

@@ -90,7 +90,15 @@ class UnitOfWork(RepositoryScope):
         # No retry here: whoever runs the unit retries it as a whole (factory.run).
         return await fn(self.session)
 
-    async def fetch_row(self, stmt: Any, params: Mapping[str, Any]) -> Row[Any] | None:
+    async def run_read(
+        self, fn: Callable[[AsyncSession], Awaitable[T]], *, primary: bool = False
+    ) -> T:
+        # Inside the unit, reads see its own uncommitted writes: always its session.
+        return await fn(self.session)
+
+    async def fetch_row(
+        self, stmt: Any, params: Mapping[str, Any], *, primary: bool = False
+    ) -> Row[Any] | None:
         return (await self.session.execute(stmt, params)).first()
 
     async def invalidate_after_commit(self, keys: list[str], patterns: list[str]) -> None:

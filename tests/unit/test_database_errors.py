@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ssl
+
 import pytest
 from sqlalchemy import exc as sa_exc
 
-from ads_infra.database import is_transient_error, translate_error
+from ads_infra.database import PoolExhaustedError, is_transient_error, translate_error
+from ads_infra.database.errors import PoolTimeout
 from ads_infra.errors import (
     IntegrityViolationError,
     PermanentDatabaseError,
@@ -59,11 +62,55 @@ def test_constraint_and_programming_errors_are_never_transient_even_with_08_stat
     assert not is_transient_error(dbapi(sa_exc.ProgrammingError, "bad", "08000"))
 
 
-def test_connect_level_os_errors_and_pool_timeouts_are_transient() -> None:
+def test_connect_level_os_errors_are_transient() -> None:
     assert is_transient_error(ConnectionRefusedError(111, "refused"))
     assert is_transient_error(TimeoutError())
-    assert is_transient_error(sa_exc.TimeoutError("QueuePool limit reached"))
     assert not is_transient_error(ValueError("bug"))
+
+
+def test_a_pool_timeout_is_not_retried_and_says_how_exhausted_the_pool_was() -> None:
+    # Retried, the shipped 30 s timeout and 5 retries kept a caller ~3 minutes.
+    plain = sa_exc.TimeoutError("QueuePool limit of size 5 overflow 5 reached")
+    plain.__context__ = TimeoutError()  # what asyncio's queue raised underneath
+    assert not is_transient_error(plain)
+    counted = PoolTimeout(size=5, overflow=5, waiting=7, timeout=30)
+    error = translate_error(counted, target="postgresql+asyncpg://u:***@h/db")
+    assert isinstance(error, PoolExhaustedError)
+    assert not is_transient_error(error)
+    message = str(error)
+    assert "exhausted" in message and "7 callers were waiting" in message
+    assert "pool_size 5 + max_overflow 5" in message and "30 s" in message
+
+
+@pytest.mark.parametrize(
+    ("message", "sqlstate"),
+    [
+        ("unsupported startup parameter: statement_timeout", "08P01"),
+        ('prepared statement "__asyncpg_stmt_1__" already exists', "42P05"),
+        ('prepared statement "__asyncpg_stmt_9__" does not exist', "26000"),
+    ],
+)
+def test_pgbouncer_errors_are_permanent_and_name_the_setting(message: str, sqlstate: str) -> None:
+    error = dbapi(sa_exc.DBAPIError, message, sqlstate)
+    assert not is_transient_error(error)  # 08P01 is class 08, yet no outage
+    translated = translate_error(error)
+    assert isinstance(translated, PermanentDatabaseError)
+    assert "database.pgbouncer: true" in str(translated)
+    assert "ADS_DATABASE_PGBOUNCER=1" in str(translated)
+
+
+def test_a_refused_certificate_is_permanent_and_points_at_the_tls_settings() -> None:
+    cause = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify")
+    assert not is_transient_error(cause)
+    error = translate_error(cause)
+    assert isinstance(error, PermanentDatabaseError)
+    assert "sslrootcert" in str(error) and "CERTIFICATE_VERIFY_FAILED" in str(error)
+
+
+def test_a_refused_login_names_the_url_not_a_statement() -> None:
+    error = translate_error(dbapi(sa_exc.DBAPIError, "password authentication failed", "28P01"))
+    assert isinstance(error, PermanentDatabaseError)
+    assert "refused the login" in str(error) and "statement" not in str(error)
 
 
 def test_translation_keeps_the_family() -> None:

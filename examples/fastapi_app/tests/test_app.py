@@ -9,7 +9,7 @@ import httpx
 import pytest
 from dependency_injector import providers
 
-from ads_infra.config import AIProviderConfig
+from ads_infra.config import AIProviderConfig, DatabaseConfig
 from ads_infra.domain import PerformanceRecord
 from ads_infra.external_services import AIProviderService
 from examples.fastapi_app.containers import AppContainer
@@ -186,7 +186,7 @@ async def test_metrics_expose_pool_cache_and_service_metrics(
     await client.get(f"/ads/{ad['id']}", headers=ALICE)
     await client.get(f"/ads/{ad['id']}", headers=ALICE)
     text = (await client.get("/metrics")).text
-    assert _sample(text, 'ads_db_pool_size{backend="sqlite"}') == 20
+    assert _sample(text, 'ads_db_pool_size{backend="sqlite"}') == DatabaseConfig().pool_size
     assert _sample(text, "ads_db_transactions_total") >= 1
     assert _sample(text, "ads_cache_hits_total") >= 1
     assert _sample(text, 'ads_external_requests_total{service="ai.openai"}') == 1

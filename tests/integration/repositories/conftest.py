@@ -1,4 +1,5 @@
-"""Repositories on both backends: a migrated SQLite file under tmp_path, a fresh PostgreSQL db."""
+"""Repositories on each backend: a migrated SQLite file under tmp_path, a fresh PostgreSQL db,
+and that same kind of PostgreSQL db reached through PgBouncer in transaction pooling mode."""
 
 from __future__ import annotations
 
@@ -6,17 +7,27 @@ import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from ads_infra.config import DatabaseConfig
 from ads_infra.database import DatabaseManager
 from ads_infra.domain.entities import Ad, AdGroup, Campaign
 from ads_infra.repositories import RepositoryFactory
+from tests.pg_servers import PgBouncer
 
 
-def make_db(url: str) -> DatabaseManager:
+def make_db(url: str, *, pgbouncer: bool = False) -> DatabaseManager:
     return DatabaseManager(
-        DatabaseConfig(url=url, pool_size=5, max_overflow=5, retry_delay=0.01, retry_max_delay=0.05)
-    )
+        DatabaseConfig(
+            url=url, pool_size=5, max_overflow=5, retry_delay=0.01, retry_max_delay=0.05,
+            pgbouncer=pgbouncer,
+        )
+    )  # fmt: skip
+
+
+def through_pgbouncer(url: str, bouncer: PgBouncer) -> str:
+    """``url`` (a database on the test server) reached through ``bouncer`` instead."""
+    return make_url(url).set(port=bouncer.port).render_as_string(hide_password=False)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -27,11 +38,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "pgbouncer"])
 async def db(request: pytest.FixtureRequest) -> AsyncIterator[DatabaseManager]:
     """A migrated DatabaseManager on each backend, a clone of the session's migrated template."""
     fixture = "migrated_sqlite_url" if request.param == "sqlite" else "migrated_postgres_url"
-    manager = make_db(str(request.getfixturevalue(fixture)))
+    url = str(request.getfixturevalue(fixture))
+    if request.param == "pgbouncer":
+        url = through_pgbouncer(url, request.getfixturevalue("pgbouncer"))
+    manager = make_db(url, pgbouncer=request.param == "pgbouncer")
     yield manager
     await manager.close()
 
