@@ -5,6 +5,9 @@ One frozen dataclass per component (``DatabaseConfig``, ``CacheConfig``,
 whole file. The defaults written here are the only ones: the packaged
 ``config.yml`` must agree with them (a test checks it), and a direct
 constructor (``CacheConfig()``) gets the same values as the container.
+
+Longer than the other modules on purpose: every default of the layer in one
+file, read top to bottom like the configuration file it generates.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """S3 (and any S3-compatible endpoint) storage on obstore.
 
+One class, a little over the usual module size: the create-only probe
+(s3_create_only.py) and the error mapping (s3_errors.py) already live beside it.
+
 obstore does everything asked here natively (content type and user metadata
 as attributes, If-None-Match conditional PUT, multipart uploads aborted on
 error, listing with an offset, presigned GET URLs) except one thing: its
