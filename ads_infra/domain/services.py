@@ -11,8 +11,8 @@ evidence behind each and its expected impact, and applies them: given a
 :class:`~ads_infra.domain.ports.TransactionRunner`, the change and the
 suggestion's new status commit together.
 
-Both services stay in one module, a little over the usual size: the domain's
-behaviour reads as one page, and its rules share the metrics helpers here.
+Both services stay in one module, a little over the usual size, so the
+domain's behaviour reads as one page.
 """
 
 from __future__ import annotations
