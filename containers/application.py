@@ -3,6 +3,7 @@
 from dependency_injector import containers, providers
 
 from ads_infra.containers.cache import CacheContainer
+from ads_infra.containers.coordination import CoordinationContainer
 from ads_infra.containers.database import DatabaseContainer
 from ads_infra.containers.domain import DomainContainer
 from ads_infra.containers.repositories import RepositoriesContainer
@@ -18,9 +19,23 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Singleton(settings_for, config)
 
     database = providers.Container(DatabaseContainer, settings=settings.provided.database)
-    cache = providers.Container(CacheContainer, settings=settings.provided.cache)
+    # Fleet-wide limits, breakers, locks and invalidations (None: per process).
+    coordination = providers.Container(
+        CoordinationContainer, settings=settings.provided.coordination
+    )
+    cache = providers.Container(
+        CacheContainer,
+        settings=settings.provided.cache,
+        fleet=coordination.link,
+        fleet_lifecycle=coordination.lifecycle,
+    )
     storage = providers.Container(StorageContainer, settings=settings.provided.storage)
-    services = providers.Container(ServicesContainer, settings=settings.provided.services)
+    services = providers.Container(
+        ServicesContainer,
+        settings=settings.provided.services,
+        fleet=coordination.link,
+        fleet_lifecycle=coordination.lifecycle,
+    )
     repositories = providers.Container(
         RepositoriesContainer,
         database=database.manager,

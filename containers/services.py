@@ -14,7 +14,7 @@ takes the manager's Resource (``lifecycle``) as an argument, so that:
 
 from dependency_injector import containers, providers
 
-from ads_infra.core.lifecycle import started, started_after
+from ads_infra.core.lifecycle import started_after
 from ads_infra.core.settings import ServicesConfig
 from ads_infra.external_services import (
     AIProviderService,
@@ -26,15 +26,19 @@ from ads_infra.external_services import (
 
 class ServicesContainer(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=ServicesConfig)
+    fleet: providers.Dependency[object | None] = providers.Dependency(default=None)
+    fleet_lifecycle: providers.Dependency[object | None] = providers.Dependency(default=None)
 
-    manager = providers.Singleton(ExternalServiceManager, config=settings.provided.http)
+    manager = providers.Singleton(
+        ExternalServiceManager, config=settings.provided.http, fleet=fleet
+    )
     ai = providers.Singleton(AIProviderService, manager, config=settings.provided.ai)
     analytics = providers.Singleton(AnalyticsService, manager, config=settings.provided.analytics)
     notifications = providers.Singleton(
         NotificationService, manager, config=settings.provided.notifications
     )
 
-    lifecycle = providers.Resource(started, manager)
+    lifecycle = providers.Resource(started_after, manager, fleet_lifecycle)
     ai_lifecycle = providers.Resource(started_after, ai, lifecycle)
     analytics_lifecycle = providers.Resource(started_after, analytics, lifecycle)
     notifications_lifecycle = providers.Resource(started_after, notifications, lifecycle)

@@ -12,6 +12,7 @@ bypassed and hands back to it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from time import perf_counter
@@ -19,7 +20,9 @@ from typing import Any, TypeVar, cast
 
 from ads_infra.cache.backends import build_strategy
 from ads_infra.cache.base import MAX_TTL, CacheStrategy, expiry_seconds
+from ads_infra.cache.coherence import Coherence
 from ads_infra.cache.fallback import REMOTE_ERRORS, FallbackBreaker, reason
+from ads_infra.cache.fleet import CacheFleet, Flight
 from ads_infra.cache.memory import MemoryCacheStrategy, MemoryGet, MemorySet
 from ads_infra.cache.remote import RemoteTier
 from ads_infra.cache.stats import CacheStats
@@ -52,7 +55,11 @@ class CacheManager:
     """
 
     def __init__(
-        self, config: CacheConfig | None = None, strategy: CacheStrategy | None = None
+        self,
+        config: CacheConfig | None = None,
+        strategy: CacheStrategy | None = None,
+        *,
+        fleet: CacheFleet | None = None,
     ) -> None:
         if config is None:
             config = strategy.config if strategy is not None else environment_settings().cache
@@ -83,6 +90,19 @@ class CacheManager:
             self._breaker = FallbackBreaker(self.strategy, self._local, config, self.stats)
             self._remote = RemoteTier(self.strategy, self._local, self._breaker, config, self.stats)
         self._timed = bool(config.stats_enabled and self._remote is not None)
+        # With a fleet link (coordination.backend: redis) and a remote backend,
+        # get_or_set's single flight and the two-level copies span every process.
+        self._flight: Flight | None = None
+        if fleet is not None and self._remote is not None and self._breaker is not None:
+            self._flight = fleet.flight
+            if self._remote.two_level:
+                self._remote.coherence = Coherence(
+                    self._local,
+                    self._breaker,
+                    self._prefix,
+                    fleet.bus,
+                    fleet.invalidation_channel,
+                )
 
     def _skip_dispatch(self) -> None:
         """Make the memory store's coroutines this instance's own ``get`` and ``set``.
@@ -323,9 +343,10 @@ class CacheManager:
         try:
             value: Any = await self.get(key, _MISSING)
             if value is _MISSING:
-                produced = factory()
-                value = await produced if inspect.isawaitable(produced) else produced
-                await self.set(key, value, ttl)
+                if self._flight is not None:
+                    value = await self._load_once(key, factory, ttl, self._flight)
+                else:
+                    value = await self._load(key, factory, ttl)
         except asyncio.CancelledError:
             flight.cancel()
             raise
@@ -339,6 +360,50 @@ class CacheManager:
             if inflight.get(key) is flight:
                 del inflight[key]
         return cast(T, value)
+
+    async def _load(self, key: str, factory: Callable[[], Any], ttl: float | None) -> Any:
+        produced = factory()
+        value = await produced if inspect.isawaitable(produced) else produced
+        await self.set(key, value, ttl)
+        return value
+
+    async def _load_once(
+        self, key: str, factory: Callable[[], Any], ttl: float | None, flight: Flight
+    ) -> Any:
+        """Load ``key`` in one process of the fleet; the others wait and read its value.
+
+        The waiter registers for the owner's notice *before* checking, so a
+        notice cannot slip between the check and the wait; the wait is
+        bounded by the lock's TTL, after which a crashed owner's lock has
+        expired and the next attempt takes it. Without the coordination
+        Redis the load runs here (per-process single flight, as before).
+        """
+        full = self._prefix + key
+        while True:
+            landed = flight.expect(full)
+            try:
+                lock = await flight.try_lock(full)
+            except REMOTE_ERRORS:
+                landed.cancel()
+                return await self._load(key, factory, ttl)
+            if lock is not None:
+                landed.cancel()
+                try:
+                    value = await self.get(key, _MISSING)  # stored while we asked?
+                    if value is _MISSING:
+                        value = await self._load(key, factory, ttl)
+                    return value
+                finally:
+                    with contextlib.suppress(*REMOTE_ERRORS):  # it expires by itself
+                        await lock.release()
+            value = await self.get(key, _MISSING)
+            if value is not _MISSING:
+                landed.cancel()
+                return value
+            await flight.wait(full, landed)
+            value = await self.get(key, _MISSING)
+            if value is not _MISSING:
+                return value
 
     # --- helpers ----------------------------------------------------------------------
 

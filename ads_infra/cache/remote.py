@@ -13,6 +13,7 @@ import logging
 from collections.abc import Sequence
 
 from ads_infra.cache.base import CacheStrategy
+from ads_infra.cache.coherence import Coherence
 from ads_infra.cache.fallback import REMOTE_ERRORS, FallbackBreaker, reason
 from ads_infra.cache.memory import MemoryCacheStrategy
 from ads_infra.cache.stats import CacheStats
@@ -50,6 +51,12 @@ class RemoteTier:
         # write began keeps it out of the local store, or the value read before
         # the write would be served locally afterwards.
         self._writes = 0
+        # Set by CacheManager with a fleet link in two-level mode.
+        self.coherence: Coherence | None = None
+
+    def _version(self) -> int:
+        coherence = self.coherence
+        return self._writes if coherence is None else self._writes + coherence.epoch
 
     async def get(self, full: str) -> bytes | None:
         if self.two_level:
@@ -57,7 +64,7 @@ class RemoteTier:
             if data is not None:
                 return data
         if self.breaker.up:
-            writes = self._writes
+            writes = self._version()
             try:
                 if not self.two_level:
                     return await self.remote.get_raw(full)
@@ -65,7 +72,7 @@ class RemoteTier:
             except REMOTE_ERRORS as exc:
                 self.breaker.failed(exc, "get")
             else:
-                if data is not None and writes == self._writes:
+                if data is not None and writes == self._version():
                     self._keep_local(full, data, left)
                 return data
         self.stats.fallbacks += 1
@@ -84,6 +91,8 @@ class RemoteTier:
             else:
                 if self.two_level:
                     self.local.store(full, data, self._local_seconds(seconds))
+                if self.coherence is not None:
+                    await self.coherence.keys([full])
                 return True
         self.stats.fallbacks += 1
         self.local.store(full, data, seconds)
@@ -111,7 +120,7 @@ class RemoteTier:
         if not missing:
             return found
         if self.breaker.up:
-            writes = self._writes
+            writes = self._version()
             try:
                 if not self.two_level:  # nothing can have come from the local store
                     return await self.remote.get_many_raw(full)
@@ -120,7 +129,7 @@ class RemoteTier:
             except REMOTE_ERRORS as exc:
                 self.breaker.failed(exc, "get_many")
             else:
-                keep = writes == self._writes
+                keep = writes == self._version()
                 for i, (data, left) in zip(missing, fetched, strict=True):
                     found[i] = data
                     if data is not None and keep:
@@ -142,6 +151,8 @@ class RemoteTier:
             else:
                 if self.two_level:
                     self.local.store_many(items, self._local_seconds(seconds))
+                if self.coherence is not None:
+                    await self.coherence.keys([key for key, _ in items])
                 return True
         self.stats.fallbacks += 1
         self.local.store_many(items, seconds)
@@ -154,9 +165,13 @@ class RemoteTier:
         self._writes += 1
         if self.breaker.up:
             try:
-                return await self.remote.delete_raw(full)
+                removed = await self.remote.delete_raw(full)
             except REMOTE_ERRORS as exc:
                 self.breaker.failed(exc, "delete")
+            else:
+                if self.coherence is not None:
+                    await self.coherence.keys(full)
+                return removed
         self.stats.fallbacks += 1
         for key in full:
             self.breaker.mark_dirty(key)
@@ -169,9 +184,13 @@ class RemoteTier:
         self._writes += 1
         if self.breaker.up:
             try:
-                return await self.remote.delete_pattern_raw(prefix, pattern)
+                removed = await self.remote.delete_pattern_raw(prefix, pattern)
             except REMOTE_ERRORS as exc:
                 self.breaker.failed(exc, "delete_pattern")
+            else:
+                if self.coherence is not None:
+                    await self.coherence.pattern(pattern)
+                return removed
         self.stats.fallbacks += 1
         self.breaker.mark_dirty_pattern(pattern)
         return removed

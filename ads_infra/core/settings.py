@@ -36,6 +36,8 @@ __all__ = [
     "AnalyticsConfig",
     "CacheConfig",
     "CacheType",
+    "CoordinationBackend",
+    "CoordinationConfig",
     "DatabaseConfig",
     "HttpConfig",
     "NotificationsConfig",
@@ -61,6 +63,13 @@ class CacheType(enum.StrEnum):
     MEMORY = "memory"
     REDIS = "redis"
     REDIS_CLUSTER = "redis_cluster"
+
+
+class CoordinationBackend(enum.StrEnum):
+    """Where cross-process guarantees live: nowhere (``local``) or one Redis."""
+
+    LOCAL = "local"
+    REDIS = "redis"
 
 
 class StorageType(enum.StrEnum):
@@ -555,6 +564,37 @@ class ServicesConfig(ConfigSection):
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
+class CoordinationConfig(ConfigSection):
+    """Fleet-wide guarantees (docs/coordination.md): ``local`` or one shared Redis.
+
+    ``redis`` shares rate limits, breaker state, ``get_or_set`` single flight
+    and two-level invalidation through ``redis_url`` (unset: the cache's
+    Redis URL, else the default local server). While that Redis is away each
+    process paces at ``rate_limit / expected_processes``. Keys start with
+    ``key_prefix``; ``lock_ttl`` bounds a crashed single-flight owner's lock.
+    """
+
+    _section: ClassVar[str] = "coordination"
+
+    backend: CoordinationBackend = CoordinationBackend.LOCAL
+    redis_url: str | None = None
+    key_prefix: str = "ads:coord"
+    expected_processes: int = dataclasses.field(default=1, metadata={"min": 1})
+    lock_ttl: float = dataclasses.field(default=10.0, metadata={"min": 0.1})
+    breaker_sync_interval: float = dataclasses.field(default=0.2, metadata={"min": 0.01})
+    socket_timeout: float = dataclasses.field(default=0.5, metadata={"min": 0.01})
+    retry_interval: float = dataclasses.field(default=1.0, metadata={"min": 0.01})
+
+    def validate(self) -> None:
+        if not self.key_prefix.strip():
+            raise ConfigurationError("must not be empty, e.g. 'ads:coord'", key="key_prefix")
+        if self.redis_url:
+            problem = url_problem(self.redis_url, ("redis", "rediss", "unix"))
+            if problem:
+                raise ConfigurationError(f"{mask_url(self.redis_url)!r} {problem}", key="redis_url")
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
 class Settings(ConfigSection):
     """The whole configuration file: one field per component section."""
 
@@ -564,3 +604,11 @@ class Settings(ConfigSection):
     cache: CacheConfig = dataclasses.field(default_factory=CacheConfig)
     storage: StorageConfig = dataclasses.field(default_factory=StorageConfig)
     services: ServicesConfig = dataclasses.field(default_factory=ServicesConfig)
+    coordination: CoordinationConfig = dataclasses.field(default_factory=CoordinationConfig)
+
+    def validate(self) -> None:
+        # The coordination Redis defaults to the cache's: one server to run.
+        coord = self.coordination
+        if coord.backend is CoordinationBackend.REDIS and not coord.redis_url:
+            url = self.cache.redis_url or DEFAULT_REDIS_URL
+            self._normalize(coordination=dataclasses.replace(coord, redis_url=url))

@@ -53,6 +53,8 @@ ENVIRONMENT: dict[str, str] = {
     "services.notifications.slack_webhook_url": "ADS_SLACK_WEBHOOK_URL",
     "services.notifications.webhook_url": "ADS_WEBHOOK_URL",
     "services.notifications.webhook_secret": "ADS_WEBHOOK_SECRET",
+    "coordination.backend": "ADS_COORDINATION_BACKEND",
+    "coordination.redis_url": "ADS_COORDINATION_URL",
 }
 
 # dotted key (a section or a value) -> its comment in the file.
@@ -97,6 +99,12 @@ COMMENTS: dict[str, str] = {
     "services.notifications.webhook_secret": "whsec_<base64>: signs webhook_url's messages",
     "services.analytics": "Segment-style /v1/batch; off when url is empty",
     "services.notifications": "webhook URLs are secrets: environment only",
+    "coordination": "fleet-wide limits, breakers, locks (docs/coordination.md)",
+    "coordination.backend": "local (per process) | redis (fleet-wide)",
+    "coordination.redis_url": "unset: the cache's redis_url, else the default",
+    "coordination.expected_processes": "Redis away: each paces at rate / this",
+    "coordination.lock_ttl": "seconds a get_or_set lock outlives a crash",
+    "coordination.breaker_sync_interval": "seconds between breaker state reads",
 }
 
 HEADER = """\

@@ -53,6 +53,7 @@ class CircuitBreaker:
         "failures",
         "generation",
         "opened_at",
+        "previous",
         "recovery_timeout",
         "state",
     )
@@ -70,6 +71,7 @@ class CircuitBreaker:
         self.failure_threshold = failure_threshold
         self.recovery_timeout = recovery_timeout
         self.state = CircuitState.CLOSED
+        self.previous = CircuitState.CLOSED  # the state before the last change
         self.failures = 0
         self.generation = 0
         self.opened_at = 0.0
@@ -133,6 +135,18 @@ class CircuitBreaker:
         if token == self.generation and self.state is CircuitState.HALF_OPEN:
             self._probe_in_flight = False
 
+    @property
+    def probing(self) -> bool:
+        """True while this breaker's half-open probe is out."""
+        return self.state is CircuitState.HALF_OPEN and self._probe_in_flight
+
+    def follow_open(self, left: float) -> None:
+        """Another process holds the circuit open: be open here, probe-able in ``left`` s."""
+        self.opened_at = self._clock() - max(0.0, self.recovery_timeout - left)
+        self._probe_in_flight = False
+        if self.state is not CircuitState.OPEN:
+            self._move(CircuitState.OPEN)
+
     def reset(self) -> None:
         self.failures = 0
         self._probe_in_flight = False
@@ -147,7 +161,7 @@ class CircuitBreaker:
         self._move(CircuitState.OPEN)
 
     def _move(self, state: CircuitState) -> None:
-        self.state = state
+        self.previous, self.state = self.state, state
         self.generation += 1
         if state is CircuitState.CLOSED:
             self.failures = 0

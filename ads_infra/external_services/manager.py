@@ -30,8 +30,9 @@ from ads_infra.core.health import HealthStatus
 from ads_infra.core.redact import mask_url
 from ads_infra.core.settings import HttpConfig
 from ads_infra.external_services import failures, status
-from ads_infra.external_services.breaker import REJECTED, CircuitBreaker
+from ads_infra.external_services.breaker import REJECTED, CircuitBreaker, CircuitState
 from ads_infra.external_services.config import ExternalServiceConfig, ServiceType
+from ads_infra.external_services.fleet import BreakerSync, FleetLink
 from ads_infra.external_services.identity import USER_AGENT
 from ads_infra.external_services.metrics import ServiceMetrics
 from ads_infra.external_services.policy import (
@@ -46,6 +47,7 @@ from ads_infra.external_services.policy import (
 )
 from ads_infra.external_services.registered import (
     AttemptHook,
+    BreakerListener,
     Call,
     RegisteredService,
     client_timeout,
@@ -81,8 +83,18 @@ class ExternalServiceManager:
         *,
         metrics_registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.monotonic,
+        fleet: FleetLink | None = None,
     ) -> None:
         self.config = config or HttpConfig()
+        # With a fleet link (coordination.backend: redis) rate limits and breakers
+        # are shared by every process; without one they are this process's own.
+        self._fleet = fleet
+        self._sync = (
+            BreakerSync(fleet, lambda: {n: s.breaker for n, s in self._services.items()})
+            if fleet is not None
+            else None
+        )
+        self._listeners: list[BreakerListener] = []
         self.metrics = ServiceMetrics(metrics_registry)
         self._clock = clock
         self._services: dict[str, RegisteredService] = {}
@@ -117,8 +129,34 @@ class ExternalServiceManager:
             )
         self._offline.pop(name, None)
         self._services[name] = RegisteredService(
-            name, config, self.config, self.metrics, secrets, clock=self._clock
+            name,
+            config,
+            self.config,
+            self.metrics,
+            secrets,
+            clock=self._clock,
+            fleet=self._fleet,
+            on_breaker_change=self._breaker_changed,
         )
+
+    def on_breaker_change(self, listener: BreakerListener) -> None:
+        """Call ``listener(service, state, previous)`` on every breaker change (to alert).
+
+        With a shared backend that includes changes this process follows from
+        another one. A listener that raises is logged and does not stop the others.
+        """
+        self._listeners.append(listener)
+
+    def _breaker_changed(self, name: str, state: CircuitState, previous: CircuitState) -> None:
+        level = logging.WARNING if state is CircuitState.OPEN else logging.INFO
+        logger.log(level, "%s: circuit %s -> %s", name, previous.label, state.label)
+        for listener in self._listeners:
+            try:
+                listener(name, state, previous)
+            except Exception:
+                logger.exception("%s: a breaker listener failed", name)
+        if self._sync is not None:
+            self._sync.changed(name, self._services[name].breaker, previous)
 
     def register_offline(self, name: str, service_type: ServiceType, detail: str = "") -> None:
         """Record a service that runs in-process (no HTTP): always healthy."""
@@ -186,6 +224,8 @@ class ExternalServiceManager:
             timeout=client_timeout(cfg.total_timeout, cfg.connect_timeout),
         )
         self._closed_signal = loop.create_future()
+        if self._sync is not None:
+            self._sync.start()
         return self._session
 
     async def start(self) -> None:
@@ -206,6 +246,8 @@ class ExternalServiceManager:
             signal.set_result(None)
         if session is not None and not session.closed:
             await session.close()
+        if self._sync is not None:
+            await self._sync.close()
         for service in self._services.values():
             service.limiter = None  # bound to this loop; a later loop gets a new one
 
@@ -315,6 +357,15 @@ class ExternalServiceManager:
         token = breaker.admit()
         if token == REJECTED:
             raise failures.circuit_open(svc, call.method)
+        if self._sync is not None and breaker.state is CircuitState.HALF_OPEN:
+            # One probe fleet-wide: another process may hold this period's.
+            try:
+                claimed = await self._sync.claim(svc.name, breaker)
+            except BaseException:
+                breaker.abandon(token)
+                raise
+            if not claimed:
+                raise failures.circuit_open(svc, call.method)
         body, headers = call.for_attempt(retry)
         timeout = call.timeout
         deadline = svc.config.deadline

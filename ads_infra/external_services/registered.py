@@ -22,12 +22,23 @@ from aiolimiter import AsyncLimiter
 
 from ads_infra.core.redact import Secret, mask_url
 from ads_infra.core.settings import HttpConfig
-from ads_infra.external_services.breaker import CircuitBreaker
+from ads_infra.external_services.breaker import CircuitBreaker, CircuitState
 from ads_infra.external_services.config import AuthScheme, ExternalServiceConfig
+from ads_infra.external_services.fleet import FleetLink, Pacer
 from ads_infra.external_services.metrics import ERROR_KINDS, ServiceMetrics
 from ads_infra.external_services.policy import RetryPolicy
 
-__all__ = ["MASK", "AttemptHook", "Call", "RegisteredService", "client_timeout"]
+__all__ = [
+    "MASK",
+    "AttemptHook",
+    "BreakerListener",
+    "Call",
+    "RegisteredService",
+    "client_timeout",
+]
+
+# Called with (service name, new state, previous state) on every breaker change.
+BreakerListener = Callable[[str, CircuitState, CircuitState], None]
 
 MASK = "********"
 
@@ -103,6 +114,7 @@ class RegisteredService:
         "config",
         "connect_timeout",
         "errors",
+        "fleet",
         "headers",
         "json_headers",
         "last_error",
@@ -133,8 +145,11 @@ class RegisteredService:
         extra_secrets: tuple[str, ...] = (),
         *,
         clock: Callable[[], float] = time.monotonic,
+        fleet: FleetLink | None = None,
+        on_breaker_change: BreakerListener | None = None,
     ) -> None:
         self.name = name
+        self.fleet = fleet
         self.config = config
         self.url_prefix = config.base_url
         self.target = mask_url(config.base_url)
@@ -162,12 +177,16 @@ class RegisteredService:
         self.rate_spacing = (
             config.rate_period / config.rate_limit if config.rate_limit is not None else 0.0
         )
-        self.limiter: AsyncLimiter | None = None  # loop-bound: made on first use
+        self.limiter: Pacer | None = None  # loop-bound: made on first use
+        gauge = metrics.breaker_state.labels(name).set
+
+        def changed(state: CircuitState) -> None:
+            gauge(state)
+            if on_breaker_change is not None:
+                on_breaker_change(name, state, self.breaker.previous)
+
         self.breaker = CircuitBreaker(
-            config.failure_threshold,
-            config.recovery_timeout,
-            clock=clock,
-            on_change=metrics.breaker_state.labels(name).set,
+            config.failure_threshold, config.recovery_timeout, clock=clock, on_change=changed
         )
         metrics.breaker_state.labels(name).set(0)
         self.m_requests = metrics.requests.labels(name)
@@ -231,9 +250,14 @@ class RegisteredService:
             per_attempt,
         )
 
-    def make_limiter(self) -> AsyncLimiter:
-        # Capacity 1, refilled every rate_spacing seconds: pacing, no burst.
-        self.limiter = AsyncLimiter(1, self.rate_spacing)
+    def make_limiter(self) -> Pacer:
+        config = self.config
+        if self.fleet is not None and config.rate_limit is not None:
+            # One schedule for every process (Redis), this process's share while it is away.
+            self.limiter = self.fleet.pacer(self.name, config.rate_limit, config.rate_period)
+        else:
+            # Capacity 1, refilled every rate_spacing seconds: pacing, no burst.
+            self.limiter = AsyncLimiter(1, self.rate_spacing)
         return self.limiter
 
     def scrub(self, text: str) -> str:

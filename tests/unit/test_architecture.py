@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "ads_infra"
 LAYERS: list[set[str]] = [
     {"domain"},
     {"core"},
-    {"database", "cache", "storage", "external_services"},
+    {"database", "cache", "storage", "external_services", "coordination"},
     {"repositories"},
     {"adapters"},
     {"containers"},
