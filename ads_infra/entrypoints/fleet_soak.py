@@ -7,7 +7,8 @@ as its own user (``SOAK_USER_ID + I``), so no worker's cleanup deletes rows
 another is about to verify. The parent migrates the database once first
 (concurrent migrations would race), waits for every worker, and adds up
 their reports; latency percentiles are computed over every worker's samples
-(each writes them to a file in a temporary directory).
+(each writes them to a file in a temporary directory). A worker still
+running ``seconds + 120`` s after the start is killed and counted as failed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -119,8 +121,17 @@ def run_fleet(
         reports: list[dict[str, Any]] = []
         failures: list[str] = []
         latencies: dict[str, list[float]] = collections.defaultdict(list)
+        # A worker runs ``seconds``, then settles (<= 15 s) and verifies: past this
+        # it is hung, and is killed and reported rather than waited for forever.
+        deadline = time.monotonic() + seconds + 120.0
         for index, proc in enumerate(procs):
-            out, _ = proc.communicate()
+            try:
+                out, _ = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                failures.append(f"worker {index} still running {seconds + 120:.0f} s in: killed")
+                continue
             try:
                 reports.append(json.loads(out))
             except ValueError:
