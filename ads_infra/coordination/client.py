@@ -19,6 +19,7 @@ from ads_infra.coordination.breakers import SharedBreakers
 from ads_infra.coordination.bus import Bus
 from ads_infra.coordination.errors import REDIS_ERRORS, reason
 from ads_infra.coordination.flight import FleetFlight
+from ads_infra.coordination.outbox import StreamOutbox
 from ads_infra.coordination.ratelimit import FleetPacer
 from ads_infra.core.health import HealthStatus
 from ads_infra.core.redact import mask_url
@@ -66,6 +67,16 @@ class Coordinator:
             period,
             expected_processes=self.config.expected_processes,
             retry_interval=self.config.retry_interval,
+        )
+
+    def outbox(self, name: str) -> StreamOutbox:
+        """This process's consumer of the durable outbox ``name`` (a Redis Stream)."""
+        return StreamOutbox(
+            self.client,
+            self.config.key_prefix,
+            name,
+            self.origin,
+            claim_after=self.config.outbox_claim_after,
         )
 
     async def start(self) -> None:

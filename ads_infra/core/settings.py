@@ -498,7 +498,9 @@ class AnalyticsConfig(ConfigSection):
 
     Events are sent in batches of ``flush_size`` (and under 500 KB), every
     ``flush_interval`` seconds and on close; at most ``max_buffer`` wait while
-    the endpoint is down (the oldest are dropped beyond that). ``gzip``
+    the endpoint is down (the oldest are dropped beyond that; with
+    ``coordination.backend: redis`` it bounds the fleet's outbox stream, and
+    new events are dropped beyond it). ``gzip``
     compresses each batch.
     """
 
@@ -572,6 +574,8 @@ class CoordinationConfig(ConfigSection):
     Redis URL, else the default local server). While that Redis is away each
     process paces at ``rate_limit / expected_processes``. Keys start with
     ``key_prefix``; ``lock_ttl`` bounds a crashed single-flight owner's lock.
+    Analytics events go through a Redis Stream outbox; entries a process
+    left pending for ``outbox_claim_after`` seconds are sent by another.
     """
 
     _section: ClassVar[str] = "coordination"
@@ -584,6 +588,9 @@ class CoordinationConfig(ConfigSection):
     breaker_sync_interval: float = dataclasses.field(default=0.2, metadata={"min": 0.01})
     socket_timeout: float = dataclasses.field(default=0.5, metadata={"min": 0.01})
     retry_interval: float = dataclasses.field(default=1.0, metadata={"min": 0.01})
+    # An analytics outbox entry pending this long on one process (dead, or stuck) is
+    # taken over by another; longer than one batch's send with its retries.
+    outbox_claim_after: float = dataclasses.field(default=60.0, metadata={"min": 0.1})
 
     def validate(self) -> None:
         if not self.key_prefix.strip():

@@ -105,6 +105,7 @@ COMMENTS: dict[str, str] = {
     "coordination.expected_processes": "Redis away: each paces at rate / this",
     "coordination.lock_ttl": "seconds a get_or_set lock outlives a crash",
     "coordination.breaker_sync_interval": "seconds between breaker state reads",
+    "coordination.outbox_claim_after": "seconds before a dead process's analytics are taken over",
 }
 
 HEADER = """\

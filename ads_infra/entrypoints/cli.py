@@ -343,15 +343,40 @@ async def collect_stats(container: Container) -> dict[str, Any]:
 @cli.command()
 @click.option("--seconds", default=30.0, show_default=True, help="How long to run the workload.")
 @click.option("--concurrency", default=16, show_default=True, help="Concurrent workers.")
+@click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Soak processes on the same backends, their reports added up.",
+)
 @click.option("--keep", is_flag=True, help="Keep the soak's rows and files afterwards.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--worker", default=0, hidden=True, help="This process's index in a fleet soak.")
+@click.option("--latencies-file", default=None, hidden=True, help="Write raw latencies here.")
 @click.pass_context
-def soak(ctx: click.Context, seconds: float, concurrency: int, keep: bool, as_json: bool) -> None:
+def soak(
+    ctx: click.Context,
+    seconds: float,
+    concurrency: int,
+    processes: int,
+    keep: bool,
+    as_json: bool,
+    worker: int,
+    latencies_file: str | None,
+) -> None:
     """Run the demo's workload, then check every acknowledged write; exit 1 if one is lost."""
     from ads_infra.entrypoints.soak import run_soak
 
+    if processes > 1:
+        _soak_fleet(ctx, processes, seconds, concurrency, keep, as_json)
+        return
     container = _container(ctx)
-    report = _run(run_soak(container, seconds=seconds, concurrency=concurrency, keep=keep))
+    report = _run(
+        run_soak(container, seconds=seconds, concurrency=concurrency, keep=keep, worker=worker)
+    )
+    if latencies_file:
+        Path(latencies_file).write_text(json.dumps(report.latencies))
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -360,6 +385,39 @@ def soak(ctx: click.Context, seconds: float, concurrency: int, keep: bool, as_js
     if report.lost or report.unhandled:
         _fail(
             f"{report.lost} acknowledged writes lost, {len(report.unhandled)} unhandled exceptions",
+            EXIT_FAILURE,
+        )
+
+
+def _soak_fleet(
+    ctx: click.Context, processes: int, seconds: float, concurrency: int, keep: bool, as_json: bool
+) -> None:
+    from ads_infra.database import migrate
+    from ads_infra.entrypoints.fleet_soak import run_fleet
+
+    container = _container(ctx)
+
+    async def upgrade() -> None:
+        async with running(container):
+            await migrate.upgrade(container.database.manager())
+
+    _run(upgrade())  # once, here: N workers migrating together would race
+    report = run_fleet(
+        config_file=ctx.obj["config_file"],
+        processes=processes,
+        seconds=seconds,
+        concurrency=concurrency,
+        keep=keep,
+    )
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        for line in report.summary_lines():
+            click.echo(line)
+    if report.lost or report.unhandled or report.failures:
+        _fail(
+            f"{report.lost} acknowledged writes lost, {report.unhandled} unhandled exceptions, "
+            f"{len(report.failures)} workers failed",
             EXIT_FAILURE,
         )
 

@@ -158,9 +158,18 @@ class Soak:
     """One soak run over a container; see the module docstring."""
 
     def __init__(
-        self, container: Container, *, seconds: float, concurrency: int, seed: int = 1
+        self,
+        container: Container,
+        *,
+        seconds: float,
+        concurrency: int,
+        seed: int = 1,
+        user_id: int = SOAK_USER_ID,
     ) -> None:
         self.container = container
+        # Each process of ``soak --processes N`` has its own user: its cleanup
+        # must not delete the rows the others are about to verify.
+        self.user_id = user_id
         self.report = SoakReport(seconds=seconds, concurrency=concurrency)
         self.rng = random.Random(seed)
         self.ad_ids: list[int] = []
@@ -190,15 +199,15 @@ class Soak:
 
         async def seed(uow: Any) -> list[int]:
             campaign = await uow.campaigns.create(
-                Campaign(user_id=SOAK_USER_ID, name="soak seed", status=Status.ACTIVE)
+                Campaign(user_id=self.user_id, name="soak seed", status=Status.ACTIVE)
             )
             group = await uow.groups.create(
-                AdGroup(user_id=SOAK_USER_ID, campaign_id=campaign.id, name="soak seed")
+                AdGroup(user_id=self.user_id, campaign_id=campaign.id, name="soak seed")
             )
             ads = [
                 await uow.ads.create(
                     Ad(
-                        user_id=SOAK_USER_ID,
+                        user_id=self.user_id,
                         campaign_id=campaign.id,
                         group_id=group.id,
                         name=f"soak ad {i}",
@@ -213,10 +222,10 @@ class Soak:
     async def _cleanup(self) -> None:
         """Remove the soak user's rows and files (the seed of a previous run included)."""
         campaigns = self.container.repositories.campaigns()
-        while page := (await campaigns.list(user_id=SOAK_USER_ID, limit=200)).items:
+        while page := (await campaigns.list(user_id=self.user_id, limit=200)).items:
             for campaign in page:
                 assert campaign.id is not None
-                await campaigns.delete(campaign.id, user_id=SOAK_USER_ID)
+                await campaigns.delete(campaign.id, user_id=self.user_id)
         storage = self.container.storage.manager()
         for name, _digest in self.files:
             await storage.delete_file(name)
@@ -231,20 +240,20 @@ class Soak:
 
     async def _read(self) -> None:
         ads = self.container.repositories.ads()
-        await ads.get_by_id(self.rng.choice(self.ad_ids), user_id=SOAK_USER_ID)
+        await ads.get_by_id(self.rng.choice(self.ad_ids), user_id=self.user_id)
 
     async def _write(self) -> None:
         n = self.rng.randrange(1_000_000)
 
         async def unit(uow: Any) -> int:
             campaign = await uow.campaigns.create(
-                Campaign(user_id=SOAK_USER_ID, name=f"soak {n}", daily_budget_micros=1_000_000)
+                Campaign(user_id=self.user_id, name=f"soak {n}", daily_budget_micros=1_000_000)
             )
             group = await uow.groups.create(
-                AdGroup(user_id=SOAK_USER_ID, campaign_id=campaign.id, name=f"soak {n}")
+                AdGroup(user_id=self.user_id, campaign_id=campaign.id, name=f"soak {n}")
             )
             await uow.ads.create(
-                Ad(user_id=SOAK_USER_ID, campaign_id=campaign.id, group_id=group.id, name="w")
+                Ad(user_id=self.user_id, campaign_id=campaign.id, group_id=group.id, name="w")
             )
             return int(campaign.id)
 
@@ -265,7 +274,7 @@ class Soak:
             conversions=Decimal(1),
             cost_micros=clicks * 10_000,
         )
-        await self.container.repositories.performance().bulk_upsert([record], user_id=SOAK_USER_ID)
+        await self.container.repositories.performance().bulk_upsert([record], user_id=self.user_id)
         self.upserts.append((ad_id, day, clicks))
         self.report.acknowledged["performance_rows"] += 1
 
@@ -306,11 +315,11 @@ class Soak:
         repos = self.container.repositories
         campaigns = repos.campaigns()
         for campaign_id in self.campaign_ids:
-            if await campaigns.get_by_id(campaign_id, user_id=SOAK_USER_ID) is not None:
+            if await campaigns.get_by_id(campaign_id, user_id=self.user_id) is not None:
                 self.report.found["campaigns"] += 1
         performance = repos.performance()
         for ad_id, day, clicks in self.upserts:
-            row = await performance.get(ad_id, day, user_id=SOAK_USER_ID)
+            row = await performance.get(ad_id, day, user_id=self.user_id)
             if row is not None and row.clicks == clicks:
                 self.report.found["performance_rows"] += 1
         storage = self.container.storage.manager()
@@ -367,7 +376,14 @@ async def run_soak(
     concurrency: int,
     fault_hook: Callable[[], Awaitable[None]] | None = None,
     keep: bool = False,
+    worker: int = 0,
 ) -> SoakReport:
-    """Run the soak on ``container``; see :class:`Soak`."""
-    soak = Soak(container, seconds=seconds, concurrency=concurrency)
+    """Run the soak on ``container``; see :class:`Soak` (``worker``: its index in a fleet)."""
+    soak = Soak(
+        container,
+        seconds=seconds,
+        concurrency=concurrency,
+        seed=1 + worker,
+        user_id=SOAK_USER_ID + worker,
+    )
     return await soak.run(fault_hook=fault_hook, keep=keep)

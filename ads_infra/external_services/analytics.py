@@ -19,6 +19,17 @@ single events, so only the events the endpoint refuses are dropped; another
 4xx (a wrong write key) drops the batch, as it would otherwise block every
 later event. The buffer is bounded by ``max_buffer`` (oldest events dropped,
 and counted, beyond it).
+
+That buffer is process memory: a killed process loses what it holds. With
+``coordination.backend: redis`` (a fleet link on the manager) ``track()``
+instead appends the encoded event to a Redis Stream outbox before returning
+(``ads_infra.coordination.outbox``), and each process's flusher sends what it
+takes from the stream (its own failed entries, a dead process's, new ones)
+and acknowledges each batch once delivered or refused for good: every
+accepted event is delivered at least once, with the ``messageId`` it got at
+``track()``, and the fleet-wide counters keep ``accepted = delivered +
+dropped`` once the stream is drained. While that Redis is unreachable,
+events wait in this process's buffer as without it (logged).
 """
 
 from __future__ import annotations
@@ -28,8 +39,9 @@ import contextlib
 import datetime as dt
 import gzip
 import logging
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -38,6 +50,7 @@ from ads_infra.core.errors import ExternalServiceError, UpstreamError
 from ads_infra.core.loader import environment_settings
 from ads_infra.core.settings import AnalyticsConfig
 from ads_infra.external_services.config import AuthScheme, ExternalServiceConfig, ServiceType
+from ads_infra.external_services.fleet import Outbox
 from ads_infra.external_services.identity import LIBRARY_NAME, VERSION
 from ads_infra.external_services.manager import ExternalServiceManager
 from ads_infra.external_services.service import ManagedService
@@ -56,6 +69,29 @@ MAX_BATCH_BYTES = 500_000
 BATCH_SIZE_LIMIT = 475_000
 _ENVELOPE_BYTES = 100  # '{"batch":[...],"sentAt":"<ISO time>"}' around the messages
 _JSON = {"Content-Type": "application/json"}
+
+# (outbox entry id, or "" for the in-memory buffer; the encoded event)
+Entry = tuple[str, bytes]
+Settle = Callable[[list[Entry], str], Awaitable[None]]
+
+
+def _batch_length(messages: list[bytes], flush_size: int) -> int:
+    """How many of ``messages`` (from the front) make the next batch: cut by count and size."""
+    total = _ENVELOPE_BYTES
+    count = 0
+    for message in messages[:flush_size]:
+        size = len(message) + 1  # and its comma
+        if count and total + size > MAX_BATCH_BYTES:
+            break
+        count += 1
+        total += size
+        if total >= BATCH_SIZE_LIMIT:
+            break
+    return count
+
+
+async def _kept(entries: list[Entry], outcome: str) -> None:
+    """The in-memory buffer's settlement: the counters are this object's, nothing to tell."""
 
 
 def _refused_for_good(status: int) -> bool:
@@ -123,6 +159,7 @@ class AnalyticsService(ManagedService):
         self._timer: asyncio.Task[None] | None = None
         self._closing = False
         self._closed = False
+        self.accepted = 0  # by track()/identify() in this process
         self.sent = 0
         self.dropped = 0
         self.rejected = 0  # of the dropped: events the endpoint refused for good
@@ -143,6 +180,13 @@ class AnalyticsService(ManagedService):
                     max_retries=self.config.max_retries,
                 ),
             )
+        fleet = manager.fleet
+        self._outbox: Outbox | None = (
+            fleet.outbox(service_name) if fleet is not None and url else None
+        )
+        self._outbox_lock = asyncio.Lock()  # one flusher per process reads the stream
+        self._outbox_down = False
+        self._since_flush = 0  # events added to the outbox since the last flush began
 
     @property
     def enabled(self) -> bool:
@@ -150,8 +194,20 @@ class AnalyticsService(ManagedService):
 
     @property
     def pending(self) -> int:
-        """Events buffered, not yet sent."""
+        """Events buffered in this process, not yet sent (the outbox's are not counted)."""
         return len(self._buffer)
+
+    @property
+    def durable(self) -> bool:
+        """True when events go through the Redis Stream outbox (coordination: redis)."""
+        return self._outbox is not None
+
+    async def start(self) -> None:
+        """Register the upstream; with the outbox, start the timer that also sends the
+        entries a dead process left (a process may send without tracking anything)."""
+        await super().start()
+        if self._outbox is not None and not self._closing:
+            self._start_timer()
 
     # --- recording ----------------------------------------------------------------
 
@@ -183,7 +239,7 @@ class AnalyticsService(ManagedService):
         props = dict(properties or {})
         _check_json(f"event {event!r}", "property", props)
         message: dict[str, Any] = {"type": "track", "event": event, "properties": props}
-        self._enqueue(message, user_id, anonymous_id, context)
+        await self._accept(self._encode(message, user_id, anonymous_id, context))
 
     async def identify(
         self,
@@ -195,17 +251,19 @@ class AnalyticsService(ManagedService):
         """Buffer an ``identify`` call carrying ``traits`` of ``user_id``."""
         props = dict(traits or {})
         _check_json("identify", "trait", props)
-        self._enqueue({"type": "identify", "traits": props}, user_id, None, context)
+        message = {"type": "identify", "traits": props}
+        await self._accept(self._encode(message, user_id, None, context))
 
     track_event = track
 
-    def _enqueue(
+    def _encode(
         self,
         message: dict[str, Any],
         user_id: str | int | None,
         anonymous_id: str | None,
         context: Mapping[str, Any] | None,
-    ) -> None:
+    ) -> bytes:
+        """The event as sent (with its messageId); raises as track() documents."""
         if self._closed:
             raise ExternalServiceError(
                 f"{self.service_name}: the analytics service is closed, the event was not "
@@ -237,17 +295,56 @@ class AnalyticsService(ManagedService):
                 f"limit of {MAX_MESSAGE_BYTES:,} bytes per message; it was not recorded. Send "
                 "fewer or shorter properties (ids rather than whole objects)"
             )
+        return encoded
+
+    async def _accept(self, encoded: bytes) -> None:
+        self.accepted += 1
         if not self.enabled:
             self.dropped += 1
             return
-        self._buffer.append(encoded)
-        self._trim()
+        if self._outbox is None or not await self._add_to_outbox(encoded):
+            self._buffer.append(encoded)
+            self._trim()
         if self._closing:
             return  # close() sends it with its final flush; a new task would outlive close
+        self._start_timer()
+        # With the outbox, one flush in flight sends everything tracked meanwhile too.
+        outbox_full = self._since_flush >= self.config.flush_size and not self._inflight
+        if len(self._buffer) >= self.config.flush_size or outbox_full:
+            self._spawn_flush()
+
+    async def _add_to_outbox(self, encoded: bytes) -> bool:
+        """Append to the outbox; False when it failed (the caller buffers the event)."""
+        assert self._outbox is not None
+        try:
+            added = await self._outbox.add(encoded, self.config.max_buffer)
+        except Exception as exc:
+            if not self._outbox_down:
+                self._outbox_down = True
+                logger.warning(
+                    "%s: the outbox (coordination Redis) failed (%s: %s); events wait in this "
+                    "process's memory, not durable, until it answers",
+                    self.service_name,
+                    type(exc).__name__,
+                    exc,
+                )
+            return False
+        if self._outbox_down:
+            self._outbox_down = False
+            logger.warning("%s: events go to the outbox again", self.service_name)
+        if not added:
+            self.dropped += 1  # and in the fleet's counters, by the same script
+            logger.warning(
+                "%s: the outbox holds %d events (max_buffer); dropped a new one",
+                self.service_name,
+                self.config.max_buffer,
+            )
+        self._since_flush += 1
+        return True
+
+    def _start_timer(self) -> None:
         if self._timer is None and self.config.flush_interval > 0:
             self._timer = asyncio.get_running_loop().create_task(self._tick())
-        if len(self._buffer) >= self.config.flush_size:
-            self._spawn_flush()
 
     def _trim(self) -> None:
         excess = len(self._buffer) - self.config.max_buffer
@@ -290,7 +387,7 @@ class AnalyticsService(ManagedService):
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(self.config.flush_interval)
-            if self._buffer:
+            if (self._buffer or self._outbox is not None) and not self._inflight:
                 self._spawn_flush()
 
     async def flush(self) -> int:
@@ -302,50 +399,95 @@ class AnalyticsService(ManagedService):
         refused alone, or a batch refused with another 4xx (not 408 or 429), is
         dropped, counted in ``dropped`` and ``rejected`` and logged, and the next
         batches are sent. On any other failure the unsent events go back to the
-        front of the buffer and the error is raised.
+        front of the buffer (or stay pending in the outbox) and the error is raised.
+        With the outbox, it sends until the stream has nothing for this process.
         """
         self._register()
         sent = 0
         while self._buffer:
-            work = [self._take_batch()]
-            while work:
-                batch = work.pop(0)
-                try:
-                    await self._post(batch)
-                except UpstreamError as exc:
-                    if _splittable(exc.status) and len(batch) > 1:
-                        half = len(batch) // 2
-                        work[:0] = [batch[:half], batch[half:]]
-                        self.splits += 1
-                        continue
-                    if exc.status is not None and _refused_for_good(exc.status):
-                        self._reject(batch, exc)
-                        continue
-                    self._requeue([batch, *work])
-                    raise
-                except BaseException:
-                    self._requeue([batch, *work])
-                    raise
-                sent += len(batch)
-                self.sent += len(batch)
+            count = _batch_length(self._buffer, self.config.flush_size)
+            work = [[("", m) for m in self._buffer[:count]]]
+            del self._buffer[:count]
+            try:
+                sent += await self._send(work, _kept)
+            except BaseException:
+                self._requeue(work)
+                raise
+        if self._outbox is not None:
+            sent += await self._flush_outbox(None)
         return sent
 
-    def _take_batch(self) -> list[bytes]:
-        """The next batch off the buffer: up to ``flush_size`` events, cut by size."""
-        buffer = self._buffer
-        total = _ENVELOPE_BYTES
-        count = 0
-        for message in buffer[: self.config.flush_size]:
-            size = len(message) + 1  # and its comma
-            if count and total + size > MAX_BATCH_BYTES:
-                break
-            count += 1
-            total += size
-            if total >= BATCH_SIZE_LIMIT:
-                break
-        batch = buffer[:count]
-        del buffer[:count]
-        return batch
+    async def _flush_outbox(self, deadline: float | None) -> int:
+        """Send what the outbox gives this process; acknowledge each batch once settled.
+
+        On a failure the taken entries stay pending on this consumer: the
+        next flush takes them first (or, if this process dies, another one
+        after ``outbox_claim_after``).
+        """
+        outbox = self._outbox
+        assert outbox is not None
+        sent = 0
+        async with self._outbox_lock:
+            self._since_flush = 0
+            while deadline is None or time.monotonic() < deadline:
+                try:
+                    entries = await outbox.take(self.config.flush_size)
+                except Exception as exc:
+                    raise self._outbox_error(exc) from None
+                if not entries:
+                    break
+                while entries:
+                    count = _batch_length([m for _, m in entries], self.config.flush_size)
+                    work, entries = [entries[:count]], entries[count:]
+                    sent += await self._send(work, self._settle)
+        return sent
+
+    async def _settle(self, entries: list[Entry], outcome: str) -> None:
+        assert self._outbox is not None
+        try:
+            await self._outbox.settle([ident for ident, _ in entries], outcome)
+        except Exception as exc:
+            # Unacknowledged, they are sent again later: at least once, not lost.
+            raise self._outbox_error(exc) from None
+
+    def _outbox_error(self, exc: Exception) -> ExternalServiceError:
+        return ExternalServiceError(
+            f"{self.service_name}: the outbox (coordination Redis) failed: "
+            f"{type(exc).__name__}: {exc}",
+            service=self.service_name,
+        )
+
+    async def _send(self, work: list[list[Entry]], settle: Settle) -> int:
+        """Send the batches in ``work`` (split on 400/413); return how many were delivered.
+
+        Each batch delivered or refused for good is settled (``delivered`` or
+        ``dropped``) as it ends. On another failure the batch goes back to the
+        front of ``work``, which the caller then holds unsent, and the error is raised.
+        """
+        sent = 0
+        while work:
+            batch = work.pop(0)
+            try:
+                await self._post([message for _, message in batch])
+            except UpstreamError as exc:
+                if _splittable(exc.status) and len(batch) > 1:
+                    half = len(batch) // 2
+                    work[:0] = [batch[:half], batch[half:]]
+                    self.splits += 1
+                    continue
+                if exc.status is not None and _refused_for_good(exc.status):
+                    self._reject(batch, exc)
+                    await settle(batch, "dropped")
+                    continue
+                work.insert(0, batch)
+                raise
+            except BaseException:
+                work.insert(0, batch)
+                raise
+            sent += len(batch)
+            self.sent += len(batch)
+            await settle(batch, "delivered")
+        return sent
 
     async def _post(self, batch: list[bytes]) -> None:
         messages = b",".join(batch)
@@ -371,11 +513,11 @@ class AnalyticsService(ManagedService):
             per_attempt=attempt,
         )
 
-    def _requeue(self, batches: list[list[bytes]]) -> None:
-        self._buffer[:0] = [m for batch in batches for m in batch]  # the next flush sends them
+    def _requeue(self, batches: list[list[Entry]]) -> None:
+        self._buffer[:0] = [m for batch in batches for _, m in batch]  # the next flush sends them
         self._trim()
 
-    def _reject(self, batch: list[bytes], exc: UpstreamError) -> None:
+    def _reject(self, batch: list[Entry], exc: UpstreamError) -> None:
         # Sent again it would be refused again, and hold up every event behind it.
         self.dropped += len(batch)
         self.rejected += len(batch)
@@ -400,6 +542,8 @@ class AnalyticsService(ManagedService):
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
         try:
+            if self._outbox is not None and self.enabled:
+                await self._close_outbox()
             if self._buffer and self.enabled:
                 # Its loop runs until the buffer is empty, so events tracked meanwhile go too.
                 await self.flush()
@@ -413,9 +557,29 @@ class AnalyticsService(ManagedService):
         finally:
             self._closed = True  # no await since the flush's last check of the buffer
 
+    async def _close_outbox(self) -> None:
+        """Send what the outbox holds for a while; what is left waits there, not lost."""
+        try:
+            await self._flush_outbox(time.monotonic() + self.config.timeout)
+        except ExternalServiceError as exc:
+            logger.warning(
+                "%s: at close, events stay in the outbox for the other processes "
+                "(or the next start): %s",
+                self.service_name,
+                exc,
+            )
+
+    async def fleet_counts(self) -> dict[str, int] | None:
+        """The fleet's ``accepted``, ``delivered``, ``dropped`` and ``waiting`` (outbox only)."""
+        if self._outbox is None:
+            return None
+        return await self._outbox.counts()
+
     def get_stats(self) -> dict[str, Any]:
         return {
             "enabled": self.enabled,
+            "durable": self._outbox is not None,
+            "accepted": self.accepted,
             "pending": len(self._buffer),
             "sent": self.sent,
             "dropped": self.dropped,

@@ -7,7 +7,8 @@ link, every limit and breaker is per process, as it always was.
 :class:`BreakerSync` keeps this process's breakers in step with the
 fleet's: it publishes the openings and closings this process decides, reads
 the shared states every ``breaker_sync_interval`` seconds and follows them,
-and claims the one fleet-wide half-open probe. A Redis failure anywhere
+and claims the one fleet-wide half-open probe. :class:`Outbox` is the
+analytics service's durable queue. A Redis failure anywhere
 here leaves the local breakers to decide alone (logged once).
 """
 
@@ -21,7 +22,7 @@ from typing import Protocol
 
 from ads_infra.external_services.breaker import CircuitBreaker, CircuitState
 
-__all__ = ["BreakerStore", "BreakerSync", "FleetLink", "Pacer"]
+__all__ = ["BreakerStore", "BreakerSync", "FleetLink", "Outbox", "Pacer"]
 
 logger = logging.getLogger("ads_infra.external_services")
 
@@ -40,6 +41,18 @@ class BreakerStore(Protocol):
     async def read(self, names: Sequence[str]) -> Mapping[str, float | None]: ...
 
 
+class Outbox(Protocol):
+    """A durable queue shared by the fleet (analytics: a Redis Stream, one consumer each)."""
+
+    async def add(self, message: bytes, max_entries: int) -> bool: ...
+
+    async def take(self, count: int) -> list[tuple[str, bytes]]: ...
+
+    async def settle(self, ids: Sequence[str], outcome: str) -> int: ...
+
+    async def counts(self) -> dict[str, int]: ...
+
+
 class FleetLink(Protocol):
     @property
     def breakers(self) -> BreakerStore: ...
@@ -48,6 +61,8 @@ class FleetLink(Protocol):
     def breaker_sync_interval(self) -> float: ...
 
     def pacer(self, service: str, rate: float, period: float) -> Pacer: ...
+
+    def outbox(self, name: str) -> Outbox: ...
 
 
 class BreakerSync:

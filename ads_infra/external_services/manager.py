@@ -109,6 +109,11 @@ class ExternalServiceManager:
     # --- registration -----------------------------------------------------------
 
     @property
+    def fleet(self) -> FleetLink | None:
+        """The fleet link (coordination.backend: redis), or None: per process."""
+        return self._fleet
+
+    @property
     def metrics_registry(self) -> CollectorRegistry:
         """The Prometheus registry holding this manager's metrics."""
         return self.metrics.registry

@@ -16,7 +16,6 @@ import json
 import os
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -54,19 +53,6 @@ async def upstream() -> AsyncIterator[tuple[Upstream, str]]:
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     yield server, f"http://127.0.0.1:{port}"
     await runner.cleanup()
-
-
-@pytest.fixture
-async def fleet_redis(redis_url: str) -> AsyncIterator[tuple[str, str]]:
-    """(the Redis URL on db 15, a unique key prefix); the prefix's keys are deleted after."""
-    url = redis_url.rsplit("/", 1)[0] + "/15"
-    prefix = f"fleet-test-{uuid.uuid4().hex[:8]}"
-    yield url, prefix
-    client = Redis.from_url(url)
-    keys = [k async for k in client.scan_iter(f"{prefix}*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
 
 
 async def run_workers(count: int, args: dict[str, Any], limit: float) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ runs for its bounded time and prints one JSON line of results on stdout.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 import time
@@ -19,8 +20,8 @@ from redis.asyncio import Redis
 
 from ads_infra.cache import CacheManager
 from ads_infra.coordination import Coordinator
-from ads_infra.core.settings import CacheConfig, CoordinationConfig
-from ads_infra.external_services import ExternalServiceManager
+from ads_infra.core.settings import AnalyticsConfig, CacheConfig, CoordinationConfig
+from ads_infra.external_services import AnalyticsService, ExternalServiceManager
 from ads_infra.external_services.breaker import CircuitState
 from ads_infra.external_services.config import ExternalServiceConfig
 
@@ -35,6 +36,7 @@ def coordinator(args: dict[str, Any]) -> Coordinator | None:
             key_prefix=args["prefix"],
             expected_processes=args.get("expected_processes", 1),
             lock_ttl=args.get("lock_ttl", 10.0),
+            outbox_claim_after=args.get("claim_after", 60.0),
         )
     )
 
@@ -155,7 +157,67 @@ async def coherence(args: dict[str, Any]) -> dict[str, Any]:
     return {"log": log}
 
 
-MODES = {"services": services, "flight": flight, "coherence": coherence}
+async def analytics(args: dict[str, Any]) -> dict[str, Any]:
+    """Track events numbered from a shared counter until ``total`` are taken, then drain.
+
+    Slots are taken in blocks; each block's numbers are pushed to ``:recorded``
+    once their track() calls returned, so a number there was accepted. A
+    killed worker may have accepted events it never recorded: the test
+    checks those by count. Exits once the fleet's outbox is empty.
+    """
+    fleet = coordinator(args)
+    assert fleet is not None
+    await fleet.start()
+    manager = ExternalServiceManager(fleet=fleet)
+    service = AnalyticsService(
+        manager,
+        AnalyticsConfig(
+            url=args["url"],
+            flush_size=100,
+            flush_interval=0.2,
+            max_buffer=1_000_000,
+            max_retries=1,
+            timeout=2.0,
+        ),
+    )
+    # The default 30 s breaker recovery would idle the run after the outage.
+    config, secrets = service._upstreams["analytics"]
+    service._add_upstream("analytics", dataclasses.replace(config, recovery_timeout=1.0), secrets)
+    await manager.start()
+    await service.start()
+    redis = Redis.from_url(args["redis_url"])
+    prefix = args["prefix"]
+    await until(args)
+    pause = 1.0 / args["rate"]
+    block = 20
+    while True:
+        last = int(await redis.incrby(prefix + ":slots", block))
+        numbers = [n for n in range(last - block + 1, last + 1) if n <= args["total"]]
+        for n in numbers:
+            poison = n % args["poison_every"] == 0
+            await service.track("soak", {"n": n, "poison": poison}, user_id=f"u{n % 97}")
+            await asyncio.sleep(pause)
+        if numbers:
+            await redis.rpush(prefix + ":recorded", *numbers)
+        if last >= args["total"]:
+            break
+    end = time.monotonic() + args["drain_seconds"]
+    counts = await service.fleet_counts()
+    while counts is not None and counts["waiting"] and time.monotonic() < end:
+        await asyncio.sleep(0.2)
+        counts = await service.fleet_counts()
+    await manager.close()  # closes the service first
+    await redis.aclose()
+    await fleet.close()
+    return {"stats": service.get_stats(), "counts": counts}
+
+
+MODES = {
+    "services": services,
+    "flight": flight,
+    "coherence": coherence,
+    "analytics": analytics,
+}
 
 if __name__ == "__main__":
     arguments = json.loads(sys.argv[1])
