@@ -164,8 +164,14 @@ async def invalidate(cache: CacheLike | None, keys: Sequence[str], patterns: Seq
     if cache is None:
         return
     try:
-        for key in keys:
-            await cache.delete(key)
+        # One UNLINK for all keys where the cache has it (a cascading delete can
+        # drop thousands), rather than a round trip per key.
+        delete_many = getattr(cache, "delete_many", None)
+        if delete_many is not None and len(keys) > 1:
+            await delete_many(keys)
+        else:
+            for key in keys:
+                await cache.delete(key)
         for pattern in patterns:
             await cache.invalidate_pattern(pattern)
     except Exception as exc:  # the write is committed; a stale entry expires with its TTL
