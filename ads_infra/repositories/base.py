@@ -15,7 +15,7 @@ import datetime as dt
 import enum
 import logging
 import typing
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy import (
@@ -447,10 +447,7 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         stmt = select(t).where(t.c.user_id == user_id, *self._conditions(filters))
         stmt = self._keyset.apply(stmt, order_by, limit, cursor)
 
-        async def op(session: AsyncSession) -> Sequence[Row[Any]]:
-            return (await session.execute(stmt)).all()
-
-        rows = await self._scope.run_read(op)
+        rows = await self._scope.fetch_all(stmt)
         return self._keyset.page(rows, order_by, limit, self._mapper.from_row)
 
     async def count(self, *, user_id: int, filters: F | None = None) -> int:
@@ -463,7 +460,4 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
             .where(t.c.user_id == user_id, *self._conditions(filters))
         )
 
-        async def op(session: AsyncSession) -> int:
-            return int((await session.execute(stmt)).scalar_one())
-
-        return await self._scope.run_read(op)
+        return int((await self._scope.fetch_all(stmt))[0][0])
