@@ -5,16 +5,17 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ads_infra.database.tables import ad_groups, ads, campaigns, performance_daily
+from ads_infra.database.tables import optimization_suggestions as suggestions
 from ads_infra.domain.entities import Ad
 from ads_infra.domain.errors import ValidationError
 from ads_infra.domain.metrics import MetricTotals
 from ads_infra.domain.repositories import AdFilter, AdsRepository, UserStats
 from ads_infra.repositories.base import EntityRepositoryBase, check_ids, name_contains, owned
-from ads_infra.repositories.keys import stats_key, user_pattern
+from ads_infra.repositories.keys import stats_key
 from ads_infra.repositories.totals import SUMS, totals_of
 
 __all__ = ["AdsRepositoryImpl", "load_user_stats", "stats_from_json", "stats_to_json"]
@@ -59,9 +60,9 @@ class AdsRepositoryImpl(EntityRepositoryBase[Ad, AdFilter], AdsRepository):
                 entity=self.ENTITY,
             )
 
-    def _invalidated_by_delete(self, user_id: int, entity_id: int) -> tuple[list[str], list[str]]:
+    def _cascades(self, entity_id: int) -> list[tuple[Table, str, ColumnElement[bool]]]:
         # Deleting an ad deletes its performance and its suggestions.
-        return [], [user_pattern(user_id)]
+        return [(suggestions, "suggestion", suggestions.c.ad_id == entity_id)]
 
     async def get_user_stats(self, user_id: int) -> UserStats:
         check_ids(user_id=user_id)

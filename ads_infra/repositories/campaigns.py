@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, Table
 
-from ads_infra.database.tables import campaigns
+from ads_infra.database.tables import ad_groups, ads, campaigns
+from ads_infra.database.tables import optimization_suggestions as suggestions
 from ads_infra.domain.entities import Campaign
 from ads_infra.domain.repositories import CampaignFilter, CampaignRepository
 from ads_infra.repositories.base import EntityRepositoryBase, name_contains
-from ads_infra.repositories.keys import user_pattern
 
 __all__ = ["CampaignRepositoryImpl"]
 
@@ -33,6 +33,10 @@ class CampaignRepositoryImpl(EntityRepositoryBase[Campaign, CampaignFilter], Cam
             out.append(name_contains(t.c.name, filters.name_contains))
         return out
 
-    def _invalidated_by_delete(self, user_id: int, entity_id: int) -> tuple[list[str], list[str]]:
+    def _cascades(self, entity_id: int) -> list[tuple[Table, str, ColumnElement[bool]]]:
         # Deleting a campaign deletes its groups, ads, performance and suggestions.
-        return [], [user_pattern(user_id)]
+        return [
+            (ad_groups, "ad_group", ad_groups.c.campaign_id == entity_id),
+            (ads, "ad", ads.c.campaign_id == entity_id),
+            (suggestions, "suggestion", suggestions.c.campaign_id == entity_id),
+        ]

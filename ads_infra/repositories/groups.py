@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ads_infra.database.tables import ad_groups, campaigns
+from ads_infra.database.tables import ad_groups, ads, campaigns
+from ads_infra.database.tables import optimization_suggestions as suggestions
 from ads_infra.domain.entities import AdGroup
 from ads_infra.domain.errors import ValidationError
 from ads_infra.domain.repositories import GroupFilter, GroupRepository
 from ads_infra.repositories.base import EntityRepositoryBase, name_contains, owned
-from ads_infra.repositories.keys import user_pattern
 
 __all__ = ["GroupRepositoryImpl"]
 
@@ -42,6 +42,14 @@ class GroupRepositoryImpl(EntityRepositoryBase[AdGroup, GroupFilter], GroupRepos
                 entity=self.ENTITY,
             )
 
-    def _invalidated_by_delete(self, user_id: int, entity_id: int) -> tuple[list[str], list[str]]:
-        # Deleting a group deletes its ads and their performance.
-        return [], [user_pattern(user_id)]
+    def _cascades(self, entity_id: int) -> list[tuple[Table, str, ColumnElement[bool]]]:
+        # Deleting a group deletes its ads, their performance and suggestions, and its own.
+        of_group = select(ads.c.id).where(ads.c.group_id == entity_id).scalar_subquery()
+        return [
+            (ads, "ad", ads.c.group_id == entity_id),
+            (
+                suggestions,
+                "suggestion",
+                (suggestions.c.group_id == entity_id) | suggestions.c.ad_id.in_(of_group),
+            ),
+        ]

@@ -102,6 +102,12 @@ class RepositoryScope(abc.ABC):
         """The first row of ``stmt`` (a read), or None; ``primary`` keeps it off the replicas."""
 
     @abc.abstractmethod
+    async def fetch_all(
+        self, stmt: Any, params: Mapping[str, Any] | None = None, *, primary: bool = False
+    ) -> Sequence[Row[Any]]:
+        """Every row of ``stmt`` (a read); ``primary`` keeps it off the replicas."""
+
+    @abc.abstractmethod
     async def invalidate_after_commit(self, keys: list[str], patterns: list[str]) -> None:
         """Drop ``keys`` and ``patterns`` from the cache once the work done so far is committed.
 
@@ -140,17 +146,49 @@ class StandaloneScope(RepositoryScope):
         try failed transiently.
         """
 
-        async def first(conn: AsyncConnection) -> Row[Any] | None:
-            return (await conn.execute(stmt, params)).first()
+        rows = await self.fetch_all(stmt, params, primary=primary, limit_one=True)
+        return rows[0] if rows else None
+
+    async def fetch_all(
+        self,
+        stmt: Any,
+        params: Mapping[str, Any] | None = None,
+        *,
+        primary: bool = False,
+        limit_one: bool = False,
+    ) -> Sequence[Row[Any]]:
+        """The rows of one read statement in one round trip: a pooled connection in autocommit.
+
+        Through a session (or a connection in its default mode) the SELECT
+        is wrapped in BEGIN and ROLLBACK: three round trips where one does.
+        A single statement needs no transaction to see a consistent
+        snapshot, and autocommit on the driver is a flag (the pool resets it
+        when the connection returns), so nothing else is sent. Behind
+        PgBouncer in transaction mode each statement is its own transaction
+        anyway. Retries through :meth:`DatabaseManager.run_read` only when
+        this try failed transiently.
+        """
+
+        async def rows(conn: AsyncConnection) -> Sequence[Row[Any]]:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            result = await conn.execute(stmt, params)
+            if limit_one:
+                first = result.first()
+                return [] if first is None else [first]
+            return result.all()
 
         try:
-            return await self._db.run_read_connection(first, primary=primary)
+            return await self._db.run_read_connection(rows, primary=primary)
         except (sa_exc.SQLAlchemyError, OSError) as exc:
             if not is_transient_error(exc):
                 raise translate_error(exc, target=self._db.config.masked_url) from exc
 
-        async def again(session: AsyncSession) -> Row[Any] | None:
-            return (await session.execute(stmt, params)).first()
+        async def again(session: AsyncSession) -> Sequence[Row[Any]]:
+            result = await session.execute(stmt, params)
+            if limit_one:
+                first = result.first()
+                return [] if first is None else [first]
+            return result.all()
 
         return await self.run_read(again, primary=primary)
 
@@ -164,8 +202,14 @@ async def invalidate(cache: CacheLike | None, keys: Sequence[str], patterns: Seq
     if cache is None:
         return
     try:
-        for key in keys:
-            await cache.delete(key)
+        # One UNLINK for all keys where the cache has it (a cascading delete can
+        # drop thousands), rather than a round trip per key.
+        delete_many = getattr(cache, "delete_many", None)
+        if delete_many is not None and len(keys) > 1:
+            await delete_many(keys)
+        else:
+            for key in keys:
+                await cache.delete(key)
         for pattern in patterns:
             await cache.invalidate_pattern(pattern)
     except Exception as exc:  # the write is committed; a stale entry expires with its TTL

@@ -15,7 +15,7 @@ after that session commits.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, TypeVar
@@ -100,6 +100,11 @@ class UnitOfWork(RepositoryScope):
         self, stmt: Any, params: Mapping[str, Any], *, primary: bool = False
     ) -> Row[Any] | None:
         return (await self.session.execute(stmt, params)).first()
+
+    async def fetch_all(
+        self, stmt: Any, params: Mapping[str, Any] | None = None, *, primary: bool = False
+    ) -> Sequence[Row[Any]]:
+        return (await self.session.execute(stmt, params)).all()
 
     async def invalidate_after_commit(self, keys: list[str], patterns: list[str]) -> None:
         self.defer_invalidation(keys, patterns)

@@ -345,3 +345,21 @@ async def test_ttl_bounds() -> None:
     assert await manager.get_many(["forever", "many"]) == {"forever": 1, "many": 1}
     with pytest.raises(ValueError, match="ttl must be <= 1,000,000,000 seconds"):
         await manager.set_many({"k": 1}, ttl=1e16)
+
+
+async def test_entries_keep_a_copy_not_the_serializer_buffer() -> None:
+    """An entry holds its own exactly sized bytes, never the object it was given.
+
+    orjson's output sits in an over-allocated block; keeping a copy is what
+    holds an entry near its payload's size (measured, not asserted here).
+    """
+    strategy = MemoryCacheStrategy(CacheConfig(max_size=10))
+    data = b'{"a":"' + b"x" * 700 + b'"}'
+    strategy.store("k", data, 0)
+    kept = strategy.lookup("k")
+    assert kept == data and kept is not data
+
+    manager = CacheManager(CacheConfig(max_size=10))
+    value = {"a": "x" * 700}
+    assert await manager.set("k", value, 60)
+    assert await manager.get("k") == value

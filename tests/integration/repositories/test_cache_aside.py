@@ -200,3 +200,35 @@ async def test_commit_midway_only_in_a_unit_that_owns_its_transaction(
         await uow.campaigns.update(campaign_id, {"name": "step 2"}, user_id=USER)
     got = await cached.create_campaign_repository().get_by_id(campaign_id, user_id=USER)
     assert got is not None and got.name == "step 2"
+
+
+async def test_a_cascading_delete_drops_exactly_what_the_database_deleted(
+    cached: RepositoryFactory, cache: CacheManager
+) -> None:
+    """Deleting a group drops its own, its ads' and their suggestions' entries, by key.
+
+    A suggestion of one of the group's ads that names no group is still
+    deleted by the database (through its ad), so its entry goes too; the
+    entries of another campaign's rows stay cached.
+    """
+    tree = await make_tree(cached, USER, "one")
+    other = await make_tree(cached, USER, "two")
+    groups, ads = cached.create_group_repository(), cached.create_ads_repository()
+    suggestions = cached.create_optimization_repository()
+    through_ad = await suggestions.create(
+        OptimizationSuggestion(
+            user_id=USER, campaign_id=tree.campaign.id or 0, ad_id=tree.ad.id,
+            type=SuggestionType.CREATIVE,
+        )
+    )  # fmt: skip
+    sid, ad_id, kept_id = through_ad.id or 0, tree.ad.id or 0, other.ad.id or 0
+    for repo, entity_id in ((suggestions, sid), (ads, ad_id), (ads, kept_id)):
+        assert await repo.get_by_id(entity_id, user_id=USER) is not None  # now cached
+
+    await groups.delete(tree.group.id or 0, user_id=USER)
+
+    assert await cache.get(ads.cache_key(USER, ad_id)) is None
+    assert await cache.get(suggestions.cache_key(USER, sid)) is None
+    assert await cache.get(ads.cache_key(USER, kept_id)) is not None
+    assert await suggestions.get_by_id(sid, user_id=USER) is None
+    assert await ads.get_by_id(ad_id, user_id=USER) is None
