@@ -39,6 +39,7 @@ DOCS = [
     REPO / "README.md",
     REPO / "docs" / "architecture.md",
     REPO / "docs" / "cache.md",
+    REPO / "docs" / "repositories.md",
     # Left out for now: docs/database.md and docs/benchmarks.md, which are being
     # written elsewhere at the moment; add them here once they have landed.
 ]
