@@ -41,6 +41,7 @@ DOCS = [
     REPO / "docs" / "cache.md",
     REPO / "docs" / "repositories.md",
     REPO / "docs" / "services.md",
+    REPO / "docs" / "storage.md",
     # Left out for now: docs/database.md and docs/benchmarks.md, which are being
     # written elsewhere at the moment; add them here once they have landed.
 ]
