@@ -119,8 +119,14 @@ def test_block_runs(block: Block, tmp_path: Path) -> None:
         targets = block.argument.split()
         assert targets, f"{block.name}: covered-by names no test"
         for target in targets:
-            tests = target.split("::")[0]
-            assert any(REPO.glob(tests)), f"{block.name}: no test file {tests}"
+            tests, _, name = target.partition("::")
+            files = list(REPO.glob(tests))
+            assert files, f"{block.name}: no test file {tests}"
+            if name:  # test_x or Class::test_x: the last part is a function
+                function = f"def {name.split('::')[-1].split('[')[0]}("
+                assert any(function in f.read_text() for f in files if f.is_file()), (
+                    f"{block.name}: no test {target}"
+                )
         return
     if block.directive == "instead":
         _ok(_bash(block.argument, tmp_path), block)
