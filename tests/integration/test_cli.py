@@ -88,12 +88,17 @@ def test_bench_rejects_an_unknown_area() -> None:
     assert "unknown benchmark area 'nosuch'" in result.output
 
 
-def test_db_upgrade_and_current_on_sqlite(in_project_copy: Path) -> None:
+def test_db_upgrade_current_and_downgrade_on_sqlite(in_project_copy: Path) -> None:
+    # docs/repositories.md's three commands, in its order.
     runner = CliRunner()
     upgraded = runner.invoke(cli, ["db", "upgrade"])
     assert upgraded.exit_code == 0, upgraded.output
     current = runner.invoke(cli, ["db", "current"])
     assert current.exit_code == 0, current.output
+    assert current.output.strip() not in ("", "(not migrated)")
+    downgraded = runner.invoke(cli, ["db", "downgrade"])
+    assert downgraded.exit_code == 0, downgraded.output
+    assert runner.invoke(cli, ["db", "current"]).output.strip() == "(not migrated)"
 
 
 def _run_pytest(target: str, **environment: str) -> subprocess.CompletedProcess[str]:

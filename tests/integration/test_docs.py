@@ -15,8 +15,8 @@ A fenced block's language says how it runs:
 An HTML comment right above a block can change that: ``<!-- docs-test:
 instead COMMANDS -->`` runs COMMANDS (bash) in place of a block that cannot run
 here as written (it installs from PyPI, or runs for minutes: the comment names
-its runnable equivalent), and ``<!-- docs-test: covered-by TEST -->`` names the
-test that runs it.
+its runnable equivalent), and ``<!-- docs-test: covered-by TEST ... -->`` names the
+tests that run it (files, folders or globs, as a pytest command line names them).
 """
 
 from __future__ import annotations
@@ -35,7 +35,16 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-DOCS = [REPO / "README.md", REPO / "docs" / "architecture.md"]
+DOCS = [
+    REPO / "README.md",
+    REPO / "docs" / "architecture.md",
+    REPO / "docs" / "cache.md",
+    REPO / "docs" / "repositories.md",
+    REPO / "docs" / "services.md",
+    REPO / "docs" / "storage.md",
+    # Left out for now: docs/database.md and docs/benchmarks.md, which are being
+    # written elsewhere at the moment; add them here once they have landed.
+]
 BIN = Path(sys.executable).parent
 
 _BLOCK = re.compile(
@@ -107,8 +116,17 @@ def test_the_docs_hold_blocks_to_run() -> None:
 @pytest.mark.parametrize("block", BLOCKS, ids=lambda b: b.name)
 def test_block_runs(block: Block, tmp_path: Path) -> None:
     if block.directive == "covered-by":
-        test_file = block.argument.split("::")[0]
-        assert (REPO / test_file).is_file(), f"{block.name}: no test file {test_file}"
+        targets = block.argument.split()
+        assert targets, f"{block.name}: covered-by names no test"
+        for target in targets:
+            tests, _, name = target.partition("::")
+            files = list(REPO.glob(tests))
+            assert files, f"{block.name}: no test file {tests}"
+            if name:  # test_x or Class::test_x: the last part is a function
+                function = f"def {name.split('::')[-1].split('[')[0]}("
+                assert any(function in f.read_text() for f in files if f.is_file()), (
+                    f"{block.name}: no test {target}"
+                )
         return
     if block.directive == "instead":
         _ok(_bash(block.argument, tmp_path), block)
