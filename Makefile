@@ -20,12 +20,13 @@ $(VENV)/.test: pyproject.toml | $(BIN)/uv
 	$(UV) pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.runtime
 
+# DEMO_ARGS: e.g. "--users 1 --days 7" for a short run.
 demo: $(VENV)/.runtime
-	$(BIN)/ads-infra demo
+	$(BIN)/ads-infra demo $(DEMO_ARGS)
 
 # The demo on S3: a local moto_server with the bucket created, stopped afterwards.
 demo-s3: $(VENV)/.test
-	$(BIN)/python -m tests.s3 demo
+	$(BIN)/python -m tests.s3 demo $(DEMO_ARGS)
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check .

@@ -121,7 +121,8 @@ class LocalStorageStrategy(StorageStrategy):
 
         A write killed mid-way (the process, not the task) leaves its temporary
         file behind; they are removed once older than ``temp_max_age``, now and
-        every half of that (at least every minute) while the strategy runs.
+        every half of that (but no more often than once a minute) while the strategy
+        runs.
         """
         try:
             await _blocking(files.make_shards)(self.root)
