@@ -1,5 +1,8 @@
 """AnalyticsService: events buffered in memory and sent to a Segment-style ``/v1/batch``.
 
+Longer than the other modules: one send loop serves both the in-memory
+buffer and the fleet's durable outbox, and splitting it would split that loop.
+
 On the wire it does what segment-analytics-python does (its captured
 behaviour is replayed in the tests): a message over 32 KB is refused when it
 is tracked; a batch is cut once it reaches 475,000 bytes of messages, and

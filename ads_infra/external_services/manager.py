@@ -1,5 +1,8 @@
 """ExternalServiceManager: one aiohttp session and one request path for every upstream.
 
+A little over the usual module size: the request loop and the session's
+lifecycle share state that would otherwise pass between modules on every call.
+
 Each registered service gets, on that path: a rate limit (aiolimiter), a
 timeout, retries with backoff and jitter (honouring ``Retry-After`` up to a
 cap), a circuit breaker, Prometheus metrics and a status for health checks.
