@@ -13,31 +13,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-from sqlalchemy.engine import make_url
-
 from ads_infra.entrypoints.soak import run_soak
 from ads_infra.testing import build_test_container
+from tests.integration.soak.faults import terminate_backends
 from tests.redis_server import RedisServer
 
 SECONDS = float(os.environ.get("ADS_SOAK_SECONDS", "9"))
-
-
-async def _terminate_soak_backends(postgres_url: str) -> int:
-    """pg_terminate_backend on every connection of the soak's database; returns how many."""
-    url = make_url(postgres_url)
-    admin = await asyncpg.connect(
-        url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    )
-    try:
-        rows = await admin.fetch(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = $1 AND application_name = 'ads-infra' AND pid <> pg_backend_pid()",
-            url.database,
-        )
-    finally:
-        await admin.close()
-    return sum(1 for row in rows if row[0])
 
 
 async def test_soak_loses_no_acknowledged_write_under_faults(
@@ -72,11 +53,11 @@ async def test_soak_loses_no_acknowledged_write_under_faults(
         deadline = asyncio.get_running_loop().time() + SECONDS - 3.0
         await asyncio.sleep(1.0)
         while asyncio.get_running_loop().time() < deadline:
-            terminated.append(await _terminate_soak_backends(postgres_url))
+            terminated.append(await terminate_backends(postgres_url, application_name="ads-infra"))
             await asyncio.sleep(0.7)
             await asyncio.to_thread(private_redis.stop)
             await asyncio.sleep(1.0)
-            terminated.append(await _terminate_soak_backends(postgres_url))
+            terminated.append(await terminate_backends(postgres_url, application_name="ads-infra"))
             await asyncio.to_thread(private_redis.start)
             cache_back_on_redis.append(await back_on_redis())
             await asyncio.sleep(0.5)

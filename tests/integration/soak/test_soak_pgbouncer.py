@@ -14,31 +14,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from sqlalchemy.engine import make_url
 
 from ads_infra.entrypoints.soak import run_soak
 from ads_infra.testing import build_test_container
+from tests.integration.soak.faults import terminate_backends
 from tests.pg_servers import PgBouncer
 
 SECONDS = float(os.environ.get("ADS_SOAK_SECONDS", "9"))
-
-
-async def _terminate_backends(postgres_url: str) -> int:
-    """pg_terminate_backend on every connection to the soak's database (PgBouncer's)."""
-    url = make_url(postgres_url)
-    admin = await asyncpg.connect(
-        url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    )
-    try:
-        rows = await admin.fetch(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = $1 AND pid <> pg_backend_pid()",
-            url.database,
-        )
-    finally:
-        await admin.close()
-    return sum(1 for row in rows if row[0])
 
 
 async def test_soak_through_pgbouncer_loses_no_acknowledged_write(
@@ -62,7 +45,7 @@ async def test_soak_through_pgbouncer_loses_no_acknowledged_write(
         deadline = asyncio.get_running_loop().time() + SECONDS - 2.0
         await asyncio.sleep(1.0)
         while asyncio.get_running_loop().time() < deadline:
-            terminated.append(await _terminate_backends(postgres_url))
+            terminated.append(await terminate_backends(postgres_url))
             await asyncio.sleep(0.8)
 
     report = await run_soak(container, seconds=SECONDS, concurrency=8, fault_hook=faults)
