@@ -32,6 +32,7 @@ from ads_infra.cache import CacheConfig, CacheManager, CacheType
 from benchmarks.report import Measurement, measure_ops
 
 AREA = "cache"
+SETUP = "memory and Redis (db of ADS_BENCH_REDIS_URL), 50 tasks, pool 50"
 CONCURRENCY = 50
 POOL_SIZE = 50
 TTL = 300

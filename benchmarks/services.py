@@ -23,6 +23,7 @@ from ads_infra.external_services import ExternalServiceConfig, ExternalServiceMa
 from benchmarks.report import Measurement, measure_ops
 
 AREA = "services"
+SETUP = "a local aiohttp server in the same loop, 16 callers"
 TARGET = 0.85
 CONCURRENCY = 16
 PAYLOAD = b'{"id":"chatcmpl-1","choices":[{"message":{"content":"Ad copy"}}]}'

@@ -44,6 +44,7 @@ from ads_infra.storage import FileStorageManager
 from benchmarks.report import Measurement
 
 KIB = 1024
+SETUP = "files under ./ (the filesystem of ./var/storage), S3 on moto_server"
 MIB = 1024 * KIB
 PDF = b"%PDF-1.7\n"
 
