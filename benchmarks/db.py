@@ -1,11 +1,10 @@
 """``ads-infra bench db``: the repositories, as shipped, against raw asyncpg doing the same work.
 
-One PostgreSQL database is created for the run (on the server of
-ADS_BENCH_DATABASE_URL, else ADS_TEST_DATABASE_URL, else
-postgresql+asyncpg://postgres@127.0.0.1:5432/test) and dropped at the end.
+One PostgreSQL database is created for the run (see
+:mod:`benchmarks.pg`) and dropped at the end.
 
 Ours is the shipped configuration: ``DatabaseConfig`` defaults (pool
-pre-ping, timeouts, retries) except the URL and the pool size, which is
+pre-ping setting, timeouts, retries) except the URL and the pool size, which is
 the same for every contender (ADS_BENCH_POOL, default 10, no overflow: the
 server's connections are shared). The writes, list, count and analytics go
 through a factory with the shipped memory CacheManager (what the container
@@ -47,13 +46,11 @@ import os
 import random
 import statistics
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -63,6 +60,7 @@ from ads_infra.database import DatabaseManager, migrate
 from ads_infra.database.tables import ads
 from ads_infra.domain.entities import Ad, AdGroup, Campaign, PerformanceRecord
 from ads_infra.repositories import RepositoryFactory
+from benchmarks.pg import bench_database, dsn
 from benchmarks.report import Measurement, Op, Sample, compare, row
 
 AREA = "db"
@@ -104,19 +102,6 @@ class AdRow(_Base):
 
     if TYPE_CHECKING:
         user_id: int
-
-
-def _server_url() -> str:
-    return os.environ.get(
-        "ADS_BENCH_DATABASE_URL",
-        os.environ.get(
-            "ADS_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-        ),
-    )
-
-
-def _dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 # --- the raw side's statements -------------------------------------------------------------
@@ -539,14 +524,11 @@ async def _seed_analytics(factory: RepositoryFactory, ad_ids: list[int]) -> None
 
 
 async def run(*, quick: bool) -> list[Measurement]:
-    server = _server_url()
-    name = f"ads_bench_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(_dsn(server))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
-    finally:
-        await admin.close()
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    async with bench_database() as url:
+        return await _run(url, quick)
+
+
+async def _run(url: str, quick: bool) -> list[Measurement]:
     # Shipped defaults (pre-ping included); only the pool is sized for a shared server.
     db = DatabaseManager(DatabaseConfig(url=url, pool_size=POOL, max_overflow=0))
     pool: Any = None
@@ -556,7 +538,7 @@ async def run(*, quick: bool) -> list[Measurement]:
         rows = 20_000 if quick else 100_000
         seed = await _seed(factory, max(1000, rows // DAYS))
         await _seed_analytics(factory, seed.ad_ids)
-        pool = await asyncpg.create_pool(_dsn(url), min_size=POOL, max_size=POOL)
+        pool = await asyncpg.create_pool(dsn(url), min_size=POOL, max_size=POOL)
         plan = Plan({1: 150, 50: 500}, rounds=3) if quick else Plan({1: 300, 50: 1500}, rounds=7)
         results = await _per_call_rows(url, db, seed, pool, plan)
         results += await _bulk_rows(factory, pool, seed.ad_ids, rows, rounds=2 if quick else 3)
@@ -565,8 +547,3 @@ async def run(*, quick: bool) -> list[Measurement]:
         if pool is not None:
             await pool.close()
         await db.close()
-        admin = await asyncpg.connect(_dsn(server))
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()

@@ -27,6 +27,7 @@ AREAS: dict[str, str] = {
     "storage": "benchmarks.storage",
     "services": "benchmarks.services",
     "db": "benchmarks.db",
+    "fastapi": "benchmarks.webapp",
 }
 
 Runner = Callable[[Coroutine[Any, Any, list[Measurement]]], list[Measurement]]
