@@ -1,19 +1,25 @@
-"""``ads-infra bench storage``: FileStorageManager against the raw libraries under it.
+"""``ads-infra bench storage``: FileStorageManager, as shipped, against the strongest raw baseline.
 
-Local: save and read 4 KiB and 1 MiB files, against raw aiofiles doing the same
-durable write (temporary file, write, fsync, rename) and a plain read. Ours
-also validates, hashes, keeps metadata and verifies the checksum on read;
-compression and encryption are off in the rows with a target (a 1 MiB row with
-both on shows their price).
+Local: save and read 4 KiB and 1 MiB files, against one ``asyncio.to_thread``
+hop doing the same durable write (temporary file, write, fsync, rename) or
+the same read (open, read); aiofiles (a thread hop per open, write, flush,
+fsync, close and rename) is a peer. Ours also validates, hashes, keeps
+metadata and verifies the checksum on read; compression and encryption are
+off in the rows with a target (a 1 MiB row with both on shows their price).
+
+Listing (full runs only): ``list_files(limit=100)`` among 100,000 files
+written through ``save_file`` (ADS_BENCH_LISTING_FILES), first page and a
+page from the middle, against listing 100 names of a flat folder of as many
+files with ``os.scandir`` in one thread hop.
 
 S3: the same against raw obstore put/get on the same endpoint:
 ADS_S3_ENDPOINT_URL (bucket ADS_S3_BUCKET, objects under a unique prefix,
 deleted afterwards), else a moto_server started on a free port for the run.
 Without moto installed the S3 rows are skipped with a note.
 
-Each row times baseline and ours one operation at a time, in alternation, and
+Each row times the contenders one operation at a time, in turns, and
 reports ops/s from the median operation, so a noisy neighbour on a shared
-machine (fsync latency swings a lot) hurts both sides alike.
+machine (fsync latency swings a lot) hurts every side alike.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import itertools
 import os
 import shutil
 import socket
@@ -30,7 +37,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiofiles
@@ -41,9 +48,14 @@ from obstore.store import S3Store
 from ads_infra.core.redact import Secret
 from ads_infra.core.settings import StorageConfig, StorageType
 from ads_infra.storage import FileStorageManager
-from benchmarks.report import Measurement
+from benchmarks.report import Measurement, Op, Sample, row
 
+AREA = "storage"
+LOCAL_TARGET = 0.9  # save and read, against one thread hop doing the same
+LISTING_TARGET = 3.0  # list_files(limit=100) time / os.scandir of 100 names
+LISTING_FILES = int(os.environ.get("ADS_BENCH_LISTING_FILES", "100000"))
 KIB = 1024
+SETUP = "files under ./ (the filesystem of ./var/storage), S3 on moto_server"
 MIB = 1024 * KIB
 PDF = b"%PDF-1.7\n"
 
@@ -52,30 +64,62 @@ def _content(size: int) -> bytes:
     return PDF + os.urandom(size - len(PDF))
 
 
-async def _paired(
-    baseline: Callable[[], Awaitable[Any]], ours: Callable[[], Awaitable[Any]], n: int
-) -> tuple[float, float]:
-    """(ours, baseline) in ops/s, from the median time of one operation.
+async def _alternating(contenders: dict[str, Op], n: int) -> dict[str, Sample]:
+    """Each contender ``n`` times, one operation each in turn (the order rotating every time).
 
     Durable writes are dominated by fsync latency, which swings with whatever
-    else the disk is doing: the two sides are timed in turns, one operation
-    each (the order flipping every time), so both see the same conditions, and
-    the median keeps a few stalls from deciding the ratio.
+    else the disk is doing: one operation per side in turn puts every side
+    through the same conditions. The figure is ops/s from the median
+    operation (so a few stalls do not decide it); p50/p99 are kept.
     """
-    for _ in range(2):  # warm-up: folders, caches, connections
-        await baseline()
-        await ours()
-    times: dict[str, list[float]] = {"baseline": [], "ours": []}
+    for op in contenders.values():  # warm-up: folders, caches, connections
+        await op()
+        await op()
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    order = list(contenders)
+    clock = time.perf_counter
     for i in range(n):
-        pair = (("baseline", baseline), ("ours", ours))
-        for side, op in pair if i % 2 == 0 else pair[::-1]:
-            started = time.perf_counter()
-            await op()
-            times[side].append(time.perf_counter() - started)
-    return 1 / statistics.median(times["ours"]), 1 / statistics.median(times["baseline"])
+        shift = i % len(order)
+        for name in order[shift:] + order[:shift]:
+            started = clock()
+            await contenders[name]()
+            times[name].append(clock() - started)
+    return {
+        name: Sample(rates=[1 / statistics.median(values)], latencies=values)
+        for name, values in times.items()
+    }
 
 
-async def _raw_save(folder: str, data: bytes) -> None:
+def _durable_write(folder: str, data: bytes) -> None:
+    """The one-hop baseline's blocking half: temporary file, write, fsync, rename."""
+    final = os.path.join(folder, uuid.uuid4().hex)
+    tmp = final + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, final)
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+async def _thread_save(folder: str, data: bytes) -> None:
+    await asyncio.to_thread(_durable_write, folder, data)
+
+
+async def _thread_read(path: str) -> bytes:
+    return await asyncio.to_thread(_read, path)
+
+
+async def _aiofiles_save(folder: str, data: bytes) -> None:
+    """The peer: aiofiles, one thread hop per open, write, flush, fsync, close and rename."""
     final = os.path.join(folder, uuid.uuid4().hex)
     tmp = final + ".tmp"
     async with aiofiles.open(tmp, "wb") as f:
@@ -85,7 +129,7 @@ async def _raw_save(folder: str, data: bytes) -> None:
     await aiofiles.os.replace(tmp, final)
 
 
-async def _raw_read(path: str) -> bytes:
+async def _aiofiles_read(path: str) -> bytes:
     async with aiofiles.open(path, "rb") as f:
         return await f.read()
 
@@ -100,75 +144,167 @@ def _cycle(items: list[str]) -> Callable[[], str]:
     return next_item
 
 
+def _manager(base_path: str, **overrides: Any) -> FileStorageManager:
+    """Local storage on the shipped StorageConfig, compression and encryption off unless given."""
+    settings = {"compression_enabled": False, "encryption_enabled": False, **overrides}
+    return FileStorageManager(StorageConfig(base_path=base_path, **settings))
+
+
 async def _local(quick: bool) -> list[Measurement]:
     # In the working folder: the filesystem the default ./var/storage lives on.
     root = await asyncio.to_thread(tempfile.mkdtemp, prefix="ads-bench-storage-", dir=".")
     out: list[Measurement] = []
     try:
-        raw_dir = os.path.join(root, "raw")
-        os.makedirs(raw_dir)
-        plain = FileStorageManager(
-            StorageConfig(
-                base_path=os.path.join(root, "ours"),
-                compression_enabled=False,
-                encryption_enabled=False,
-            )
-        )
-        sealed = FileStorageManager(
-            StorageConfig(
-                base_path=os.path.join(root, "sealed"),
-                compression_enabled=True,
-                encryption_enabled=True,
-                encryption_key=Secret(os.urandom(32).hex()),
-            )
+        thread_dir, peer_dir = os.path.join(root, "thread"), os.path.join(root, "aiofiles")
+        os.makedirs(thread_dir)
+        os.makedirs(peer_dir)
+        plain = _manager(os.path.join(root, "ours"))
+        sealed = _manager(
+            os.path.join(root, "sealed"),
+            compression_enabled=True,
+            encryption_enabled=True,
+            encryption_key=Secret(os.urandom(32).hex()),
         )
         await plain.start()
         await sealed.start()
         for label, size, n in (
-            ("4 KiB", 4 * KIB, 150 if quick else 2000),
-            ("1 MiB", MIB, 20 if quick else 200),
+            ("4 KiB", 4 * KIB, 150 if quick else 1500),
+            ("1 MiB", MIB, 20 if quick else 150),
         ):
             data = _content(size)
-            ours, base = await _paired(
-                lambda data=data: _raw_save(raw_dir, data),  # type: ignore[misc]
-                lambda data=data: plain.save_file(data, "bench.pdf"),  # type: ignore[misc]
+            saves = await _alternating(
+                {
+                    "ours": lambda data=data: plain.save_file(data, "bench.pdf"),  # type: ignore[misc]
+                    "raw": lambda data=data: _thread_save(thread_dir, data),  # type: ignore[misc]
+                    "aiofiles": lambda data=data: _aiofiles_save(peer_dir, data),  # type: ignore[misc]
+                },
                 n,
             )
             out.append(
-                Measurement(
-                    "storage", f"local save {label}", ours, "aiofiles+fsync+rename", base,
-                    target=0.8, note="compression and encryption off",
+                row(
+                    AREA, f"local save {label}", saves["ours"], "to_thread(write+fsync+rename)",
+                    saves["raw"], peers={"aiofiles": saves["aiofiles"]}, target=LOCAL_TARGET,
+                    note="compression and encryption off; one thread hop on the baseline",
                 )
             )  # fmt: skip
-            raw_files = [os.path.join(raw_dir, f) for f in os.listdir(raw_dir)][:50]
-            our_files = [item.key async for item in plain.strategy.iter_all()][:50]
-            next_raw, next_ours = _cycle(raw_files), _cycle(our_files)
-            ours, base = await _paired(
-                lambda next_raw=next_raw: _raw_read(next_raw()),  # type: ignore[misc]
-                lambda next_ours=next_ours: plain.get_file(next_ours()),  # type: ignore[misc]
+            thread_files = [os.path.join(thread_dir, f) for f in os.listdir(thread_dir)][:50]
+            our_files = [item["filename"] for item in await plain.list_files(limit=50)]
+            next_raw, next_ours = _cycle(thread_files), _cycle(our_files)
+            reads = await _alternating(
+                {
+                    "ours": lambda next_ours=next_ours: plain.get_file(next_ours()),  # type: ignore[misc]
+                    "raw": lambda next_raw=next_raw: _thread_read(next_raw()),  # type: ignore[misc]
+                    "aiofiles": lambda next_raw=next_raw: _aiofiles_read(next_raw()),  # type: ignore[misc]
+                },
                 n * 2,
             )
             out.append(
-                Measurement(
-                    "storage", f"local read {label}", ours, "aiofiles read", base,
+                row(
+                    AREA, f"local read {label}", reads["ours"], "to_thread(open+read)",
+                    reads["raw"], peers={"aiofiles": reads["aiofiles"]}, target=LOCAL_TARGET,
                     note="ours also reads metadata and verifies sha256",
                 )
             )  # fmt: skip
+            for folder in (thread_dir, peer_dir):  # the next size starts from empty folders
+                await asyncio.to_thread(shutil.rmtree, folder)
+                os.makedirs(folder)
         text = (b"campaign,impressions,clicks\n" + b"c1,1000,17\n" * (MIB // 11))[:MIB]
-        ours, base = await _paired(
-            lambda: _raw_save(raw_dir, text),
-            lambda: sealed.save_file(text, "bench.csv"),
+        costs = await _alternating(
+            {
+                "ours": lambda: sealed.save_file(text, "bench.csv"),
+                "raw": lambda: _thread_save(thread_dir, text),
+            },
             8 if quick else 60,
         )
         out.append(
-            Measurement(
-                "storage", "local save 1 MiB csv, gzip+AES-GCM", ours, "aiofiles+fsync+rename",
-                base, note="the price of compression and encryption",
+            row(
+                AREA, "local save 1 MiB csv, gzip+AES-GCM", costs["ours"],
+                "to_thread(write+fsync+rename)", costs["raw"],
+                note="the price of compression and encryption (no target)",
             )
         )  # fmt: skip
+        await plain.close()
+        await sealed.close()
     finally:
         await asyncio.to_thread(shutil.rmtree, root, True)
     return out
+
+
+async def _timed_ms(op: Op, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        started = time.perf_counter()
+        await op()
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+async def _listing(files: int) -> list[Measurement]:
+    """``list_files(limit=100)`` among ``files`` stored files, against 100 names of os.scandir.
+
+    The files are written through ``save_file`` (so the listing sees what the
+    storage keeps, whatever its layout or index); the baseline lists 100
+    names of a flat folder holding as many empty files, in one thread hop.
+    A page from the middle of the listing (``start_after``) is timed too:
+    paging through a folder page by page must not cost a full scan a page.
+    """
+    root = await asyncio.to_thread(tempfile.mkdtemp, prefix="ads-bench-listing-", dir=".")
+    try:
+        manager = _manager(os.path.join(root, "ours"))
+        await manager.start()
+        flat = os.path.join(root, "flat")
+
+        def make_flat() -> None:
+            os.makedirs(flat)
+            for i in range(files):
+                os.close(os.open(os.path.join(flat, f"{i:08d}.txt"), os.O_WRONLY | os.O_CREAT))
+
+        started = time.perf_counter()
+        await asyncio.to_thread(make_flat)
+        semaphore = asyncio.Semaphore(32)
+        names: list[str] = []
+
+        async def save(i: int) -> None:
+            async with semaphore:
+                names.append(await manager.save_file(b"impressions,clicks\n%d,1\n" % i, "r.csv"))
+
+        await asyncio.gather(*(save(i) for i in range(files)))
+        populate_s = time.perf_counter() - started
+        names.sort()
+        middle = names[len(names) // 2]
+
+        def scan100() -> list[str]:
+            with os.scandir(flat) as entries:
+                return [entry.name for entry in itertools.islice(entries, 100)]
+
+        async def baseline() -> Any:
+            assert len(await asyncio.to_thread(scan100)) == 100
+
+        async def first_page() -> Any:
+            assert len(await manager.list_files(limit=100)) == 100
+
+        async def middle_page() -> Any:
+            page = await manager.list_files(limit=100, start_after=middle)
+            assert len(page) == 100 and page[0]["filename"] > middle
+
+        n = 5  # a full listing of 100,000 files takes seconds
+        base_ms = await _timed_ms(baseline, n)
+        out = []
+        for label, op in (("first page", first_page), ("a page from the middle", middle_page)):
+            ours_ms = await _timed_ms(op, n)
+            out.append(
+                Measurement(
+                    AREA, f"list_files(limit=100) among {files:,} files, {label}",
+                    statistics.median(ours_ms), "os.scandir of 100 names (to_thread)",
+                    statistics.median(base_ms), unit="ms", higher_is_better=False,
+                    target=LISTING_TARGET, rounds=n,
+                    note=f"files written through save_file ({populate_s:.0f} s)",
+                )
+            )  # fmt: skip
+        await manager.close()
+        return out
+    finally:
+        await asyncio.to_thread(shutil.rmtree, root, True)
 
 
 async def _raw_put(store: S3Store, data: bytes, keys: list[str]) -> None:
@@ -260,22 +396,39 @@ async def _s3(quick: bool) -> tuple[list[Measurement], str | None]:
                 data = _content(size)
                 raw_keys: list[str] = []
 
-                ours, base = await _paired(
-                    lambda data=data, keys=raw_keys: _raw_put(raw, data, keys),  # type: ignore[misc]
-                    lambda data=data: manager.save_file(data, "b.pdf"),  # type: ignore[misc]
+                saves = await _alternating(
+                    {
+                        "ours": lambda data=data: manager.save_file(data, "b.pdf"),  # type: ignore[misc]
+                        "raw": lambda data=data, keys=raw_keys: _raw_put(raw, data, keys),  # type: ignore[misc]
+                    },
                     n,
                 )
-                out.append(Measurement("storage", f"s3 save {label}", ours, "obstore put", base))
-                our_keys = [item.key async for item in manager.strategy.iter_all()][:20]
+                out.append(
+                    row(AREA, f"s3 save {label}", saves["ours"], "obstore put", saves["raw"])
+                )
+                our_keys = [item["filename"] for item in await manager.list_files(limit=20)]
                 next_raw, next_ours = _cycle(raw_keys[:20]), _cycle(our_keys)
-                ours, base = await _paired(
-                    lambda next_raw=next_raw: _raw_get(raw, next_raw()),  # type: ignore[misc]
-                    lambda next_ours=next_ours: manager.get_file(next_ours()),  # type: ignore[misc]
+                reads = await _alternating(
+                    {
+                        "ours": lambda next_ours=next_ours: manager.get_file(next_ours()),  # type: ignore[misc]
+                        "raw": lambda next_raw=next_raw: _raw_get(raw, next_raw()),  # type: ignore[misc]
+                    },
                     n,
                 )
-                out.append(Measurement("storage", f"s3 read {label}", ours, "obstore get", base))
+                out.append(
+                    row(AREA, f"s3 read {label}", reads["ours"], "obstore get", reads["raw"])
+                )
         finally:
-            for store in (raw, manager.strategy.store):  # type: ignore[attr-defined]
+            await manager.close()
+            ours_store = S3Store(
+                bucket,
+                prefix=f"{prefix}/ours",
+                endpoint=endpoint,
+                region=config.s3_region,
+                virtual_hosted_style_request=False,
+                client_options={"allow_http": endpoint.startswith("http://")},
+            )
+            for store in (raw, ours_store):
                 keys = [m["path"] async for chunk in obstore.list(store) for m in chunk]
                 if keys:
                     await obstore.delete_async(store, keys)
@@ -284,6 +437,8 @@ async def _s3(quick: bool) -> tuple[list[Measurement], str | None]:
 
 async def run(*, quick: bool) -> list[Measurement]:
     measurements = await _local(quick)
+    if not quick:  # minutes of writing 100,000 files: full runs only
+        measurements += await _listing(LISTING_FILES)
     s3_rows, note = await _s3(quick)
     if note:
         print(f"bench storage: {note}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""A host application wired to ads-infra the dependency-injector way.
+"""A host application on ads-infra's container (a subclass of it, ``AppContainer``).
 
 Run it with ``uvicorn examples.fastapi_app.app:app`` from the repository root
 (config from ADS_INFRA_CONFIG or ./config.yml). The container's resources

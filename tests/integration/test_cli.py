@@ -88,6 +88,27 @@ def test_bench_rejects_an_unknown_area() -> None:
     assert "unknown benchmark area 'nosuch'" in result.output
 
 
+def test_bench_quick_json_emits_rows_with_ratios_and_targets() -> None:
+    """One fast area through the real command: well-formed rows; no speed is checked."""
+    command = ["bench", "services", "--quick", "--json"]
+    result = subprocess.run(
+        [sys.executable, "-m", "ads_infra.entrypoints.cli", *command],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["run"]["mode"] == "quick" and "pool_pre_ping" in report["run"]["config"]
+    rows = report["measurements"]
+    assert [r["operation"] for r in rows] == [
+        "GET through the manager",
+        "POST JSON through the manager (decoded)",
+    ]
+    for r in rows:
+        assert r["ours"] > 0 and r["baseline"] > 0 and r["ratio"] > 0
+        assert r["p50_ms"] > 0 and r["p99_ms"] >= r["p50_ms"]
+        assert r["target"] == 0.9 and r["meets_target"] in (True, False)
+
+
 def test_db_upgrade_current_and_downgrade_on_sqlite(in_project_copy: Path) -> None:
     # docs/repositories.md's three commands, in its order.
     runner = CliRunner()

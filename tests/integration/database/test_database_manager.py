@@ -171,7 +171,7 @@ async def test_pooled_connections_killed_between_units_are_replaced(postgres_url
         async def unit(session: AsyncSession) -> Any:
             return (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
 
-        assert await db.run(unit) != pid  # pre-ping replaced the dead connection
+        assert await db.run(unit) != pid  # the dead connection was replaced, not reused
     finally:
         await db.close()
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 import asyncpg
 from sqlalchemy.engine import make_url
 
@@ -9,6 +14,7 @@ from ads_infra.cache import CacheManager
 from ads_infra.config import DatabaseConfig
 from ads_infra.containers import create_container
 from ads_infra.database import DatabaseManager, migrate
+from ads_infra.domain import Campaign, PerformanceRecord
 from ads_infra.repositories import (
     AdsRepositoryImpl,
     AnalyticsRepositoryImpl,
@@ -47,6 +53,63 @@ async def test_get_by_id_recovers_when_the_pooled_connections_were_killed(
         assert killed >= 1
         assert await ads.get_by_id(tree.ad.id or 0, user_id=1) == tree.ad
         assert await ads.get_by_id(999_999, user_id=1) is None
+    finally:
+        await db.close()
+
+
+async def _kill_backends(postgres_url: str) -> int:
+    dsn = make_url(postgres_url).set(drivername="postgresql")
+    admin = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+    try:
+        return int(
+            await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                dsn.database,
+            )
+        )
+    finally:
+        await admin.close()
+
+
+async def test_every_repository_call_recovers_from_a_killed_pool_without_pre_ping(
+    postgres_url: str,
+) -> None:
+    """The evidence for shipping ``pool_pre_ping: false``: no call sees the dead connections."""
+    config = DatabaseConfig(url=postgres_url, pool_size=4, max_overflow=0, retry_delay=0.01)
+    assert config.pool_pre_ping is False  # the shipped default is what is tested
+    db = DatabaseManager(config)
+    try:
+        await migrate.upgrade(db)
+        factory = RepositoryFactory(db, CacheManager())
+        tree = await make_tree(factory, 1)
+        ad_id, campaign_id = tree.ad.id or 0, tree.campaign.id or 0
+        ads, campaigns = factory.create_ads_repository(), factory.create_campaign_repository()
+        perf, analytics = (
+            factory.create_performance_repository(),
+            factory.create_analytics_repository(),
+        )
+        day = dt.date(2026, 1, 1)
+        calls: dict[str, Callable[[int], Awaitable[Any]]] = {
+            "get_by_id": lambda i: ads.get_by_id(ad_id, user_id=1),
+            "list": lambda i: ads.list(user_id=1),
+            "count": lambda i: ads.count(user_id=1),
+            "create": lambda i: campaigns.create(Campaign(user_id=1, name=f"c{i}")),
+            "update": lambda i: campaigns.update(campaign_id, {"name": f"u{i}"}, user_id=1),
+            "upsert": lambda i: perf.upsert(
+                PerformanceRecord(ad_id=ad_id, date=day + dt.timedelta(days=i), impressions=9),
+                user_id=1,
+            ),
+            "summaries": lambda i: analytics.summaries(
+                "campaign", user_id=1, start_date=day, end_date=day
+            ),
+        }
+        for name, call in calls.items():
+            await asyncio.gather(*(call(i) for i in range(4)))  # four pooled connections
+            assert await _kill_backends(postgres_url) >= 1, name
+            results = await asyncio.gather(*(call(i) for i in range(8)), return_exceptions=True)
+            failed = [r for r in results if isinstance(r, BaseException)]
+            assert not failed, f"{name}: {failed[0]!r}"
     finally:
         await db.close()
 
