@@ -1,4 +1,4 @@
-"""The repositories package's floor plan: one catalog that everything is built from, no cycles.
+"""The repositories package's floor plan: one catalog that everything is built from.
 
 No database is touched: the factory, a unit of work and the container are
 only built, on a SQLite URL that is never connected to.
@@ -6,9 +6,7 @@ only built, on a SQLite URL that is never connected to.
 
 from __future__ import annotations
 
-import ast
 import inspect
-import pathlib
 import typing
 
 import pytest
@@ -25,8 +23,7 @@ from ads_infra.repositories import (
     UnitOfWork,
 )
 from ads_infra.repositories.base import BaseRepository
-
-PACKAGE_DIR = pathlib.Path(package.__file__).parent
+from tests.unit.test_architecture import GRAPH
 
 
 @pytest.fixture
@@ -89,50 +86,9 @@ def test_the_container_has_one_provider_per_catalog_entry(sqlite_url: str) -> No
     assert names == set(REPOSITORIES)
 
 
-def _imports(path: pathlib.Path) -> set[str]:
-    """Every module ``path`` imports: top level, under TYPE_CHECKING and inside functions."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, f"{path.name}: relative import"
-            base = node.module or ""
-            found.add(base)
-            found.update(f"{base}.{alias.name}" for alias in node.names)
-    return found
-
-
-def _graph() -> dict[str, set[str]]:
-    modules = {
-        (package.__name__ if p.stem == "__init__" else f"{package.__name__}.{p.stem}"): p
-        for p in PACKAGE_DIR.glob("*.py")
-    }
-    return {
-        name: {m for m in _imports(path) if m in modules and m != name}
-        for name, path in modules.items()
-    }
-
-
-def test_the_package_has_no_import_cycles() -> None:
-    graph = _graph()
-    done: set[str] = set()
-    cycles: list[list[str]] = []
-
-    def visit(module: str, path: list[str]) -> None:
-        for dep in sorted(graph[module]):
-            if dep in path:
-                cycles.append([*path[path.index(dep) :], dep])
-            elif dep not in done:
-                visit(dep, [*path, dep])
-        done.add(module)
-
-    for module in sorted(graph):
-        if module not in done:
-            visit(module, [module])
-    assert cycles == []
-
-
 def test_only_the_unit_of_work_s_builders_know_it() -> None:
-    knows = {m for m, deps in _graph().items() if f"{package.__name__}.unit_of_work" in deps}
+    """Repositories never import the unit of work (cycles are checked package-wide in
+    tests/unit/test_architecture.py, from the same import graph)."""
+    unit_of_work = f"{package.__name__}.unit_of_work"
+    knows = {m for m, deps in GRAPH.items() if unit_of_work in deps}
     assert knows == {package.__name__, f"{package.__name__}.factory"}
