@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from ads_infra.cache.codec import Codec
 from ads_infra.core.settings import CacheConfig
 
-__all__ = ["MAX_TTL", "NEVER", "CacheStrategy", "expiry_seconds"]
+__all__ = ["MAX_TTL", "NEVER", "CacheStrategy", "expiry_seconds", "tag_keys"]
 
 NEVER = math.inf  # the expiry of an entry stored without TTL, and the time it has left
 MAX_TTL = 10**9  # seconds, ~31 years: far inside Redis's limit for EX/PX
@@ -35,6 +35,31 @@ def expiry_seconds(ttl: float | None, default_ttl: int) -> float:
     if ttl > MAX_TTL:
         raise ValueError(f"ttl must be <= {MAX_TTL:,} seconds (0 = no expiry), got {ttl}")
     return float(ttl)
+
+
+# Between the namespace and a tag's name in the key of the tag's set. A NUL
+# byte keeps the set's key apart from any key a caller would write, while
+# ``clear()`` (the pattern ``*``) still deletes it with the namespace.
+_TAG_MARK = "\x00tag:"
+MAX_TAG_LENGTH = 1024
+
+
+def tag_keys(prefix: str, tags: Iterable[str]) -> list[str]:
+    """The keys of the sets that hold the members of ``tags``, under ``prefix``.
+
+    Raises TypeError for one string instead of an iterable of them (``tags="u1"``
+    would tag ``u`` and ``1``) and ValueError for an empty or oversized tag.
+    """
+    if isinstance(tags, (str, bytes)):
+        raise TypeError(f"tags must be an iterable of strings, e.g. tags=[{tags!r}]")
+    keys = []
+    for tag in tags:
+        if not isinstance(tag, str):
+            raise TypeError(f"a tag must be a string, not {type(tag).__name__}")
+        if not 0 < len(tag) <= MAX_TAG_LENGTH:
+            raise ValueError(f"a tag must be 1 to {MAX_TAG_LENGTH} characters long")
+        keys.append(prefix + _TAG_MARK + tag)
+    return keys
 
 
 class CacheStrategy(abc.ABC):
@@ -103,6 +128,29 @@ class CacheStrategy(abc.ABC):
 
     async def get_with_ttl_raw(self, key: str) -> tuple[bytes | None, float]:
         return (await self.get_many_with_ttl_raw([key]))[0]
+
+    # --- tags: optional hooks; a backend without them refuses tagged writes -------
+
+    supports_tags: ClassVar[bool] = False
+
+    async def set_tagged_raw(
+        self, items: Sequence[tuple[str, bytes]], ttl: float, tag_keys: Sequence[str]
+    ) -> None:
+        """Store ``items`` and add their keys to each tag's set, in one round trip.
+
+        A tag's set lives at least as long as the longest-lived key in it, so
+        deleting the tag finds every key still alive.
+        """
+        raise NotImplementedError(f"the {self.backend or type(self).__name__} cache has no tags")
+
+    async def delete_tagged_raw(self, tag_keys: Sequence[str]) -> tuple[int, list[str]]:
+        """Delete every key in the tags' sets, and the sets.
+
+        Returns how many keys were deleted and the keys the sets named (some
+        may have expired already). Proportional to the tags' members, whatever
+        the size of the keyspace.
+        """
+        raise NotImplementedError(f"the {self.backend or type(self).__name__} cache has no tags")
 
     @abc.abstractmethod
     async def ping(self) -> None:

@@ -81,6 +81,7 @@ class FallbackBreaker:
         # What changed while Redis was away; deleted on Redis before going back.
         self._dirty_keys: set[str] = set()
         self._dirty_patterns: list[str] = []
+        self._dirty_tags: set[str] = set()
         self._dirty_overflow = False
 
     # --- lifecycle ---------------------------------------------------------------
@@ -168,6 +169,18 @@ class FallbackBreaker:
         if pattern not in self._dirty_patterns:
             self._dirty_patterns.append(pattern)
 
+    def mark_dirty_tag(self, tag: str) -> None:
+        """A tag (its set's key) was invalidated in memory only: invalidate it on Redis later."""
+        if "*" in self._dirty_patterns:
+            return
+        if len(self._dirty_tags) < self.local.max_size:
+            self._dirty_tags.add(tag)
+        else:  # too many to track, as in mark_dirty
+            self._dirty_tags.clear()
+            self._dirty_keys.clear()
+            self._dirty_patterns.append("*")
+            self._dirty_overflow = True
+
     # --- the probe and the return -----------------------------------------------------
 
     def _start_probe(self) -> None:
@@ -203,17 +216,21 @@ class FallbackBreaker:
     async def _reconcile(self) -> None:
         """Delete on Redis what changed while it was away, so it serves nothing stale."""
         remote = self.remote
-        while self._dirty_keys or self._dirty_patterns:
+        while self._dirty_keys or self._dirty_patterns or self._dirty_tags:
             keys, self._dirty_keys = list(self._dirty_keys), set()
             patterns, self._dirty_patterns = self._dirty_patterns, []
+            tags, self._dirty_tags = list(self._dirty_tags), set()
             try:
                 for start in range(0, len(keys), _DELETE_BATCH):
                     await remote.delete_raw(keys[start : start + _DELETE_BATCH])
                 for pattern in patterns:
                     await remote.delete_pattern_raw(remote.prefix, pattern)
+                if tags and "*" not in patterns:
+                    await remote.delete_tagged_raw(tags)
             except BaseException:
                 self._dirty_keys.update(keys)
                 self._dirty_patterns.extend(p for p in patterns if p not in self._dirty_patterns)
+                self._dirty_tags.update(tags)
                 raise
         if self._dirty_overflow:
             self._dirty_overflow = False

@@ -19,7 +19,7 @@ from time import perf_counter
 from typing import Any, TypeVar, cast
 
 from ads_infra.cache.backends import build_strategy
-from ads_infra.cache.base import MAX_TTL, CacheStrategy, expiry_seconds
+from ads_infra.cache.base import MAX_TTL, CacheStrategy, expiry_seconds, tag_keys
 from ads_infra.cache.coherence import Coherence
 from ads_infra.cache.fallback import REMOTE_ERRORS, FallbackBreaker, reason
 from ads_infra.cache.fleet import CacheFleet, Flight
@@ -45,6 +45,8 @@ class CacheManager:
     >>> await cache.get("ad:1")
     {'headline': 'Hi'}
     >>> await cache.get_or_set("ad:2", load_ad, ttl=60)   # load_ad runs once per miss
+    >>> await cache.set("ad:3", ad, tags=["user:7"])
+    >>> await cache.invalidate_tags("user:7")           # drops ad:3, whatever else is cached
 
     ``strategy`` is the backend to use (the container injects its Selector's
     choice); without one it is built from ``config.cache_type`` by
@@ -214,20 +216,29 @@ class CacheManager:
             stats.latency_seconds += perf_counter() - started
         return value
 
-    async def set(self, key: str, value: Any, ttl: float | None = None) -> bool:
+    async def set(
+        self, key: str, value: Any, ttl: float | None = None, *, tags: Iterable[str] = ()
+    ) -> bool:
         """Store ``value`` for ``ttl`` seconds (None: default_ttl, 0: no expiry).
 
-        False when Redis refused the write (out of memory, ...): the key then
-        holds no older value (it is deleted, best effort).
+        ``tags`` names groups the key joins: :meth:`invalidate_tags` deletes
+        every key of a group at a cost proportional to the group, where
+        :meth:`invalidate_pattern` scans the whole keyspace. False when Redis
+        refused the write (out of memory, ...): the key then holds no older
+        value (it is deleted, best effort).
         """
         remote = self._remote
         if remote is None:
-            return await self._memory_set(key, value, ttl)
+            return await self._memory_set(key, value, ttl, tags=tags)
         seconds = self._default_ttl if ttl is None else ttl
         if not 0 <= seconds <= MAX_TTL:
             seconds = expiry_seconds(seconds, 0)  # inf: no expiry; raises on the others
         started = perf_counter() if self._timed else 0.0
-        stored = await remote.set(self._prefix + key, self._codec.encode(value), seconds)
+        full, data = self._prefix + key, self._codec.encode(value)
+        if tags:
+            stored = await remote.set_tagged([(full, data)], seconds, self._tag_keys(tags))
+        else:
+            stored = await remote.set(full, data, seconds)
         stats = self.stats
         stats.sets += stored
         if started:
@@ -273,8 +284,10 @@ class CacheManager:
         self._timed_op(started)
         return result
 
-    async def set_many(self, mapping: Mapping[str, Any], ttl: float | None = None) -> bool:
-        """Store every item of ``mapping`` (pipelined on Redis).
+    async def set_many(
+        self, mapping: Mapping[str, Any], ttl: float | None = None, *, tags: Iterable[str] = ()
+    ) -> bool:
+        """Store every item of ``mapping`` (pipelined on Redis), each joining ``tags``.
 
         False when Redis refused the write (out of memory, ...): none of the
         keys then holds an older value (they are deleted, best effort).
@@ -282,10 +295,16 @@ class CacheManager:
         started = perf_counter() if self._timed else 0.0
         seconds = self._default_ttl if ttl is None else expiry_seconds(ttl, 0)
         encode, prefix = self._codec.encode, self._prefix
+        tagged = self._tag_keys(tags) if tags else None
         items = [(prefix + k, encode(v)) for k, v in mapping.items()]
         if self._remote is None:
-            self._local.store_many(items, seconds)
+            if tagged:
+                self._local.store_tagged(items, seconds, tagged)
+            else:
+                self._local.store_many(items, seconds)
             stored = True
+        elif tagged:
+            stored = await self._remote.set_tagged(items, seconds, tagged)
         else:
             stored = await self._remote.set_many(items, seconds)
         if stored:
@@ -315,6 +334,23 @@ class CacheManager:
 
     delete_pattern = invalidate_pattern
 
+    async def invalidate_tags(self, *tags: str) -> int:
+        """Delete every key stored with any of ``tags``; how many were deleted.
+
+        Two round trips per tag on Redis (SPOP the tag's members, UNLINK them),
+        however many keys the namespace holds; correct on Redis Cluster, in
+        two-level mode (every process drops its copies) and during an outage
+        (the tag is invalidated on Redis when it returns).
+        """
+        started = perf_counter() if self._timed else 0.0
+        keys = self._tag_keys(tags)
+        if self._remote is None:
+            removed, _ = self._local.remove_tagged(keys)
+        else:
+            removed = await self._remote.delete_tagged(keys)
+        self._count_delete(removed, started)
+        return removed
+
     async def clear(self) -> int:
         """Delete every key of this namespace (and nothing else)."""
         return await self.invalidate_pattern("*")
@@ -324,6 +360,8 @@ class CacheManager:
         key: str,
         factory: Callable[[], T | Awaitable[T]],
         ttl: float | None = None,
+        *,
+        tags: Iterable[str] = (),
     ) -> T:
         """The cached value of ``key``, or ``factory()``'s result, cached for ``ttl``.
 
@@ -344,9 +382,9 @@ class CacheManager:
             value: Any = await self.get(key, _MISSING)
             if value is _MISSING:
                 if self._flight is not None:
-                    value = await self._load_once(key, factory, ttl, self._flight)
+                    value = await self._load_once(key, factory, ttl, self._flight, tags)
                 else:
-                    value = await self._load(key, factory, ttl)
+                    value = await self._load(key, factory, ttl, tags)
         except asyncio.CancelledError:
             flight.cancel()
             raise
@@ -361,14 +399,24 @@ class CacheManager:
                 del inflight[key]
         return cast(T, value)
 
-    async def _load(self, key: str, factory: Callable[[], Any], ttl: float | None) -> Any:
+    async def _load(
+        self, key: str, factory: Callable[[], Any], ttl: float | None, tags: Iterable[str] = ()
+    ) -> Any:
         produced = factory()
         value = await produced if inspect.isawaitable(produced) else produced
-        await self.set(key, value, ttl)
+        if tags:
+            await self.set(key, value, ttl, tags=tags)
+        else:
+            await self.set(key, value, ttl)  # a subclass's set() may not take tags
         return value
 
     async def _load_once(
-        self, key: str, factory: Callable[[], Any], ttl: float | None, flight: Flight
+        self,
+        key: str,
+        factory: Callable[[], Any],
+        ttl: float | None,
+        flight: Flight,
+        tags: Iterable[str] = (),
     ) -> Any:
         """Load ``key`` in one process of the fleet; the others wait and read its value.
 
@@ -385,13 +433,13 @@ class CacheManager:
                 lock = await flight.try_lock(full)
             except REMOTE_ERRORS:
                 landed.cancel()
-                return await self._load(key, factory, ttl)
+                return await self._load(key, factory, ttl, tags)
             if lock is not None:
                 landed.cancel()
                 try:
                     value = await self.get(key, _MISSING)  # stored while we asked?
                     if value is _MISSING:
-                        value = await self._load(key, factory, ttl)
+                        value = await self._load(key, factory, ttl, tags)
                     return value
                 finally:
                     with contextlib.suppress(*REMOTE_ERRORS):  # it expires by itself
@@ -406,6 +454,14 @@ class CacheManager:
                 return value
 
     # --- helpers ----------------------------------------------------------------------
+
+    def _tag_keys(self, tags: Iterable[str]) -> list[str]:
+        if not self.strategy.supports_tags:
+            raise NotImplementedError(
+                f"the {self.backend} cache backend does not support tags; "
+                "use invalidate_pattern, or a backend that does (memory, redis, redis_cluster)"
+            )
+        return tag_keys(self._prefix, tags)
 
     async def _delete(self, full: list[str]) -> int:
         if self._remote is None:

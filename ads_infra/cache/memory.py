@@ -17,7 +17,7 @@ import orjson
 from lru import LRU
 from orjson import JSONDecodeError
 
-from ads_infra.cache.base import MAX_TTL, NEVER, CacheStrategy, expiry_seconds
+from ads_infra.cache.base import MAX_TTL, NEVER, CacheStrategy, expiry_seconds, tag_keys
 from ads_infra.cache.codec import Codec, refuse_non_finite
 from ads_infra.cache.glob import compile_glob
 from ads_infra.core.settings import CacheConfig
@@ -52,7 +52,7 @@ class MemorySet(Protocol):
     """``CacheManager.set`` on the memory backend."""
 
     def __call__(
-        self, key: str, value: Any, ttl: float | None = None
+        self, key: str, value: Any, ttl: float | None = None, *, tags: Iterable[str] = ()
     ) -> Coroutine[Any, Any, bool]: ...
 
 
@@ -87,6 +87,7 @@ class MemoryCacheStrategy(CacheStrategy):
     """
 
     backend: ClassVar[str] = "memory"
+    supports_tags: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -106,6 +107,11 @@ class MemoryCacheStrategy(CacheStrategy):
         self._evicted = _Tally()
         # key -> (clock() at expiry or NEVER, payload), most recently used first.
         self._entries: LRU[str, tuple[float, bytes]] = LRU(self.max_size, self._evicted)
+        # tag key -> the keys stored with that tag. Members outlive their
+        # entries (expired, evicted, deleted) until the tag is deleted or the
+        # index is pruned, which keeps it within a few times max_size.
+        self._tags: dict[str, set[str]] = {}
+        self._tag_members = 0
 
     @staticmethod
     def _default_codec(config: CacheConfig) -> Codec:
@@ -145,6 +151,43 @@ class MemoryCacheStrategy(CacheStrategy):
         for key, data in items:
             self.store(key, data, ttl)
 
+    def store_tagged(
+        self, items: Sequence[tuple[str, bytes]], ttl: float, tags: Sequence[str]
+    ) -> None:
+        """Store ``items`` and record their keys under each tag key in ``tags``."""
+        self.store_many(items, ttl)
+        index = self._tags
+        for tag in tags:
+            members = index.get(tag)
+            if members is None:
+                members = index[tag] = set()
+            before = len(members)
+            members.update(key for key, _ in items)
+            self._tag_members += len(members) - before
+        if self._tag_members > 2 * self.max_size + 1024:
+            self._prune_tags()
+
+    def remove_tagged(self, tags: Sequence[str]) -> tuple[int, list[str]]:
+        """Delete every key recorded under the tag keys ``tags``; (deleted, keys named)."""
+        doomed: set[str] = set()
+        for tag in tags:
+            members = self._tags.pop(tag, None)
+            if members:
+                self._tag_members -= len(members)
+                doomed |= members
+        return self.remove(doomed), list(doomed)
+
+    def _prune_tags(self) -> None:
+        """Forget members whose entries are gone, and tags left with none."""
+        entries = self._entries
+        for tag, members in list(self._tags.items()):
+            alive = {key for key in members if key in entries}
+            if alive:
+                self._tags[tag] = alive
+            else:
+                del self._tags[tag]
+        self._tag_members = sum(len(members) for members in self._tags.values())
+
     def remove(self, keys: Iterable[str]) -> int:
         pop, removed = self._entries.pop, 0
         for key in keys:
@@ -165,8 +208,10 @@ class MemoryCacheStrategy(CacheStrategy):
         return self.remove(doomed)
 
     def purge(self) -> None:
-        """Drop every entry (all namespaces)."""
+        """Drop every entry (all namespaces) and every tag."""
         self._entries.clear()
+        self._tags.clear()
+        self._tag_members = 0
 
     def hot_paths(self, stats: CacheStats, default_ttl: float) -> tuple[MemoryGet, MemorySet]:
         """``CacheManager.get`` and ``set`` on this store, counting into ``stats``.
@@ -180,6 +225,7 @@ class MemoryCacheStrategy(CacheStrategy):
         0.3% (callgrind, 690 B JSON values).
         """
         entries, clock, lookup, store = self._entries, self._clock, self.lookup, self.store
+        store_tagged = self.store_tagged
         codec = self.codec
         decode, encode = codec.decode, codec.encode
         # orjson directly where the codec would only call it: its output is the payload.
@@ -201,8 +247,15 @@ class MemoryCacheStrategy(CacheStrategy):
             stats.misses += 1
             return default
 
-        async def set(key: str, value: Any, ttl: float | None = None) -> bool:
+        async def set(
+            key: str, value: Any, ttl: float | None = None, *, tags: Iterable[str] = ()
+        ) -> bool:
             seconds = default_ttl if ttl is None else ttl
+            if tags:
+                keys = tag_keys("", tags)
+                store_tagged([(key, encode(value))], expiry_seconds(seconds, 0), keys)
+                stats.sets += 1
+                return True
             if seconds > 0:
                 try:
                     data = dumps(value)
@@ -249,3 +302,11 @@ class MemoryCacheStrategy(CacheStrategy):
 
     async def delete_pattern_raw(self, prefix: str, pattern: str) -> int:
         return self.remove_matching(prefix, pattern)
+
+    async def set_tagged_raw(
+        self, items: Sequence[tuple[str, bytes]], ttl: float, tag_keys: Sequence[str]
+    ) -> None:
+        self.store_tagged(items, ttl, tag_keys)
+
+    async def delete_tagged_raw(self, tag_keys: Sequence[str]) -> tuple[int, list[str]]:
+        return self.remove_tagged(tag_keys)

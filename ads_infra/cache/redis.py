@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ads_infra.cache.base import NEVER, CacheStrategy
+from ads_infra.cache.base import MAX_TTL, NEVER, CacheStrategy
 from ads_infra.cache.codec import Codec
 from ads_infra.cache.glob import glob_escape
 from ads_infra.core.redact import mask_url
@@ -110,6 +110,7 @@ class RedisCacheStrategy(CacheStrategy):
     """
 
     backend: ClassVar[str] = "redis"
+    supports_tags: ClassVar[bool] = True
 
     def __init__(self, config: CacheConfig | None = None, *, codec: Codec | None = None) -> None:
         config = config or CacheConfig(cache_type=CacheType.REDIS)
@@ -244,3 +245,43 @@ class RedisCacheStrategy(CacheStrategy):
 
     async def delete_pattern_raw(self, prefix: str, pattern: str) -> int:
         return await self._scan_unlink(self.client, glob_escape(prefix) + pattern)
+
+    async def set_tagged_raw(
+        self, items: Sequence[tuple[str, bytes]], ttl: float, tag_keys: Sequence[str]
+    ) -> None:
+        if not items:
+            return
+        ex, px = _ex_px(ttl)
+        keys = [key for key, _ in items]
+        # A tag's set keeps the longest TTL of its members (NX sets it on a new
+        # set, GT only ever lengthens it); members without expiry get MAX_TTL,
+        # as good as forever, so one rule covers both.
+        tag_ms = max(1, round(ttl * 1000)) if ttl else MAX_TTL * 1000
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key, data in items:
+                pipe.set(key, data, ex=ex, px=px)
+            for tag in tag_keys:
+                pipe.sadd(tag, *keys)
+                pipe.pexpire(tag, tag_ms, nx=True)
+                pipe.pexpire(tag, tag_ms, gt=True)
+            await pipe.execute()
+
+    async def delete_tagged_raw(self, tag_keys: Sequence[str]) -> tuple[int, list[str]]:
+        # SPOP takes members out atomically, a batch at a time: a key tagged
+        # meanwhile is either taken (and deleted) or stays in the set for the
+        # next invalidation, never dropped from the set while still cached.
+        # SMEMBERS then DEL would lose such a key; one SPOP of everything
+        # would hold an unbounded reply in memory.
+        batch_size = self.config.scan_batch_size
+        client = self.client
+        deleted, named = 0, list[str]()
+        for tag in tag_keys:
+            while True:
+                members = await client.spop(tag, batch_size)
+                if not members:
+                    break
+                deleted += int(await client.unlink(*members))
+                named.extend(member.decode() for member in members)
+                if len(members) < batch_size:
+                    break  # that emptied the set, and Redis deleted it
+        return deleted, named

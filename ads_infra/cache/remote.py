@@ -160,6 +160,51 @@ class RemoteTier:
             self.breaker.mark_dirty(key)
         return True
 
+    async def set_tagged(
+        self, items: list[tuple[str, bytes]], seconds: float, tags: list[str]
+    ) -> bool:
+        """``set_many`` that also records the keys under each tag key in ``tags``."""
+        self._writes += 1
+        if self.breaker.up:
+            try:
+                await self.remote.set_tagged_raw(items, seconds, tags)
+            except REMOTE_ERRORS as exc:
+                if not self.breaker.failed(exc, "set"):
+                    await self._drop_refused([key for key, _ in items])
+                    return False
+            else:
+                if self.two_level:
+                    self.local.store_many(items, self._local_seconds(seconds))
+                if self.coherence is not None:
+                    await self.coherence.keys([key for key, _ in items])
+                return True
+        self.stats.fallbacks += 1
+        # Tagged here too, so invalidating the tag during the outage finds them.
+        self.local.store_tagged(items, seconds, tags)
+        for key, _ in items:
+            self.breaker.mark_dirty(key)
+        return True
+
+    async def delete_tagged(self, tags: list[str]) -> int:
+        """Delete the keys recorded under the tag keys ``tags``; how many went."""
+        removed, _ = self.local.remove_tagged(tags)  # tagged during an outage
+        self._writes += 1
+        if self.breaker.up:
+            try:
+                removed, named = await self.remote.delete_tagged_raw(tags)
+            except REMOTE_ERRORS as exc:
+                self.breaker.failed(exc, "invalidate_tags")
+            else:
+                if named:
+                    self.local.remove(named)  # two-level copies
+                    if self.coherence is not None:
+                        await self.coherence.keys(named)
+                return removed
+        self.stats.fallbacks += 1
+        for tag in tags:
+            self.breaker.mark_dirty_tag(tag)
+        return removed
+
     async def delete(self, full: list[str]) -> int:
         removed = self.local.remove(full)
         self._writes += 1
