@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -37,7 +38,7 @@ from ads_infra.external_services.breaker import REJECTED, CircuitBreaker, Circui
 from ads_infra.external_services.config import ExternalServiceConfig, ServiceType
 from ads_infra.external_services.fleet import BreakerSync, FleetLink
 from ads_infra.external_services.identity import USER_AGENT
-from ads_infra.external_services.metrics import ServiceMetrics
+from ads_infra.external_services.metrics import LATENCY_BUCKETS, ServiceMetrics
 from ads_infra.external_services.policy import (
     PERMANENT_ERROR_CODES,
     Failure,
@@ -98,9 +99,9 @@ class ExternalServiceManager:
             else None
         )
         self._listeners: list[BreakerListener] = []
-        self.metrics = ServiceMetrics(metrics_registry)
-        self._clock = clock
         self._services: dict[str, RegisteredService] = {}
+        self.metrics = ServiceMetrics(metrics_registry, self._services.values)
+        self._clock = clock
         self._offline: dict[str, tuple[ServiceType, str]] = {}
         self._dependents: list[Closeable] = []
         self._session: aiohttp.ClientSession | None = None
@@ -136,7 +137,8 @@ class ExternalServiceManager:
                 f"expected an ExternalServiceConfig, got {type(config).__name__}", key=name
             )
         self._offline.pop(name, None)
-        self._services[name] = RegisteredService(
+        replaced = self._services.get(name)
+        self._services[name] = service = RegisteredService(
             name,
             config,
             self.config,
@@ -146,6 +148,8 @@ class ExternalServiceManager:
             fleet=self._fleet,
             on_breaker_change=self._breaker_changed,
         )
+        if replaced is not None:  # counters only ever grow
+            service.carry_counts(replaced)
 
     def on_breaker_change(self, listener: BreakerListener) -> None:
         """Call ``listener(service, state, previous)`` on every breaker change (to alert).
@@ -383,7 +387,6 @@ class ExternalServiceManager:
             if timeout.total is None or left < timeout.total:
                 timeout = client_timeout(max(left, 0.001), svc.connect_timeout)
         svc.requests += 1
-        svc.m_requests.inc()
         sent = time.perf_counter()
         try:
             async with session.request(
@@ -409,7 +412,8 @@ class ExternalServiceManager:
             failure = Failure(kind, problem)
         else:
             elapsed = time.perf_counter() - sent
-            svc.m_latency.observe(elapsed)
+            svc.latency_counts[bisect_left(LATENCY_BUCKETS, elapsed)] += 1
+            svc.latency_sum += elapsed
             verdict = classify_status(status_code, svc.retry_statuses)
             if verdict is Verdict.SUCCESS:
                 breaker.success(token)

@@ -25,7 +25,7 @@ from ads_infra.core.settings import HttpConfig
 from ads_infra.external_services.breaker import CircuitBreaker, CircuitState
 from ads_infra.external_services.config import AuthScheme, ExternalServiceConfig
 from ads_infra.external_services.fleet import FleetLink, Pacer
-from ads_infra.external_services.metrics import ERROR_KINDS, ServiceMetrics
+from ads_infra.external_services.metrics import ERROR_KINDS, LATENCY_BUCKETS, ServiceMetrics
 from ads_infra.external_services.policy import RetryPolicy
 
 __all__ = [
@@ -121,10 +121,10 @@ class RegisteredService:
         "last_error_at",
         "last_latency",
         "last_success",
+        "latency_counts",
+        "latency_sum",
         "limiter",
         "m_errors",
-        "m_latency",
-        "m_requests",
         "name",
         "rate_spacing",
         "requests",
@@ -189,8 +189,8 @@ class RegisteredService:
             config.failure_threshold, config.recovery_timeout, clock=clock, on_change=changed
         )
         metrics.breaker_state.labels(name).set(0)
-        self.m_requests = metrics.requests.labels(name)
-        self.m_latency = metrics.latency.labels(name)
+        self.latency_counts = [0] * (len(LATENCY_BUCKETS) + 1)  # the last: slower than all
+        self.latency_sum = 0.0
         self.m_errors = {kind: metrics.errors.labels(name, kind) for kind in ERROR_KINDS}
         self.requests = 0
         self.errors = 0
@@ -264,6 +264,14 @@ class RegisteredService:
         for secret in self.secrets:
             text = text.replace(secret, MASK)
         return text
+
+    def carry_counts(self, old: RegisteredService) -> None:
+        """Take over the counts of the service this one replaces (Prometheus counters)."""
+        self.requests += old.requests
+        self.errors += old.errors
+        self.latency_sum += old.latency_sum
+        pairs = zip(self.latency_counts, old.latency_counts, strict=True)
+        self.latency_counts = [mine + theirs for mine, theirs in pairs]
 
     def succeeded(self, elapsed: float) -> None:
         self.last_success = time.time()

@@ -52,6 +52,10 @@ async def read_bounded(response: aiohttp.ClientResponse, service: str, limit: in
     declared = response.content_length
     if declared is not None and declared > limit:
         raise _too_large(service, limit)
+    if declared is not None and "Content-Encoding" not in response.headers:
+        # aiohttp's parser stops at Content-Length, so read() holds at most that;
+        # a compressed body is inflated on the way and is read by chunks below.
+        return await response.read()
     body = bytearray()
     async for chunk in response.content.iter_chunked(64 * 1024):
         body += chunk

@@ -8,6 +8,7 @@ UpstreamError naming the service, not a raw decoder error.
 from __future__ import annotations
 
 import tracemalloc
+import zlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -36,6 +37,18 @@ async def declared(_request: web.Request) -> web.Response:
     return web.Response(body=b"x" * (11 << 20))  # Content-Length: 11 MiB
 
 
+def _gzip_of_zeros(size: int) -> bytes:
+    """``size`` zero bytes, gzip-compressed a MiB at a time (never all in memory)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing
+    chunk = bytes(1 << 20)
+    return b"".join(packer.compress(chunk) for _ in range(size // len(chunk))) + packer.flush()
+
+
+async def gzip_bomb(_request: web.Request) -> web.Response:
+    # 64 MiB of zeros in about 64 KiB: Content-Length is small, what it inflates to is not.
+    return web.Response(body=_gzip_of_zeros(64 << 20), headers={"Content-Encoding": "gzip"})
+
+
 async def not_json(_request: web.Request) -> web.Response:
     return web.Response(text="<html>502 Bad Gateway</html>", content_type="application/json")
 
@@ -46,6 +59,7 @@ async def upstream() -> AsyncIterator[str]:
     app.router.add_get("/endless", endless)
     app.router.add_get("/declared", declared)
     app.router.add_get("/html", not_json)
+    app.router.add_get("/bomb", gzip_bomb)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -71,6 +85,19 @@ async def test_a_gigabyte_body_is_cut_off_at_the_limit(manager: ExternalServiceM
     try:
         with pytest.raises(UpstreamError, match=r"up answered with more than 10,485,760 bytes"):
             await manager.request("up", "GET", "/endless")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20, f"peak {peak / 2**20:.0f} MiB"
+
+
+async def test_a_compressed_body_is_cut_off_at_the_limit_once_inflated(
+    manager: ExternalServiceManager,
+) -> None:
+    tracemalloc.start()
+    try:
+        with pytest.raises(UpstreamError, match=r"up answered with more than 10,485,760 bytes"):
+            await manager.request("up", "GET", "/bomb")
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
