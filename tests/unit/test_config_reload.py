@@ -208,6 +208,10 @@ async def test_the_same_document_is_unchanged(parts: Parts) -> None:
 
 async def test_the_log_level_follows_the_configuration(parts: Parts, package_level: None) -> None:
     logger = logging.getLogger("ads_infra")
+    logger.setLevel(logging.NOTSET)
+    settings = Settings.from_dict({"logging": {"level": "warning"}}, prefix="")
+    await ConfigReloader(settings).start()  # set at startup too
+    assert logger.level == logging.WARNING
     assert parts.reloader.reload_from_mapping(
         _document(logging={"level": "debug"}), origin="test"
     ).keys == ("logging.level",)
