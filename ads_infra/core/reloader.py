@@ -154,16 +154,24 @@ class ConfigReloader:
 
         Call it inside the running loop (a FastAPI lifespan); :meth:`close`
         removes it. Returns the file a SIGHUP reloads (resolved now, so a later
-        change of directory does not change it), or None when the container
-        runs on the packaged defaults: then a SIGHUP logs that there is no file.
+        change of directory does not change it; None when the container runs
+        on the packaged defaults: then a SIGHUP logs that there is no file).
+
+        Only the main thread's loop can take signals: elsewhere (an app run by
+        a test client in a thread) or on a platform without SIGHUP this logs a
+        warning and installs nothing; the reload methods still work.
         """
-        sighup = getattr(signal, "SIGHUP", None)
-        if sighup is None:
-            raise ConfigurationError("SIGHUP does not exist on this platform; reload by API")
         loop = asyncio.get_running_loop()
         chosen = config_file_path(path or self._config_file)
         resolved = chosen.resolve() if chosen is not None else None
-        loop.add_signal_handler(sighup, self._on_sighup, resolved)
+        sighup = getattr(signal, "SIGHUP", None)
+        try:
+            if sighup is None:
+                raise RuntimeError("this platform has no SIGHUP")
+            loop.add_signal_handler(sighup, self._on_sighup, resolved)
+        except (RuntimeError, ValueError) as exc:
+            logger.warning("SIGHUP will not reload the configuration here: %s", exc)
+            return resolved
         self._sighup_loop = loop
         logger.info("SIGHUP reloads %s", resolved or "nothing: no configuration file")
         return resolved

@@ -8,8 +8,10 @@ registered but never called); documents are handed to
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -245,3 +247,19 @@ async def test_the_container_serves_the_reloaded_settings() -> None:
     # One layer of override, however many reloads.
     assert len(container.settings.overridden) == 1
     assert len(container.config.overridden) == 1
+
+
+def test_sighup_outside_the_main_thread_is_a_warning_not_a_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    reloader = ConfigReloader(Settings())
+
+    async def install() -> None:
+        reloader.install_sighup()
+        await reloader.close()
+
+    with caplog.at_level(logging.WARNING, logger="ads_infra.config"):
+        thread = threading.Thread(target=asyncio.run, args=(install(),))
+        thread.start()
+        thread.join()
+    assert ["SIGHUP will not reload" in r.getMessage() for r in caplog.records] == [True]
