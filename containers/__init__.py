@@ -45,4 +45,6 @@ def create_container(
     settings = load_settings(config_file, overrides)
     container = container_cls(settings=providers.Object(settings))
     container.config.from_dict(settings.to_config())
+    # A reload reads the same file with the same overrides (docs/reload.md).
+    container.reloader.add_kwargs(config_file=config_file, overrides=overrides)
     return container

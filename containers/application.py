@@ -9,8 +9,10 @@ from ads_infra.containers.domain import DomainContainer
 from ads_infra.containers.repositories import RepositoriesContainer
 from ads_infra.containers.services import ServicesContainer
 from ads_infra.containers.storage import StorageContainer
+from ads_infra.core.lifecycle import started
 from ads_infra.core.loader import settings_for
 from ads_infra.core.metrics import build_registry
+from ads_infra.core.reloader import ConfigReloader
 
 
 class Container(containers.DeclarativeContainer):
@@ -47,9 +49,28 @@ class Container(containers.DeclarativeContainer):
         ai=services.ai,
         storage=storage.manager,
     )
+    # Takes a new configuration while running (docs/reload.md): each section's
+    # components, and the providers that serve the settings. create_container
+    # adds the file and overrides the container was built from.
+    reloader = providers.Singleton(
+        ConfigReloader,
+        settings,
+        targets=providers.Dict(
+            {
+                "cache": cache.manager,
+                "services.ai": services.ai,
+                "services.analytics": services.analytics,
+                "services.notifications": services.notifications,
+            }
+        ),
+        settings_provider=settings.provider,
+        config_provider=config.provider,
+    )
+    reloader_lifecycle = providers.Resource(started, reloader)
     metrics = providers.Singleton(
         build_registry,
         database=database.manager,
         cache=cache.manager,
         services=services.manager,
+        reloads=reloader,
     )

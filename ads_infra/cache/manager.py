@@ -26,6 +26,7 @@ from ads_infra.cache.fleet import CacheFleet, Flight
 from ads_infra.cache.memory import MemoryCacheStrategy, MemoryGet, MemorySet
 from ads_infra.cache.remote import RemoteTier
 from ads_infra.cache.stats import CacheStats
+from ads_infra.core.errors import RestartRequiredError
 from ads_infra.core.health import HealthStatus
 from ads_infra.core.loader import environment_settings
 from ads_infra.core.settings import CacheConfig
@@ -105,6 +106,33 @@ class CacheManager:
                     fleet.bus,
                     fleet.invalidation_channel,
                 )
+
+    def prepare_settings(self, config: CacheConfig) -> Callable[[], None]:
+        """For a reload: ``default_ttl`` and ``local_ttl`` (only those may change).
+
+        A value already stored keeps the expiry it was written with. Turning
+        two-level copies on or off (``local_ttl`` from or to 0 with
+        ``two_level``) changes what the fleet invalidates and needs a restart.
+        """
+        remote = self._remote
+        if remote is not None and config.two_level and (config.local_ttl > 0) != remote.two_level:
+            raise RestartRequiredError(
+                "from or to 0 turns two-level copies on or off", keys=("cache.local_ttl",)
+            )
+
+        def apply() -> None:
+            self.config = self.strategy.config = self._local.config = config
+            self._default_ttl = float(config.default_ttl)
+            if remote is None:
+                # The hot paths hold the default TTL: new ones, swapped in one step.
+                self._memory_get, self._memory_set = self._local.hot_paths(
+                    self.stats, self._default_ttl
+                )
+                self._skip_dispatch()
+            else:
+                remote.local_ttl = float(config.local_ttl)
+
+        return apply
 
     def _skip_dispatch(self) -> None:
         """Make the memory store's coroutines this instance's own ``get`` and ``set``.

@@ -46,7 +46,7 @@ class RemoteTier:
         self.breaker = breaker
         self.stats = stats
         self.two_level = config.two_level and config.local_ttl > 0
-        self._local_ttl = float(config.local_ttl)
+        self.local_ttl = float(config.local_ttl)
         # Bumped by every write: a two-level read whose reply arrives after a
         # write began keeps it out of the local store, or the value read before
         # the write would be served locally afterwards.
@@ -257,7 +257,7 @@ class RemoteTier:
     def _keep_local(self, full: str, data: bytes, left: float) -> None:
         """Two-level: keep a copy for local_ttl, or less if Redis expires it sooner."""
         if left > 0:
-            self.local.store(full, data, min(self._local_ttl, left))
+            self.local.store(full, data, min(self.local_ttl, left))
 
     def _local_seconds(self, seconds: float) -> float:
-        return min(seconds, self._local_ttl) if seconds else self._local_ttl
+        return min(seconds, self.local_ttl) if seconds else self.local_ttl

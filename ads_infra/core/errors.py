@@ -46,6 +46,18 @@ class ConfigurationError(InfrastructureError, ValueError):
         super().__init__(f"{prefix}{message}{suffix}")
 
 
+class RestartRequiredError(ConfigurationError):
+    """A configuration reload changes a key that only a restart can apply.
+
+    ``keys`` are the dotted keys refused (``cache.cache_type``); the
+    configuration in force stays as it was.
+    """
+
+    def __init__(self, message: str, *, keys: tuple[str, ...], source: str | None = None):
+        self.keys = keys
+        super().__init__(message, key=", ".join(keys), source=source)
+
+
 # --- database ----------------------------------------------------------------
 
 

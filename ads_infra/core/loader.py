@@ -34,6 +34,7 @@ __all__ = [
     "config_file_path",
     "config_lookup",
     "environment_settings",
+    "from_mapping",
     "load_settings",
     "merge_sections",
     "read_config",
@@ -194,6 +195,29 @@ def read_config(
     except OSError as exc:
         raise ConfigurationError(f"cannot read: {exc.strerror}", source=str(path)) from None
     return _parse(text, str(path), environ, overrides)
+
+
+def from_mapping(
+    document: Mapping[str, Any],
+    source: str,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> LoadedConfig:
+    """A document parsed elsewhere (a watched key-value store) read as a file would be.
+
+    ``${ENV:default}`` is resolved and ``overrides`` merged over it; nothing is
+    validated (:meth:`LoadedConfig.validate` does that). ``source`` names where
+    it came from in errors.
+    """
+    if not isinstance(document, Mapping):
+        raise ConfigurationError("top level must be a mapping of sections", source=source)
+    environ = os.environ if environ is None else environ
+    origins: Origins = {}
+    resolved = _interpolate(dict(document), environ, "", origins)
+    if overrides:
+        resolved = merge_sections(resolved, overrides)
+    return LoadedConfig(resolved, source, origins)
 
 
 def _packaged_text() -> str:

@@ -68,6 +68,8 @@ class CacheSource(Protocol):
 
 
 class ServicesSource(Protocol):
+    """Anything keeping its own registry: the external services, the config reloader."""
+
     @property
     def metrics_registry(self) -> CollectorRegistry: ...
 
@@ -153,10 +155,12 @@ def build_registry(
     database: DatabaseSource | None = None,
     cache: CacheSource | None = None,
     services: ServicesSource | None = None,
+    reloads: ServicesSource | None = None,
 ) -> CollectorRegistry:
-    """One registry with pool, cache and service metrics (the container's ``metrics``)."""
+    """One registry with pool, cache, service and reload metrics (the container's ``metrics``)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(InfrastructureCollector(database=database, cache=cache))
-    if services is not None:
-        registry.register(_RegistryCollector(services.metrics_registry))
+    for source in (services, reloads):
+        if source is not None:
+            registry.register(_RegistryCollector(source.metrics_registry))
     return registry

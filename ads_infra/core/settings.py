@@ -6,6 +6,9 @@ whole file. The defaults written here are the only ones: the packaged
 ``config.yml`` must agree with them (a test checks it), and a direct
 constructor (``CacheConfig()``) gets the same values as the container.
 
+A field with ``metadata={"reloadable": True}`` may change while the layer runs
+(``ads_infra.core.reload``, docs/reload.md); every other field needs a restart.
+
 Longer than the other modules on purpose: every default of the layer in one
 file, read top to bottom like the configuration file it generates.
 """
@@ -28,6 +31,7 @@ __all__ = [
     "DEFAULT_ALLOWED_EXTENSIONS",
     "DEFAULT_DATABASE_URL",
     "DEFAULT_REDIS_URL",
+    "LOG_LEVELS",
     "MAX_PRESIGN_SECONDS",
     "SSL_MODES",
     "TLS_KEYS",
@@ -40,6 +44,7 @@ __all__ = [
     "CoordinationConfig",
     "DatabaseConfig",
     "HttpConfig",
+    "LoggingConfig",
     "NotificationsConfig",
     "ServicesConfig",
     "Settings",
@@ -271,7 +276,7 @@ class CacheConfig(ConfigSection):
 
     _section: ClassVar[str] = "cache"
 
-    default_ttl: int = dataclasses.field(default=300, metadata={"min": 0})
+    default_ttl: int = dataclasses.field(default=300, metadata={"min": 0, "reloadable": True})
     max_size: int = dataclasses.field(default=1000, metadata={"min": 1})
     cache_type: CacheType = CacheType.MEMORY
     redis_url: str | None = None
@@ -289,7 +294,7 @@ class CacheConfig(ConfigSection):
     fallback_probe_interval: float = dataclasses.field(default=1.0, metadata={"min": 0.01})
     fallback_probe_max_interval: float = dataclasses.field(default=10.0, metadata={"min": 0.01})
     two_level: bool = False
-    local_ttl: int = dataclasses.field(default=5, metadata={"min": 0})
+    local_ttl: int = dataclasses.field(default=5, metadata={"min": 0, "reloadable": True})
     # The largest value read back (after decompression): a payload planted in
     # Redis cannot make a read take unbounded memory or time.
     max_value_bytes: int = dataclasses.field(default=16 * 1024 * 1024, metadata={"min": 1024})
@@ -472,12 +477,18 @@ class AIProviderConfig(ConfigSection):
     provider: AIProviderType = AIProviderType.OFFLINE
     base_url: str | None = None
     api_key: Secret | None = None
-    model: str = "gpt-4o-mini"
-    rate_limit: int = dataclasses.field(default=60, metadata={"min": 1})
+    model: str = dataclasses.field(default="gpt-4o-mini", metadata={"reloadable": True})
+    rate_limit: int = dataclasses.field(default=60, metadata={"min": 1, "reloadable": True})
     timeout: float = dataclasses.field(default=30.0, metadata={"min": 0})
-    max_retries: int = dataclasses.field(default=3, metadata={"min": 0})
+    max_retries: int = dataclasses.field(default=3, metadata={"min": 0, "reloadable": True})
+    # The breaker opens after this many consecutive failed attempts, for
+    # recovery_timeout seconds (then one probe goes through).
+    failure_threshold: int = dataclasses.field(default=5, metadata={"min": 1, "reloadable": True})
+    recovery_timeout: float = dataclasses.field(
+        default=30.0, metadata={"min": 0, "reloadable": True}
+    )
     max_tokens: int = dataclasses.field(default=256, metadata={"min": 1})
-    temperature: float = dataclasses.field(default=0.7, metadata={"min": 0})
+    temperature: float = dataclasses.field(default=0.7, metadata={"min": 0, "reloadable": True})
     # How the token limit is sent: "max_tokens" (what most OpenAI-compatible servers
     # read), "max_completion_tokens" (what OpenAI's newer and reasoning models
     # require), or "auto": the latter for api.openai.com and reasoning models.
@@ -521,9 +532,15 @@ class AnalyticsConfig(ConfigSection):
     flush_size: int = dataclasses.field(default=100, metadata={"min": 1})
     flush_interval: float = dataclasses.field(default=5.0, metadata={"min": 0})
     max_buffer: int = dataclasses.field(default=10_000, metadata={"min": 1})
-    rate_limit: int = dataclasses.field(default=50, metadata={"min": 1})
+    rate_limit: int = dataclasses.field(default=50, metadata={"min": 1, "reloadable": True})
     timeout: float = dataclasses.field(default=10.0, metadata={"min": 0})
-    max_retries: int = dataclasses.field(default=3, metadata={"min": 0})
+    max_retries: int = dataclasses.field(default=3, metadata={"min": 0, "reloadable": True})
+    # The breaker opens after this many consecutive failed attempts, for
+    # recovery_timeout seconds (then one probe goes through).
+    failure_threshold: int = dataclasses.field(default=5, metadata={"min": 1, "reloadable": True})
+    recovery_timeout: float = dataclasses.field(
+        default=30.0, metadata={"min": 0, "reloadable": True}
+    )
     # Send each batch gzip-compressed (Content-Encoding: gzip), as Segment accepts.
     gzip: bool = False
 
@@ -549,9 +566,15 @@ class NotificationsConfig(ConfigSection):
     webhook_url: Secret | None = None
     # Signs what goes to webhook_url (Standard Webhooks); required with it.
     webhook_secret: Secret | None = None
-    rate_limit: int = dataclasses.field(default=10, metadata={"min": 1})
+    rate_limit: int = dataclasses.field(default=10, metadata={"min": 1, "reloadable": True})
     timeout: float = dataclasses.field(default=10.0, metadata={"min": 0})
-    max_retries: int = dataclasses.field(default=3, metadata={"min": 0})
+    max_retries: int = dataclasses.field(default=3, metadata={"min": 0, "reloadable": True})
+    # The breaker opens after this many consecutive failed attempts, for
+    # recovery_timeout seconds (then one probe goes through).
+    failure_threshold: int = dataclasses.field(default=5, metadata={"min": 1, "reloadable": True})
+    recovery_timeout: float = dataclasses.field(
+        default=30.0, metadata={"min": 0, "reloadable": True}
+    )
 
     def validate(self) -> None:
         for key in ("slack_webhook_url", "webhook_url"):
@@ -611,6 +634,35 @@ class CoordinationConfig(ConfigSection):
                 raise ConfigurationError(f"{mask_url(self.redis_url)!r} {problem}", key="redis_url")
 
 
+# The standard library's level names, least verbose last.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class LoggingConfig(ConfigSection):
+    """The level of the ``ads_infra`` loggers.
+
+    ``level`` unset leaves them to the host application's logging
+    configuration; set, it is applied when the container starts and on every
+    reload (set back to unset, the loggers follow the host's again).
+    """
+
+    _section: ClassVar[str] = "logging"
+
+    level: str | None = dataclasses.field(default=None, metadata={"reloadable": True})
+
+    def validate(self) -> None:
+        if self.level is None:
+            return
+        level = self.level.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ConfigurationError(
+                f"unknown value {self.level[:40]!r}; allowed: {', '.join(LOG_LEVELS)}, or null",
+                key="level",
+            )
+        self._normalize(level=level)
+
+
 @dataclasses.dataclass(frozen=True, repr=False)
 class Settings(ConfigSection):
     """The whole configuration file: one field per component section."""
@@ -622,6 +674,7 @@ class Settings(ConfigSection):
     storage: StorageConfig = dataclasses.field(default_factory=StorageConfig)
     services: ServicesConfig = dataclasses.field(default_factory=ServicesConfig)
     coordination: CoordinationConfig = dataclasses.field(default_factory=CoordinationConfig)
+    logging: LoggingConfig = dataclasses.field(default_factory=LoggingConfig)
 
     def validate(self) -> None:
         # The coordination Redis defaults to the cache's: one server to run.

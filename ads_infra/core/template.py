@@ -106,6 +106,8 @@ COMMENTS: dict[str, str] = {
     "coordination.lock_ttl": "seconds a get_or_set lock outlives a crash",
     "coordination.breaker_sync_interval": "seconds between breaker state reads",
     "coordination.outbox_claim_after": "seconds before a dead process's analytics are taken over",
+    "logging": "reloadable keys (docs/reload.md) apply on SIGHUP",
+    "logging.level": "DEBUG..CRITICAL for ads_infra's loggers; null: the host's",
 }
 
 HEADER = """\

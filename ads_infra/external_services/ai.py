@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -180,9 +181,24 @@ class AIProviderService(ManagedService):
                     rate_limit=cfg.rate_limit,
                     timeout=cfg.timeout,
                     max_retries=cfg.max_retries,
+                    failure_threshold=cfg.failure_threshold,
+                    recovery_timeout=cfg.recovery_timeout,
                     deadline=cfg.deadline,
                 ),
             )
+
+    def prepare_settings(self, config: AIProviderConfig) -> Callable[[], None]:
+        """For a reload: the model, temperature and the configured provider's limits.
+
+        ``generate_content`` reads the model and temperature once per call, so
+        a call in flight finishes on the values it started with.
+        """
+        configured = SERVICE_PREFIX + self.config.provider.value
+
+        def swap() -> None:
+            self.config = config
+
+        return self._limits_applier([configured], config, swap)
 
     @property
     def providers(self) -> list[str]:

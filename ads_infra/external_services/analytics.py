@@ -181,6 +181,8 @@ class AnalyticsService(ManagedService):
                     rate_limit=self.config.rate_limit,
                     timeout=self.config.timeout,
                     max_retries=self.config.max_retries,
+                    failure_threshold=self.config.failure_threshold,
+                    recovery_timeout=self.config.recovery_timeout,
                 ),
             )
         fleet = manager.fleet
@@ -190,6 +192,14 @@ class AnalyticsService(ManagedService):
         self._outbox_lock = asyncio.Lock()  # one flusher per process reads the stream
         self._outbox_down = False
         self._since_flush = 0  # events added to the outbox since the last flush began
+
+    def prepare_settings(self, config: AnalyticsConfig) -> Callable[[], None]:
+        """For a reload: the endpoint's rate limit, retries and breaker thresholds."""
+
+        def swap() -> None:
+            self.config = config
+
+        return self._limits_applier([self.service_name], config, swap)
 
     @property
     def enabled(self) -> bool:

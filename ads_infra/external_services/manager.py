@@ -151,6 +151,14 @@ class ExternalServiceManager:
         if replaced is not None:  # counters only ever grow
             service.carry_counts(replaced)
 
+    def reconfigure_service(self, name: str, config: ExternalServiceConfig) -> None:
+        """Give the registered service ``name`` a new config, keeping its state. No I/O.
+
+        Unlike :meth:`register_service`, the breaker's state and the counts stay;
+        limits, retries, timeouts and breaker thresholds take effect at once.
+        """
+        self._service(name).reconfigure(config)
+
     def on_breaker_change(self, listener: BreakerListener) -> None:
         """Call ``listener(service, state, previous)`` on every breaker change (to alert).
 
@@ -358,7 +366,13 @@ class ExternalServiceManager:
         if breaker.would_reject():
             raise failures.circuit_open(svc, call.method)
         if svc.rate_spacing:
-            await (svc.limiter or svc.make_limiter()).acquire()
+            limiter = svc.limiter or svc.make_limiter()
+            await limiter.acquire()
+            while svc.limiter is not limiter and svc.rate_spacing:
+                # A reload changed the rate while this call queued: queue again on
+                # the new limiter, so the upstream sees the new rate at once.
+                limiter = svc.limiter or svc.make_limiter()
+                await limiter.acquire()
         # Read per attempt: close() may have come during the backoff or the
         # rate-limit wait, and its session is gone.
         if closes != self._closes:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -100,6 +100,15 @@ class NotificationService(ManagedService):
                 key="services.notifications.webhook_secret",
             )
 
+    def prepare_settings(self, config: NotificationsConfig) -> Callable[[], None]:
+        """For a reload: every channel's rate limit, retries and breaker thresholds."""
+
+        def swap() -> None:
+            self.config = config
+
+        names = [SERVICE_PREFIX + name for name in self._channels]
+        return self._limits_applier(names, config, swap)
+
     @property
     def channels(self) -> list[str]:
         return list(self._channels)
@@ -162,6 +171,8 @@ class NotificationService(ManagedService):
                 rate_limit=cfg.rate_limit,
                 timeout=cfg.timeout,
                 max_retries=cfg.max_retries,
+                failure_threshold=cfg.failure_threshold,
+                recovery_timeout=cfg.recovery_timeout,
             ),
             secrets=_url_secrets(parts.path, parts.query),
         )

@@ -114,8 +114,10 @@ class RegisteredService:
         "config",
         "connect_timeout",
         "errors",
+        "extra_secrets",
         "fleet",
         "headers",
+        "http",
         "json_headers",
         "last_error",
         "last_error_at",
@@ -150,33 +152,9 @@ class RegisteredService:
     ) -> None:
         self.name = name
         self.fleet = fleet
-        self.config = config
-        self.url_prefix = config.base_url
-        self.target = mask_url(config.base_url)
-        headers: dict[str, str] = {}
-        secrets: list[str] = []
-        key = config.api_key.get_secret_value() if isinstance(config.api_key, Secret) else ""
-        if key and config.auth_scheme is AuthScheme.BEARER:
-            headers["Authorization"] = f"Bearer {key}"
-        elif key and config.auth_scheme is AuthScheme.BASIC:
-            token = base64.b64encode(f"{key}:".encode()).decode()
-            headers["Authorization"] = f"Basic {token}"
-            secrets.append(token)
-        if key:
-            secrets.insert(0, key)
-        # Longest first, so a secret containing another is masked whole.
-        self.secrets = tuple(
-            sorted({s for s in (*secrets, *extra_secrets) if s}, key=len, reverse=True)
-        )
-        self.headers = headers
-        self.json_headers = {**headers, "Content-Type": "application/json"}
-        self.connect_timeout = http.connect_timeout
-        self.timeout = client_timeout(config.timeout, http.connect_timeout)
-        self.retry = RetryPolicy(config)
-        self.retry_statuses = frozenset(config.retry_statuses)
-        self.rate_spacing = (
-            config.rate_period / config.rate_limit if config.rate_limit is not None else 0.0
-        )
+        self.extra_secrets = extra_secrets
+        self.http = http
+        self._derive(config)
         self.limiter: Pacer | None = None  # loop-bound: made on first use
         gauge = metrics.breaker_state.labels(name).set
 
@@ -199,6 +177,52 @@ class RegisteredService:
         self.last_error_at: float | None = None
         self.last_latency: float | None = None
         self.avg_latency: float | None = None
+
+    def _derive(self, config: ExternalServiceConfig) -> None:
+        """Everything the request path reads from ``config``, computed once."""
+        self.config = config
+        self.url_prefix = config.base_url
+        self.target = mask_url(config.base_url)
+        headers: dict[str, str] = {}
+        secrets: list[str] = []
+        key = config.api_key.get_secret_value() if isinstance(config.api_key, Secret) else ""
+        if key and config.auth_scheme is AuthScheme.BEARER:
+            headers["Authorization"] = f"Bearer {key}"
+        elif key and config.auth_scheme is AuthScheme.BASIC:
+            token = base64.b64encode(f"{key}:".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+            secrets.append(token)
+        if key:
+            secrets.insert(0, key)
+        # Longest first, so a secret containing another is masked whole.
+        self.secrets = tuple(
+            sorted({s for s in (*secrets, *self.extra_secrets) if s}, key=len, reverse=True)
+        )
+        self.headers = headers
+        self.json_headers = {**headers, "Content-Type": "application/json"}
+        self.connect_timeout = self.http.connect_timeout
+        self.timeout = client_timeout(config.timeout, self.http.connect_timeout)
+        self.retry = RetryPolicy(config)
+        self.retry_statuses = frozenset(config.retry_statuses)
+        self.rate_spacing = (
+            config.rate_period / config.rate_limit if config.rate_limit is not None else 0.0
+        )
+
+    def reconfigure(self, config: ExternalServiceConfig) -> None:
+        """Take ``config`` while running: breaker state, counts and metrics are kept.
+
+        Synchronous, so a reload applies it between two steps of the loop: a
+        call already prepared keeps its own attempts and timeout, the next one
+        gets the new ones. A new rate gets a new limiter; calls queued on the
+        old one queue again on it (see the manager's request path), so the
+        upstream sees the new rate at once.
+        """
+        rate = (self.config.rate_limit, self.config.rate_period)
+        self._derive(config)
+        if (config.rate_limit, config.rate_period) != rate:
+            self.limiter = None
+        self.breaker.failure_threshold = config.failure_threshold
+        self.breaker.recovery_timeout = config.recovery_timeout
 
     def prepare(
         self,

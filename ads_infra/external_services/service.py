@@ -15,12 +15,27 @@ no extra call.
 
 from __future__ import annotations
 
-from typing import ClassVar, Self
+import dataclasses
+from collections.abc import Callable, Iterable
+from typing import ClassVar, Protocol, Self
 
 from ads_infra.external_services.config import ExternalServiceConfig, ServiceType
 from ads_infra.external_services.manager import ExternalServiceManager
 
-__all__ = ["ManagedService"]
+__all__ = ["ManagedService", "ServiceLimits"]
+
+
+class ServiceLimits(Protocol):
+    """The reloadable limits a service's section sets on each of its upstreams."""
+
+    @property
+    def rate_limit(self) -> int: ...
+    @property
+    def max_retries(self) -> int: ...
+    @property
+    def failure_threshold(self) -> int: ...
+    @property
+    def recovery_timeout(self) -> float: ...
 
 
 class ManagedService:
@@ -68,6 +83,39 @@ class ManagedService:
         self._upstreams[name] = (config, secrets)
         if self._registered:
             self.manager.register_service(name, config, secrets=secrets)
+
+    def _reconfigure_upstream(self, name: str, config: ExternalServiceConfig) -> None:
+        """Give upstream ``name`` a new config, keeping its breaker state and counts."""
+        secrets = self._upstreams[name][1]
+        self._upstreams[name] = (config, secrets)
+        if self._registered and name in self.manager.services:
+            self.manager.reconfigure_service(name, config)
+
+    def _limits_applier(
+        self, names: Iterable[str], section: ServiceLimits, then: Callable[[], None]
+    ) -> Callable[[], None]:
+        """What gives upstreams ``names`` the section's limits, then runs ``then``.
+
+        The new configs are built (and validated) now; applying them only assigns.
+        """
+        updated = {
+            name: dataclasses.replace(
+                self._upstreams[name][0],
+                rate_limit=section.rate_limit,
+                max_retries=section.max_retries,
+                failure_threshold=section.failure_threshold,
+                recovery_timeout=section.recovery_timeout,
+            )
+            for name in names
+            if name in self._upstreams
+        }
+
+        def apply() -> None:
+            then()
+            for name, config in updated.items():
+                self._reconfigure_upstream(name, config)
+
+        return apply
 
     def _add_offline(self, name: str, service_type: ServiceType, detail: str) -> None:
         """Add an in-process upstream (no HTTP), reported as always healthy."""

@@ -1,8 +1,8 @@
 """A host application on ads-infra's container (a subclass of it, ``AppContainer``).
 
 Run it with ``uvicorn examples.fastapi_app.app:app`` from the repository root
-(config from ADS_INFRA_CONFIG or ./config.yml). The container's resources
-start in the app's lifespan and stop with it; errors map to HTTP status codes
+(config from ADS_INFRA_CONFIG or ./config.yml; ``kill -HUP`` reloads it). The
+container's resources start in the app's lifespan and stop with it; errors map to HTTP status codes
 in one place (:func:`ads_infra.errors.http_status`): bad input is a 4xx, 503
 only for an outage, and a 5xx never shows database or upstream text.
 
@@ -38,6 +38,8 @@ def create_app(container: AppContainer | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with running(container):
+            # SIGHUP reloads the configuration file (docs/reload.md); removed at shutdown.
+            container.reloader().install_sighup()
             yield
 
     app = FastAPI(title="ads-infra example host app", lifespan=lifespan)
@@ -67,6 +69,9 @@ def __getattr__(name: str) -> Any:
     global _app
     if name == "app":
         if _app is None:
+            # Run by uvicorn: the app's own log lines (a reload's) go to stderr;
+            # uvicorn configures only its own loggers.
+            logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
             _app = create_app()
         return _app
     raise AttributeError(name)
