@@ -11,7 +11,7 @@ formats), ``manager`` (CacheManager) and ``stats`` (its counters). See docs/cach
 configuration, fallback, two-level mode and benchmarks.
 """
 
-from ads_infra.cache.backends import CACHE_BACKENDS, build_strategy
+from ads_infra.cache.backends import CACHE_BACKENDS, build_strategy, cache_backends
 from ads_infra.cache.base import MAX_TTL, CacheStrategy, expiry_seconds
 from ads_infra.cache.cluster import RedisClusterCacheStrategy
 from ads_infra.cache.codec import Codec
@@ -36,6 +36,7 @@ __all__ = [
     "RedisCacheStrategy",
     "RedisClusterCacheStrategy",
     "build_strategy",
+    "cache_backends",
     "compile_glob",
     "expiry_seconds",
     "glob_escape",

@@ -58,6 +58,14 @@ class RestartRequiredError(ConfigurationError):
         super().__init__(message, key=", ".join(keys), source=source)
 
 
+class PluginError(ConfigurationError):
+    """An installed plugin cannot be used: its import fails, it is declared twice, or
+    the object its entry point names does not implement the interface of its group.
+
+    The message names the entry point and the distribution that declares it.
+    """
+
+
 # --- database ----------------------------------------------------------------
 
 

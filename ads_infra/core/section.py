@@ -68,6 +68,16 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
         if not isinstance(value, list | tuple):
             raise ConfigurationError(f"expected a list, got {_describe(value)}", key=name)
         return [_coerce(f"{name}[{i}]", item_hint, item) for i, item in enumerate(value)]
+    if origin is dict:
+        _key_hint, value_hint = typing.get_args(hint) or (str, Any)
+        if not isinstance(value, Mapping):
+            raise ConfigurationError(f"expected a mapping, got {_describe(value)}", key=name)
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ConfigurationError(f"keys must be strings, got {_describe(key)}", key=name)
+            out[key] = _coerce(f"{name}.{key}", value_hint, item)
+        return out
     if hint is Any:
         return value
     if isinstance(hint, type) and issubclass(hint, ConfigSection):
@@ -134,6 +144,27 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
             return value
         raise ConfigurationError(f"expected a string, got {_describe(value)}", key=name)
     raise TypeError(f"unsupported config field type {hint!r} for {name}")  # programming error
+
+
+def _masked(value: Any) -> Any:
+    """``value`` safe to print: secrets and URL passwords masked, in mappings too
+    (a plugin's ``options``)."""
+    if isinstance(value, Secret):
+        return "********" if value else ""
+    if isinstance(value, str) and "://" in value:
+        return mask_url(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    return value
+
+
+def _guarded(value: Any) -> Any:
+    """``value`` with every string holding a credential (a URL with a password) as a Secret."""
+    if isinstance(value, str) and "://" in value and mask_url(value) != value:
+        return Secret(value)
+    if isinstance(value, dict):
+        return {k: _guarded(v) for k, v in value.items()}
+    return value
 
 
 _UNENCODED_USERINFO = (
@@ -232,8 +263,8 @@ class ConfigSection:
                 value = value.to_dict()
             elif isinstance(value, enum.Enum):
                 value = value.value
-            elif isinstance(value, list):
-                value = list(value)
+            elif isinstance(value, list | dict):
+                value = value.copy()
             out[field.name] = value
         return out
 
@@ -248,8 +279,8 @@ class ConfigSection:
         for key, value in self.to_dict().items():
             if isinstance(getattr(self, key), ConfigSection):
                 value = getattr(self, key).to_config()
-            elif isinstance(value, str) and "://" in value and mask_url(value) != value:
-                value = Secret(value)
+            else:
+                value = _guarded(value)
             out[key] = value
         return out
 
@@ -257,13 +288,8 @@ class ConfigSection:
         """Like :meth:`to_dict`, safe to print: secrets and URL passwords masked."""
         out: dict[str, Any] = {}
         for key, value in self.to_dict().items():
-            if isinstance(getattr(self, key), ConfigSection):
-                value = getattr(self, key).masked()
-            elif isinstance(value, Secret):
-                value = "********" if value else ""
-            elif isinstance(value, str) and "://" in value:
-                value = mask_url(value)
-            out[key] = value
+            section = getattr(self, key)
+            out[key] = section.masked() if isinstance(section, ConfigSection) else _masked(value)
         return out
 
     def __repr__(self) -> str:

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
-from ads_infra.core.errors import ConfigurationError
+from ads_infra.core import plugins
+from ads_infra.core.errors import ConfigurationError, PluginError
 from ads_infra.core.redact import Secret, mask_url
 from ads_infra.core.section import ConfigSection, url_problem
 
@@ -93,6 +94,37 @@ class AIProviderType(enum.StrEnum):
 
     OFFLINE = "offline"
     OPENAI = "openai"
+
+
+def _backend_options(
+    group: str,
+    key: str,
+    name: enum.Enum | str,
+    options: dict[str, Any],
+    builtins: type[enum.Enum],
+) -> dict[str, Any]:
+    """The ``options`` of the backend ``name`` (the value of ``key``), validated.
+
+    A built-in backend takes none: its settings are the section's own keys. Any
+    other name must be an installed plugin's (core/plugins.py), whose own
+    ``options_type`` validates them; loading it here makes a broken plugin a
+    configuration error at load time, not at first use.
+    """
+    if isinstance(name, builtins):
+        if options:
+            raise ConfigurationError(
+                f"applies to plugin backends only; {name.value!r} is built in and is set by "
+                "this section's own keys",
+                key="options",
+            )
+        return {}
+    try:
+        if plugins.find(group, str(name)) is None:
+            error = plugins.unknown_name(group, name, (str(m.value) for m in builtins))
+            raise ConfigurationError(error.reason, key=key)
+        return plugins.validated_options(group, str(name), options)
+    except PluginError as exc:  # the plugin itself is broken: the name is what to change
+        raise PluginError(exc.reason, key=key) from exc.__cause__
 
 
 # --- component sections ------------------------------------------------------------
@@ -278,7 +310,7 @@ class CacheConfig(ConfigSection):
 
     default_ttl: int = dataclasses.field(default=300, metadata={"min": 0, "reloadable": True})
     max_size: int = dataclasses.field(default=1000, metadata={"min": 1})
-    cache_type: CacheType = CacheType.MEMORY
+    cache_type: CacheType | str = CacheType.MEMORY
     redis_url: str | None = None
     redis_max_connections: int = dataclasses.field(default=50, metadata={"min": 1})
     compression_enabled: bool = True
@@ -298,6 +330,8 @@ class CacheConfig(ConfigSection):
     # The largest value read back (after decompression): a payload planted in
     # Redis cannot make a read take unbounded memory or time.
     max_value_bytes: int = dataclasses.field(default=16 * 1024 * 1024, metadata={"min": 1024})
+    # A plugin backend's own settings, validated by the plugin (docs/plugins.md).
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     _SERIALIZERS: ClassVar[tuple[str, ...]] = ("json", "msgpack", "pickle")
 
@@ -317,8 +351,12 @@ class CacheConfig(ConfigSection):
             problem = url_problem(self.redis_url, ("redis", "rediss", "unix"))
             if problem:
                 raise ConfigurationError(f"{mask_url(self.redis_url)!r} {problem}", key="redis_url")
-        if self.cache_type is not CacheType.MEMORY and not self.redis_url:
+        if self.cache_type in (CacheType.REDIS, CacheType.REDIS_CLUSTER) and not self.redis_url:
             self._normalize(redis_url=DEFAULT_REDIS_URL)
+        options = _backend_options(
+            plugins.CACHE_GROUP, "cache_type", self.cache_type, self.options, CacheType
+        )
+        self._normalize(options=options)
         self._normalize(
             fallback_probe_max_interval=max(
                 self.fallback_probe_max_interval, self.fallback_probe_interval
@@ -380,7 +418,7 @@ class StorageConfig(ConfigSection):
     allowed_extensions: list[str] = dataclasses.field(
         default_factory=lambda: list(DEFAULT_ALLOWED_EXTENSIONS)
     )
-    storage_type: StorageType = StorageType.LOCAL
+    storage_type: StorageType | str = StorageType.LOCAL
     # gzip for text-like types. None: on for local storage, off for S3, where
     # presigned URLs, boto3 and the aws CLI must get the original bytes; when on
     # for S3, unencrypted objects carry Content-Encoding: gzip.
@@ -406,11 +444,17 @@ class StorageConfig(ConfigSection):
     # attributes (one fsync, published with the data), else a "<name>~meta" file
     # beside it; "sidecar" = always the file (for backups that drop xattrs).
     local_metadata: str = "auto"
+    # A plugin backend's own settings, validated by the plugin (docs/plugins.md).
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     _LOCAL_METADATA: ClassVar[tuple[str, ...]] = ("auto", "sidecar")
     _CREATE_ONLY: ClassVar[tuple[str, ...]] = ("verify", "emulate", "trust")
 
     def validate(self) -> None:
+        options = _backend_options(
+            plugins.STORAGE_GROUP, "storage_type", self.storage_type, self.options, StorageType
+        )
+        self._normalize(options=options)
         if self.s3_create_only not in self._CREATE_ONLY:
             raise ConfigurationError(
                 f"unknown value {self.s3_create_only!r}; allowed: verify, emulate, trust",
@@ -588,7 +632,13 @@ class NotificationsConfig(ConfigSection):
 
 @dataclasses.dataclass(frozen=True, repr=False)
 class ServicesConfig(ConfigSection):
-    """External HTTP services: the shared session and each service."""
+    """External HTTP services: the shared session and each service.
+
+    ``plugins`` starts services other packages provide (the entry point group
+    ``ads_infra.services``, docs/plugins.md): each key is a plugin's name,
+    its value that plugin's own settings, validated by the plugin. An
+    installed service plugin runs only when it is named here.
+    """
 
     _section: ClassVar[str] = "services"
 
@@ -596,6 +646,21 @@ class ServicesConfig(ConfigSection):
     ai: AIProviderConfig = dataclasses.field(default_factory=AIProviderConfig)
     analytics: AnalyticsConfig = dataclasses.field(default_factory=AnalyticsConfig)
     notifications: NotificationsConfig = dataclasses.field(default_factory=NotificationsConfig)
+    plugins: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+
+    def validate(self) -> None:
+        checked = {}
+        for name, options in self.plugins.items():
+            try:
+                if plugins.find(plugins.SERVICES_GROUP, name) is None:
+                    error = plugins.unknown_name(plugins.SERVICES_GROUP, name, ())
+                    raise ConfigurationError(error.reason, key=f"plugins.{name}")
+                checked[name] = plugins.validated_options(
+                    plugins.SERVICES_GROUP, name, options or {}, key=f"plugins.{name}"
+                )
+            except PluginError as exc:
+                raise PluginError(exc.reason, key=f"plugins.{name}") from exc.__cause__
+        self._normalize(plugins=checked)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)

@@ -9,7 +9,7 @@ re-exported here so that the seed's import works.
 """
 
 from ads_infra.core.settings import StorageConfig, StorageType
-from ads_infra.storage.backends import STORAGE_BACKENDS, strategy_for
+from ads_infra.storage.backends import STORAGE_BACKENDS, storage_backends, strategy_for
 from ads_infra.storage.base import ListPage, ObjectInfo, StorageStrategy
 from ads_infra.storage.codec import EncryptionKey
 from ads_infra.storage.local import LocalStorageStrategy
@@ -27,5 +27,6 @@ __all__ = [
     "StorageConfig",
     "StorageStrategy",
     "StorageType",
+    "storage_backends",
     "strategy_for",
 ]
