@@ -1,6 +1,7 @@
 """Services sub-container: one ExternalServiceManager, and the services composed on it.
 
-``ai``, ``analytics`` and ``notifications`` are Singletons over the manager
+``ai``, ``analytics``, ``notifications`` and ``plugins`` (the services of
+installed plugins that ``services.plugins`` names) are Singletons over the manager
 (what ``container.services.ai()`` returns, started or not); their constructors
 only read their config sections. Each is started by a Resource of its own that
 takes the manager's Resource (``lifecycle``) as an argument, so that:
@@ -21,6 +22,7 @@ from ads_infra.external_services import (
     AnalyticsService,
     ExternalServiceManager,
     NotificationService,
+    PluginServices,
 )
 
 
@@ -37,8 +39,11 @@ class ServicesContainer(containers.DeclarativeContainer):
     notifications = providers.Singleton(
         NotificationService, manager, config=settings.provided.notifications
     )
+    # The services installed plugins provide, as services.plugins names them.
+    plugins = providers.Singleton(PluginServices, manager, config=settings.provided.plugins)
 
     lifecycle = providers.Resource(started_after, manager, fleet_lifecycle)
     ai_lifecycle = providers.Resource(started_after, ai, lifecycle)
     analytics_lifecycle = providers.Resource(started_after, analytics, lifecycle)
     notifications_lifecycle = providers.Resource(started_after, notifications, lifecycle)
+    plugins_lifecycle = providers.Resource(started_after, plugins, lifecycle)

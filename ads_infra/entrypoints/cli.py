@@ -1,4 +1,4 @@
-"""The ``ads-infra`` command line: config, health, db migrations and benchmarks.
+"""The ``ads-infra`` command line: config, health, plugins, db migrations and benchmarks.
 
 User errors (a bad configuration, an unreachable backend, a database that
 refuses the login) print one clear line and exit with a non-zero code, never
@@ -168,13 +168,17 @@ async def collect_health(container: Container) -> list[HealthStatus]:
     for manager in managers:
         with contextlib.suppress(Exception):
             await manager.start()
+    # Plugin services register their upstreams when started, so that they are checked.
+    plugin_services = container.services.plugins()
     reports: list[HealthStatus] = []
     # The database reports its replicas too, when it has any.
     checks = [getattr(m, "health_checks", m.health_check) for m in managers]
     try:
+        await plugin_services.start()
         for result in await asyncio.gather(*(check() for check in checks)):
             reports.extend(result if isinstance(result, list) else [result])
     finally:
+        await plugin_services.close()
         for manager in reversed(managers):
             await manager.close()
     return reports
@@ -202,6 +206,36 @@ def health(ctx: click.Context, as_json: bool) -> None:
     if bad:
         names = ", ".join(f"{r.component} ({r.backend})" for r in bad)
         _fail(f"unhealthy: {names}", EXIT_FAILURE)
+
+
+# --- plugins -----------------------------------------------------------------------
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plugins_command(as_json: bool) -> None:
+    """List the installed plugins (cache, storage, services) and whether each loads.
+
+    Exit 1 when one is broken: its import fails, or it does not implement its group's
+    interface (docs/plugins.md).
+    """
+    from ads_infra.core.plugins import GROUPS
+    from ads_infra.entrypoints.plugins_report import plugin_report
+
+    rows = plugin_report()
+    if as_json:
+        click.echo(json.dumps({"groups": list(GROUPS), "plugins": rows}, indent=2))
+    else:
+        for group in GROUPS:
+            found = [row for row in rows if row["group"] == group]
+            click.echo(f"{group}:{'' if found else ' (none installed)'}")
+            for row in found:
+                where = f"{row['distribution'] or '?'} {row['version'] or ''}".rstrip()
+                click.echo(f"  {row['name']:<16} {row['entry_point']}  [{where}]")
+                click.echo(f"    {row['status']}")
+    broken = [row["name"] for row in rows if row["status"].startswith("error")]
+    if broken:
+        _fail(f"broken plugins: {', '.join(broken)} (see their status above)", EXIT_FAILURE)
 
 
 # --- db ----------------------------------------------------------------------------

@@ -5,7 +5,8 @@ the request path, composed of the circuit breaker (``breaker.py``) and the
 retry and classification policy (``policy.py``, ``retry.py``);
 :class:`AIProviderService`, :class:`AnalyticsService` and
 :class:`NotificationService` are built on it (``service.py``: started, not
-registered by their constructors). Receivers of our signed webhooks use
+registered by their constructors); :class:`PluginServices` builds the
+services installed plugins provide (``plugins.py``). Receivers of our signed webhooks use
 :func:`verify_webhook` (``webhooks.py``). See ``docs/services.md``.
 """
 
@@ -25,6 +26,7 @@ from ads_infra.external_services.notifications import (
     NotificationService,
     slack_escape,
 )
+from ads_infra.external_services.plugins import PluginServices
 from ads_infra.external_services.response import ServiceResponse
 from ads_infra.external_services.webhooks import (
     ReplayGuard,
@@ -45,6 +47,7 @@ __all__ = [
     "ExternalServiceConfig",
     "ExternalServiceManager",
     "NotificationService",
+    "PluginServices",
     "ReplayGuard",
     "ServiceResponse",
     "ServiceType",
