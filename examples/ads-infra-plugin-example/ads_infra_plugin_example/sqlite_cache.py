@@ -8,7 +8,9 @@ processes never wait for a writer.
 
 ``sqlite3`` calls block, so they never run on the event loop: one worker
 thread owns the connection (a connection belongs to the thread that opened
-it) and runs every call in turn. Expired rows are skipped on read and swept
+it) and runs every call in turn. A file that cannot be opened or read
+raises ConnectionError, which the manager's fallback and health understand as
+"unreachable", as they do a Redis that is down. Expired rows are skipped on read and swept
 every ``purge_every`` writes.
 """
 
@@ -106,9 +108,21 @@ class SQLiteCacheStrategy(CacheStrategy):
         )
 
     def _with_connection(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        if self._connection is None:
-            self._connection = self._connect()
-        return work(self._connection)
+        try:
+            if self._connection is None:
+                self._connection = self._connect()
+            return work(self._connection)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            # The manager's fallback and health treat ConnectionError (an OSError) as
+            # "the backend cannot answer" (docs/plugins.md); the connection is dropped
+            # so that the next call opens the file again.
+            self._disconnect()
+            raise ConnectionError(f"sqlite cache {self.options.path}: {exc}") from exc
+
+    def _disconnect(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
 
     def _connect(self) -> sqlite3.Connection:
         path = self.options.path
@@ -259,12 +273,7 @@ class SQLiteCacheStrategy(CacheStrategy):
         if executor is None:
             return
 
-        def disconnect() -> None:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
-
         try:
-            await asyncio.get_running_loop().run_in_executor(executor, disconnect)
+            await asyncio.get_running_loop().run_in_executor(executor, self._disconnect)
         finally:
             executor.shutdown(wait=False)
