@@ -16,8 +16,12 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/uv
 	$(UV) pip install --quiet -e .
 	touch $@
 
-$(VENV)/.test: pyproject.toml | $(BIN)/uv
-	$(UV) pip install --quiet -e '.[test]'
+# The example plugin package too: its tests (tests/integration/plugins) choose it
+# through configuration alone, as a host app would after installing it.
+PLUGIN_EXAMPLE := examples/ads-infra-plugin-example
+
+$(VENV)/.test: pyproject.toml $(PLUGIN_EXAMPLE)/pyproject.toml | $(BIN)/uv
+	$(UV) pip install --quiet -e '.[test]' -e $(PLUGIN_EXAMPLE)
 	touch $@ $(VENV)/.runtime
 
 # DEMO_ARGS: e.g. "--users 1 --days 7" for a short run.

@@ -180,11 +180,12 @@ def unknown_name(group: str, value: object, builtins: Iterable[str]) -> Configur
     plugins = names(group)
     close = difflib.get_close_matches(str(value)[:100], builtin + plugins, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    allowed = f"; allowed: {', '.join(builtin)}, or an installed plugin's name" if builtin else ""
-    return ConfigurationError(
-        f"unknown value {shown}{allowed} (installed plugins in group {group}: "
-        f"{', '.join(plugins) or 'none'}; `ads-infra plugins` lists them){hint}"
-    )
+    if plugins:
+        found = f"a plugin: {', '.join(plugins)} (`ads-infra plugins` lists them)"
+        allowed = f"{', '.join(builtin)}, or {found}" if builtin else found
+    else:
+        allowed = f"{', '.join(builtin) or 'a plugin'} (no plugin installed in group {group})"
+    return ConfigurationError(f"unknown value {shown}; allowed: {allowed}{hint}")
 
 
 def validated_options(

@@ -100,7 +100,16 @@ def test_an_unknown_backend_name_lists_what_is_installed(tmp_path: Path) -> None
     result = _run("--config", "config.yml", "config", "show", cwd=tmp_path)
     assert result.returncode == 2
     assert "storage.storage_type: unknown value 'tree'; allowed: local, s3" in result.stderr
-    assert plugins.STORAGE_GROUP in result.stderr and "ads-infra plugins" in result.stderr
+    assert "(no plugin installed in group ads_infra.storage_strategies)" in result.stderr
+    site = write_distribution(
+        tmp_path / "site", "tree-storage", {plugins.STORAGE_GROUP: {"trees": "tree_storage:T"}}, {}
+    )
+    result = _run("--config", "config.yml", "config", "show", cwd=tmp_path, paths=(site,))
+    assert result.returncode == 2
+    assert (
+        "allowed: local, s3, or a plugin: trees (`ads-infra plugins` lists them); did you "
+        "mean 'trees'?" in result.stderr
+    )
 
 
 @pytest.mark.usefixtures("example_installed")

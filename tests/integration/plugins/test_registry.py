@@ -129,7 +129,7 @@ def test_an_unknown_name_lists_the_built_ins_and_the_installed_plugins(labelled:
     message = str(caught.value)
     assert caught.value.key == "cache.cache_type"
     assert "allowed: memory, redis, redis_cluster" in message
-    assert f"installed plugins in group {plugins.CACHE_GROUP}: labelled" in message
+    assert "or a plugin: labelled" in message and "`ads-infra plugins` lists them" in message
     assert "did you mean 'labelled'?" in message
 
 
