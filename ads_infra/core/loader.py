@@ -149,7 +149,7 @@ class LoadedConfig:
             origin = self.origins.get(exc.key or "")
             if origin is None:
                 raise
-            raise ConfigurationError(
+            raise type(exc)(
                 exc.reason, key=exc.key, origin=_describe_origin(exc.key or "", *origin)
             ) from None
 

@@ -231,3 +231,28 @@ async def test_a_service_plugin_is_built_on_the_manager_and_registered_by_start(
     assert caught.value.key == "services.plugins.pingr" and "did you mean 'pinger'?" in str(
         caught.value
     )
+
+
+async def test_managers_built_without_a_config_resolve_plugin_names_from_the_environment(
+    labelled: Path, install_plugin: InstallPlugin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install_plugin(
+        "folder-storage",
+        {plugins.STORAGE_GROUP: {"folder": "folder_storage:FolderStorage"}},
+        {"folder_storage": STORAGE_PLUGIN},
+    )
+    monkeypatch.chdir(tmp_path)  # the plugin's default folder is ./var/mirror
+    monkeypatch.setenv("ADS_CACHE_TYPE", "labelled")
+    monkeypatch.setenv("ADS_STORAGE_TYPE", "folder")
+    async with CacheManager() as cache, FileStorageManager() as storage:
+        assert type(cache.strategy).__name__ == "LabelledMemory"
+        assert cache.strategy.options.label == "plain"  # the plugin's defaults
+        assert type(storage.strategy).__name__ == "FolderStorage"
+        await storage.save_file(b"x", "a.txt")
+    assert any((tmp_path / "var" / "mirror").rglob("*"))
+
+
+def test_a_hostile_backend_name_gives_a_bounded_error(labelled: Path) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_dict({"storage": {"storage_type": "x" * 1_000_000}})
+    assert caught.value.key == "storage.storage_type" and len(str(caught.value)) < 500
