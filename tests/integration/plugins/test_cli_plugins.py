@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ads_infra.core import plugins
-from tests.integration.plugins.conftest import EXAMPLE, subprocess_env, write_distribution
+from tests.plugin_packages import EXAMPLE, subprocess_env, write_distribution
 
 ADS_INFRA = str(Path(sys.executable).parent / "ads-infra")
 
@@ -34,19 +34,23 @@ def _run(*args: str, cwd: Path, paths: tuple[Path, ...] = ()) -> subprocess.Comp
 
 
 @pytest.mark.usefixtures("example_installed")
-def test_the_demo_runs_on_the_example_plugin_named_in_yaml_only(tmp_path: Path) -> None:
+def test_the_demo_runs_on_the_example_plugins_named_in_yaml_only(tmp_path: Path) -> None:
     (tmp_path / "config.yml").write_text(
         "cache:\n"
         "  cache_type: sqlite\n"
         "  fallback_enabled: false\n"  # a plugin failure fails the demo, not hidden
         "  options:\n"
         "    path: ./var/plugin-cache/cache.sqlite3\n"
+        "storage:\n"
+        "  storage_type: tree\n"
+        "  options:\n"
+        "    root: ./var/tree\n"
     )
     result = _run("--config", "config.yml", "demo", "--json", "--users", "1", "--days", "7",
                   cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    cache = report["stats"]["cache"]
+    cache, storage = report["stats"]["cache"], report["stats"]["storage"]
     assert cache["backend"] == "sqlite" and cache["active_backend"] == "sqlite"
     assert cache["hits"] > 0 and cache["sets"] > 0 and cache["errors"] == 0
     with sqlite3.connect(tmp_path / "var" / "plugin-cache" / "cache.sqlite3") as db:
@@ -55,6 +59,13 @@ def test_the_demo_runs_on_the_example_plugin_named_in_yaml_only(tmp_path: Path) 
             "SELECT count(*) FROM cache_entries WHERE key LIKE 'ads:%'"
         ).fetchone()
     assert entries > 0 and namespaced == entries
+    tree = tmp_path / "var" / "tree"
+    assert storage["backend"] == "tree" and storage["target"] == str(tree)
+    assert report["storage"]["saved"] == report["storage"]["verified"] > 0
+    files = [p for p in tree.rglob("*") if p.is_file() and ".ads-tree" not in p.parts]
+    assert len(files) == storage["total_files"] > 0
+    # The creatives are plain files: a PNG on disk starts like one.
+    assert any(p.read_bytes().startswith(b"\x89PNG") for p in files)
 
 
 @pytest.mark.usefixtures("example_installed")
@@ -69,6 +80,7 @@ def test_plugins_lists_the_example_with_its_distribution_and_status(tmp_path: Pa
     assert sqlite["entry_point"] == "ads_infra_plugin_example.sqlite_cache:SQLiteCacheStrategy"
     assert sqlite["status"] == "ok (options: SQLiteCacheOptions)"
     assert rows[(plugins.SERVICES_GROUP, "status_page")]["status"].startswith("ok")
+    assert rows[(plugins.STORAGE_GROUP, "tree")]["status"] == "ok (options: TreeOptions)"
     text = _run("plugins", cwd=tmp_path)
     assert text.returncode == 0 and "sqlite" in text.stdout and EXAMPLE in text.stdout
 
@@ -96,20 +108,18 @@ def test_a_broken_plugin_is_one_line_naming_it_and_plugins_exits_1(tmp_path: Pat
 
 
 def test_an_unknown_backend_name_lists_what_is_installed(tmp_path: Path) -> None:
-    (tmp_path / "config.yml").write_text("storage:\n  storage_type: tree\n")
+    (tmp_path / "config.yml").write_text("storage:\n  storage_type: vaults\n")
     result = _run("--config", "config.yml", "config", "show", cwd=tmp_path)
     assert result.returncode == 2
-    assert "storage.storage_type: unknown value 'tree'; allowed: local, s3" in result.stderr
-    assert "(no plugin installed in group ads_infra.storage_strategies)" in result.stderr
+    assert "storage.storage_type: unknown value 'vaults'; allowed: local, s3" in result.stderr
     site = write_distribution(
-        tmp_path / "site", "tree-storage", {plugins.STORAGE_GROUP: {"trees": "tree_storage:T"}}, {}
+        tmp_path / "site", "vault-storage", {plugins.STORAGE_GROUP: {"vault": "vault:V"}}, {}
     )
     result = _run("--config", "config.yml", "config", "show", cwd=tmp_path, paths=(site,))
     assert result.returncode == 2
-    assert (
-        "allowed: local, s3, or a plugin: trees (`ads-infra plugins` lists them); did you "
-        "mean 'trees'?" in result.stderr
-    )
+    (line,) = result.stderr.strip().splitlines()
+    assert "allowed: local, s3, or a plugin: " in line and "vault" in line
+    assert line.endswith("(`ads-infra plugins` lists them); did you mean 'vault'? (in config.yml)")
 
 
 @pytest.mark.usefixtures("example_installed")

@@ -17,7 +17,7 @@ from ads_infra.core.errors import ConfigurationError, PluginError
 from ads_infra.core.settings import Settings, StorageConfig
 from ads_infra.external_services import ExternalServiceManager, PluginServices
 from ads_infra.storage import FileStorageManager, storage_backends
-from tests.integration.plugins.conftest import InstallPlugin
+from tests.plugin_packages import InstallPlugin
 
 CACHE_PLUGIN = """
 import dataclasses
@@ -256,3 +256,11 @@ def test_a_hostile_backend_name_gives_a_bounded_error(labelled: Path) -> None:
     with pytest.raises(ConfigurationError) as caught:
         Settings.from_dict({"storage": {"storage_type": "x" * 1_000_000}})
     assert caught.value.key == "storage.storage_type" and len(str(caught.value)) < 500
+
+
+def test_a_group_with_no_plugin_says_none_is_installed() -> None:
+    error = plugins.unknown_name("ads_infra.no_such_group", "x", ["a", "b"])
+    assert (
+        error.reason == "unknown value 'x'; allowed: a, b (no plugin installed in group "
+        "ads_infra.no_such_group)"
+    )

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from ads_infra.config import Secret, StorageConfig, StorageType
+from tests.plugin_packages import require_example
 from tests.s3 import ACCESS_KEY, REGION, SECRET_KEY
 
 
@@ -29,8 +30,12 @@ def s3_config(moto_endpoint: str, s3_bucket: str) -> StorageConfig:
     )
 
 
-@pytest.fixture(params=["local", "local-sidecar", "s3"])
+# "tree": the example plugin's backend (examples/ads-infra-plugin-example), held to
+# the same manager tests as the built-in ones.
+@pytest.fixture(params=["local", "local-sidecar", "s3", "tree"])
 def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "tree":
+        require_example()
     return str(request.param)
 
 
@@ -41,6 +46,8 @@ def make_config(backend: str, request: pytest.FixtureRequest, tmp_path: Any) -> 
     def make(**fields: Any) -> StorageConfig:
         if backend == "s3":
             base = request.getfixturevalue("s3_config").to_dict()
+        elif backend == "tree":
+            base = {"storage_type": "tree", "options": {"root": str(tmp_path / "tree")}}
         else:
             base = {"storage_type": "local", "base_path": str(tmp_path / "storage")}
             if backend == "local-sidecar":
