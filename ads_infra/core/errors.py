@@ -45,6 +45,14 @@ class ConfigurationError(InfrastructureError, ValueError):
         suffix = f" (in {source})" if source else ""
         super().__init__(f"{prefix}{message}{suffix}")
 
+    def at(
+        self, key: str | None, *, source: str | None = None, origin: str | None = None
+    ) -> ConfigurationError:
+        """The same error reported at ``key`` (a section's prefix added, the file or the
+        variable named); a :class:`PluginError` stays one, to be caught as such."""
+        kind = PluginError if isinstance(self, PluginError) else ConfigurationError
+        return kind(self.reason, key=key, source=source, origin=origin)
+
 
 class RestartRequiredError(ConfigurationError):
     """A configuration reload changes a key that only a restart can apply.

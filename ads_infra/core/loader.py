@@ -149,9 +149,7 @@ class LoadedConfig:
             origin = self.origins.get(exc.key or "")
             if origin is None:
                 raise
-            raise type(exc)(
-                exc.reason, key=exc.key, origin=_describe_origin(exc.key or "", *origin)
-            ) from None
+            raise exc.at(exc.key, origin=_describe_origin(exc.key or "", *origin)) from None
 
 
 def _describe_origin(key: str, variable: str, value: str | None) -> str:

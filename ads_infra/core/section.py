@@ -88,7 +88,7 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
         try:
             return hint.from_dict(value, prefix="")
         except ConfigurationError as exc:
-            raise type(exc)(exc.reason, key=f"{name}.{exc.key}") from None
+            raise exc.at(f"{name}.{exc.key}") from None
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         if isinstance(value, hint):
             return value
@@ -252,7 +252,7 @@ class ConfigSection:
             return cls(**data)
         except ConfigurationError as exc:
             key = f"{prefix}.{exc.key}" if prefix and exc.key else exc.key or prefix
-            raise type(exc)(exc.reason, key=key, source=source) from None  # a PluginError stays one
+            raise exc.at(key, source=source) from None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values: enums as their value, secrets kept as :class:`Secret`."""
