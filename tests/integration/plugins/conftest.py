@@ -18,6 +18,13 @@ from ads_infra.core import plugins
 from tests.plugin_packages import InstallPlugin, require_example, write_distribution
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = __file__.rsplit("/", 1)[0]
+    for item in items:
+        if str(item.path).startswith(here):
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture
 def install_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InstallPlugin]:
     """``install_plugin(dist, {group: {name: "module:attr"}}, {module: source})``."""
