@@ -5,6 +5,7 @@ from dependency_injector import containers, providers
 from ads_infra.containers.cache import CacheContainer
 from ads_infra.containers.coordination import CoordinationContainer
 from ads_infra.containers.database import DatabaseContainer
+from ads_infra.containers.discovery import DiscoveryContainer
 from ads_infra.containers.domain import DomainContainer
 from ads_infra.containers.repositories import RepositoriesContainer
 from ads_infra.containers.services import ServicesContainer
@@ -32,11 +33,15 @@ class Container(containers.DeclarativeContainer):
         fleet_lifecycle=coordination.lifecycle,
     )
     storage = providers.Container(StorageContainer, settings=settings.provided.storage)
+    # Where the services' instances are: static base URLs, DNS SRV or etcd.
+    discovery = providers.Container(DiscoveryContainer, settings=settings.provided.discovery)
     services = providers.Container(
         ServicesContainer,
         settings=settings.provided.services,
         fleet=coordination.link,
         fleet_lifecycle=coordination.lifecycle,
+        discovery=discovery.backend,
+        discovery_lifecycle=discovery.lifecycle,
     )
     repositories = providers.Container(
         RepositoriesContainer,

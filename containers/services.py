@@ -30,10 +30,15 @@ class ServicesContainer(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=ServicesConfig)
     fleet: providers.Dependency[object | None] = providers.Dependency(default=None)
     fleet_lifecycle: providers.Dependency[object | None] = providers.Dependency(default=None)
+    discovery: providers.Dependency[object | None] = providers.Dependency(default=None)
+    discovery_lifecycle: providers.Dependency[object | None] = providers.Dependency(default=None)
 
     manager = providers.Singleton(
-        ExternalServiceManager, config=settings.provided.http, fleet=fleet
+        ExternalServiceManager, config=settings.provided.http, fleet=fleet, discovery=discovery
     )
+    # Coordination and discovery (this process registered) run before the manager opens
+    # its session, and close after it.
+    ready = providers.List(fleet_lifecycle, discovery_lifecycle)
     ai = providers.Singleton(AIProviderService, manager, config=settings.provided.ai)
     analytics = providers.Singleton(AnalyticsService, manager, config=settings.provided.analytics)
     notifications = providers.Singleton(
@@ -42,7 +47,7 @@ class ServicesContainer(containers.DeclarativeContainer):
     # The services installed plugins provide, as services.plugins names them.
     plugins = providers.Singleton(PluginServices, manager, config=settings.provided.plugins)
 
-    lifecycle = providers.Resource(started_after, manager, fleet_lifecycle)
+    lifecycle = providers.Resource(started_after, manager, ready)
     ai_lifecycle = providers.Resource(started_after, ai, lifecycle)
     analytics_lifecycle = providers.Resource(started_after, analytics, lifecycle)
     notifications_lifecycle = providers.Resource(started_after, notifications, lifecycle)

@@ -210,6 +210,14 @@ class CircuitOpenError(ExternalServiceError):
     """The circuit breaker is open: no request was sent."""
 
 
+class NoInstancesError(ExternalServiceError):
+    """Service discovery knows no live instance of the service: nothing was sent."""
+
+
+class DiscoveryError(InfrastructureError):
+    """Service discovery failed: its backend (etcd, DNS) cannot be reached or refused."""
+
+
 class UpstreamError(ExternalServiceError):
     """The upstream answered with an error status or an error object."""
 
@@ -248,6 +256,7 @@ _HTTP_STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (UpstreamError, 502),
     (RateLimitedError, 503),
     (CircuitOpenError, 503),
+    (NoInstancesError, 503),
     (TransientDatabaseError, 503),
     (CommitOutcomeUnknownError, 503),
     (CacheError, 503),

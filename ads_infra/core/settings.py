@@ -31,6 +31,7 @@ from ads_infra.core.section import ConfigSection, url_problem
 __all__ = [
     "DEFAULT_ALLOWED_EXTENSIONS",
     "DEFAULT_DATABASE_URL",
+    "DEFAULT_ETCD_URL",
     "DEFAULT_REDIS_URL",
     "LOG_LEVELS",
     "MAX_PRESIGN_SECONDS",
@@ -44,7 +45,10 @@ __all__ = [
     "CoordinationBackend",
     "CoordinationConfig",
     "DatabaseConfig",
+    "DiscoveryBackend",
+    "DiscoveryConfig",
     "HttpConfig",
+    "LoadBalancing",
     "LoggingConfig",
     "NotificationsConfig",
     "ServicesConfig",
@@ -55,6 +59,7 @@ __all__ = [
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/ads.db"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_ETCD_URL = "http://127.0.0.1:2379"
 # libpq's sslmode values, weakest first.
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 TLS_KEYS = ("sslmode", "sslrootcert", "sslcert", "sslkey")
@@ -76,6 +81,21 @@ class CoordinationBackend(enum.StrEnum):
 
     LOCAL = "local"
     REDIS = "redis"
+
+
+class DiscoveryBackend(enum.StrEnum):
+    """Where the external services' base URLs come from (docs/discovery.md)."""
+
+    STATIC = "static"
+    DNS = "dns"
+    ETCD = "etcd"
+
+
+class LoadBalancing(enum.StrEnum):
+    """How a call picks one of a discovered service's instances."""
+
+    ROUND_ROBIN = "round_robin"
+    LEAST_OUTSTANDING = "least_outstanding"
 
 
 class StorageType(enum.StrEnum):
@@ -728,6 +748,106 @@ class LoggingConfig(ConfigSection):
         self._normalize(level=level)
 
 
+def _pair(entry: str, key: str, example: str) -> tuple[str, str]:
+    """``"NAME=VALUE"`` split in two; a ConfigurationError naming ``key`` otherwise."""
+    name, sep, value = entry.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise ConfigurationError(f"{entry!r} is not NAME=VALUE, e.g. {example!r}", key=key)
+    return name.strip(), value.strip()
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class DiscoveryConfig(ConfigSection):
+    """Service discovery (docs/discovery.md): ``static``, ``dns`` (SRV) or ``etcd``.
+
+    ``static`` is the services' own base URLs, unchanged. With ``dns`` or
+    ``etcd``, each ``resolve`` entry ``UPSTREAM=SERVICE`` (``ai.openai=ai``)
+    sends that upstream's calls to the live instances of ``SERVICE``, spread by
+    ``balancing``, each instance behind a breaker of its own. ``etcd``: the
+    instances are the keys under ``key_prefix`` + SERVICE + ``/``, each held by
+    its process's lease of ``ttl`` seconds; ``register`` entries
+    ``SERVICE=URL`` are this process's own instances, kept alive while it runs.
+    ``dns``: SRV records named by ``dns_srv_name`` (``{service}`` replaced),
+    re-resolved when their TTL runs out, from ``dns_nameservers`` (``host`` or
+    ``host:port``; empty: the system's resolver).
+    """
+
+    _section: ClassVar[str] = "discovery"
+
+    backend: DiscoveryBackend = DiscoveryBackend.STATIC
+    # Comma-separated etcd endpoints, tried in turn.
+    etcd_url: str = DEFAULT_ETCD_URL
+    key_prefix: str = "/ads-infra/services/"
+    ttl: int = dataclasses.field(default=10, metadata={"min": 2})
+    register: list[str] = dataclasses.field(default_factory=list)
+    resolve: list[str] = dataclasses.field(default_factory=list)
+    balancing: LoadBalancing = LoadBalancing.ROUND_ROBIN
+    # Seconds for one etcd or DNS request; also the first wait before reconnecting.
+    timeout: float = dataclasses.field(default=2.0, metadata={"min": 0.01})
+    dns_srv_name: str = "{service}"
+    dns_nameservers: list[str] = dataclasses.field(default_factory=list)
+    dns_scheme: str = "http"
+    # Bounds on how long a DNS answer is kept, whatever its TTL says.
+    dns_min_ttl: float = dataclasses.field(default=1.0, metadata={"min": 0.1})
+    dns_max_ttl: float = dataclasses.field(default=300.0, metadata={"min": 0.1})
+
+    @property
+    def etcd_endpoints(self) -> list[str]:
+        return [url.strip() for url in self.etcd_url.split(",") if url.strip()]
+
+    @property
+    def registrations(self) -> list[tuple[str, str]]:
+        """``register`` as (service, URL) pairs."""
+        return [_pair(e, "register", "ai=http://10.0.0.5:8080") for e in self.register]
+
+    @property
+    def resolved(self) -> dict[str, str]:
+        """``resolve`` as {upstream: service}."""
+        return dict(_pair(e, "resolve", "ai.openai=ai") for e in self.resolve)
+
+    def validate(self) -> None:
+        if not self.etcd_endpoints:
+            raise ConfigurationError(
+                "needs at least one URL, e.g. http://127.0.0.1:2379", key="etcd_url"
+            )
+        for url in self.etcd_endpoints:
+            problem = url_problem(url, ("http",))
+            if problem:
+                raise ConfigurationError(f"{mask_url(url)!r} {problem}", key="etcd_url")
+        if not self.key_prefix.startswith("/") or not self.key_prefix.endswith("/"):
+            raise ConfigurationError(
+                f"{self.key_prefix!r} must start and end with '/', e.g. '/ads-infra/services/'",
+                key="key_prefix",
+            )
+        for service, url in self.registrations:
+            if "/" in service:
+                raise ConfigurationError(
+                    f"service name {service!r} may not hold '/'", key="register"
+                )
+            problem = url_problem(url, ("http", "https"))
+            if problem:
+                raise ConfigurationError(f"{service}: {mask_url(url)!r} {problem}", key="register")
+        if self.register and self.backend is not DiscoveryBackend.ETCD:
+            raise ConfigurationError(
+                "registering needs backend etcd (DNS records are published by their own "
+                "server): set discovery.backend: etcd or empty discovery.register",
+                key="register",
+            )
+        _ = self.resolved
+        if "{service}" not in self.dns_srv_name:
+            raise ConfigurationError(
+                f"{self.dns_srv_name!r} must contain {{service}}, "
+                "e.g. '_{service}._tcp.example.com'",
+                key="dns_srv_name",
+            )
+        if self.dns_scheme not in ("http", "https"):
+            raise ConfigurationError(
+                f"{self.dns_scheme!r}: expected http or https", key="dns_scheme"
+            )
+        if self.dns_min_ttl > self.dns_max_ttl:
+            raise ConfigurationError("must be <= dns_max_ttl", key="dns_min_ttl")
+
+
 @dataclasses.dataclass(frozen=True, repr=False)
 class Settings(ConfigSection):
     """The whole configuration file: one field per component section."""
@@ -740,6 +860,7 @@ class Settings(ConfigSection):
     services: ServicesConfig = dataclasses.field(default_factory=ServicesConfig)
     coordination: CoordinationConfig = dataclasses.field(default_factory=CoordinationConfig)
     logging: LoggingConfig = dataclasses.field(default_factory=LoggingConfig)
+    discovery: DiscoveryConfig = dataclasses.field(default_factory=DiscoveryConfig)
 
     def validate(self) -> None:
         # The coordination Redis defaults to the cache's: one server to run.

@@ -55,6 +55,8 @@ ENVIRONMENT: dict[str, str] = {
     "services.notifications.webhook_secret": "ADS_WEBHOOK_SECRET",
     "coordination.backend": "ADS_COORDINATION_BACKEND",
     "coordination.redis_url": "ADS_COORDINATION_URL",
+    "discovery.backend": "ADS_DISCOVERY_BACKEND",
+    "discovery.etcd_url": "ADS_ETCD_URL",
 }
 
 # dotted key (a section or a value) -> its comment in the file.
@@ -111,6 +113,15 @@ COMMENTS: dict[str, str] = {
     "coordination.outbox_claim_after": "seconds before a dead process's analytics are taken over",
     "logging": "reloadable keys (docs/reload.md) apply on SIGHUP",
     "logging.level": "DEBUG..CRITICAL for ads_infra's loggers; null: the host's",
+    "discovery": "where services' URLs come from (docs/discovery.md)",
+    "discovery.backend": "static (base URLs) | dns (SRV) | etcd",
+    "discovery.etcd_url": "comma-separated etcd endpoints",
+    "discovery.ttl": "seconds a registration outlives its process",
+    "discovery.register": "SERVICE=URL: this process's instances (etcd)",
+    "discovery.resolve": "UPSTREAM=SERVICE, e.g. ai.openai=ai",
+    "discovery.balancing": "round_robin | least_outstanding",
+    "discovery.dns_srv_name": "SRV name, e.g. _{service}._tcp.example.com",
+    "discovery.dns_nameservers": "host or host:port; empty: the system's",
 }
 
 HEADER = """\

@@ -27,6 +27,7 @@ from ads_infra.core.health import HealthStatus
 from ads_infra.core.lifecycle import running
 from ads_infra.core.loader import DEFAULT_CONFIG_FILE, config_lookup, load_settings
 from ads_infra.core.template import render_config
+from ads_infra.entrypoints.discovery_cli import discovery_commands
 
 if TYPE_CHECKING:
     from ads_infra.containers import Container
@@ -151,6 +152,7 @@ HEALTH_PROVIDERS = (
     ("database", "manager"),
     ("cache", "manager"),
     ("storage", "manager"),
+    ("discovery", "backend"),
     ("services", "manager"),
 )
 
@@ -454,6 +456,11 @@ def _soak_fleet(
             f"{len(report.failures)} workers failed",
             EXIT_FAILURE,
         )
+
+
+# --- discovery (ads_infra/entrypoints/discovery_cli.py) ------------------------------
+
+cli.add_command(discovery_commands(_run, _container, _fail))
 
 
 # --- bench -------------------------------------------------------------------------

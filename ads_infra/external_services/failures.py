@@ -11,15 +11,17 @@ from typing import TypedDict
 from ads_infra.core.errors import (
     CircuitOpenError,
     ExternalServiceError,
+    NoInstancesError,
     RateLimitedError,
     ServiceTimeoutError,
     UpstreamError,
 )
+from ads_infra.external_services.balancer import Balancer
 from ads_infra.external_services.policy import Failure, GiveUp
 from ads_infra.external_services.registered import RegisteredService
 from ads_infra.external_services.response import UpstreamErrorBody
 
-__all__ = ["circuit_open", "client_error", "closed_midway", "given_up"]
+__all__ = ["circuit_open", "client_error", "closed_midway", "given_up", "no_instance"]
 
 _CLIENT_ADVICE = {
     401: "check the service's API key",
@@ -72,6 +74,27 @@ def circuit_open(svc: RegisteredService, method: str) -> CircuitOpenError:
         f"{svc.name}: {method} not sent, the circuit is open after "
         f"{svc.breaker.failure_threshold} consecutive failures{last}; it lets one probe "
         f"through in {svc.breaker.retry_after():.1f} s",
+        service=svc.name,
+    )
+
+
+def no_instance(svc: RegisteredService, method: str, pool: Balancer) -> ExternalServiceError:
+    """The error for a discovered upstream with no instance to send to (cold path)."""
+    instances = pool.instances
+    if pool.empty:
+        svc.m_errors["connection"].inc()
+        return NoInstancesError(
+            f"{svc.name}: {method} not sent, no live instance of service "
+            f"{instances.service!r} ({svc.target}): {instances.why_empty()}; start or register "
+            "one, or check discovery.resolve",
+            service=svc.name,
+        )
+    svc.m_errors["circuit_open"].inc()
+    last = f"; last error: {svc.last_error}" if svc.last_error else ""
+    return CircuitOpenError(
+        f"{svc.name}: {method} not sent, the circuits of all {len(pool.members)} instances of "
+        f"service {instances.service!r} are open{last}; the first lets a probe through in "
+        f"{pool.retry_after():.1f} s",
         service=svc.name,
     )
 

@@ -32,8 +32,10 @@ from prometheus_client import CollectorRegistry
 from ads_infra.core.errors import ConfigurationError
 from ads_infra.core.health import HealthStatus
 from ads_infra.core.redact import mask_url
-from ads_infra.core.settings import HttpConfig
+from ads_infra.core.settings import HttpConfig, LoadBalancing
+from ads_infra.discovery.base import ServiceDiscovery
 from ads_infra.external_services import failures, status
+from ads_infra.external_services.balancer import Balancer
 from ads_infra.external_services.breaker import REJECTED, CircuitBreaker, CircuitState
 from ads_infra.external_services.config import ExternalServiceConfig, ServiceType
 from ads_infra.external_services.fleet import BreakerSync, FleetLink
@@ -88,8 +90,16 @@ class ExternalServiceManager:
         metrics_registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.monotonic,
         fleet: FleetLink | None = None,
+        discovery: ServiceDiscovery | None = None,
+        balancing: LoadBalancing | None = None,
     ) -> None:
         self.config = config or HttpConfig()
+        # With a discovery backend, an upstream it resolves (discovery.resolve) spreads
+        # its calls over the live instances; every other upstream keeps its base URL.
+        self._discovery = discovery
+        self._balancing = balancing or (
+            discovery.config.balancing if discovery is not None else LoadBalancing.ROUND_ROBIN
+        )
         # With a fleet link (coordination.backend: redis) rate limits and breakers
         # are shared by every process; without one they are this process's own.
         self._fleet = fleet
@@ -138,7 +148,7 @@ class ExternalServiceManager:
             )
         self._offline.pop(name, None)
         replaced = self._services.get(name)
-        self._services[name] = service = RegisteredService(
+        self._services[name] = svc = RegisteredService(
             name,
             config,
             self.config,
@@ -149,7 +159,10 @@ class ExternalServiceManager:
             on_breaker_change=self._breaker_changed,
         )
         if replaced is not None:  # counters only ever grow
-            service.carry_counts(replaced)
+            svc.carry_counts(replaced)
+        discovered = self._discovery.service_for(name) if self._discovery is not None else None
+        if discovered is not None and self._discovery is not None:
+            self._use_discovery(svc, discovered, self._discovery)
 
     def reconfigure_service(self, name: str, config: ExternalServiceConfig) -> None:
         """Give the registered service ``name`` a new config, keeping its state. No I/O.
@@ -158,6 +171,25 @@ class ExternalServiceManager:
         limits, retries, timeouts and breaker thresholds take effect at once.
         """
         self._service(name).reconfigure(config)
+
+    def _use_discovery(
+        self, svc: RegisteredService, service: str, discovery: ServiceDiscovery
+    ) -> None:
+        name = svc.name
+
+        def changed(url: str, state: CircuitState) -> None:
+            level = logging.WARNING if state is CircuitState.OPEN else logging.INFO
+            logger.log(level, "%s: instance %s circuit -> %s", name, mask_url(url), state.label)
+
+        pool = Balancer(
+            discovery.instances(service),
+            self._balancing,
+            failure_threshold=svc.config.failure_threshold,
+            recovery_timeout=svc.config.recovery_timeout,
+            clock=self._clock,
+            on_change=changed,
+        )
+        svc.use_pool(pool, f"{discovery.backend}:{service}")
 
     def on_breaker_change(self, listener: BreakerListener) -> None:
         """Call ``listener(service, state, previous)`` on every breaker change (to alert).
@@ -363,7 +395,8 @@ class ExternalServiceManager:
         the call started under), or the attempt was cancelled.
         """
         breaker = svc.breaker
-        if breaker.would_reject():
+        pool = svc.pool
+        if pool is None and breaker.would_reject():
             raise failures.circuit_open(svc, call.method)
         if svc.rate_spacing:
             limiter = svc.limiter or svc.make_limiter()
@@ -380,10 +413,21 @@ class ExternalServiceManager:
         session = self._session
         if session is None or session.closed:
             session = self._open_session()
-        token = breaker.admit()
+        url = call.url
+        member = None
+        if pool is None:
+            token = breaker.admit()
+        else:
+            # A discovered upstream: one of its live instances, each with its own breaker.
+            picked = pool.admit()
+            if picked is None:
+                raise failures.no_instance(svc, call.method, pool)
+            member, token = picked
+            breaker = member.breaker
+            url = member.url + url
         if token == REJECTED:
             raise failures.circuit_open(svc, call.method)
-        if self._sync is not None and breaker.state is CircuitState.HALF_OPEN:
+        if self._sync is not None and pool is None and breaker.state is CircuitState.HALF_OPEN:
             # One probe fleet-wide: another process may hold this period's.
             try:
                 claimed = await self._sync.claim(svc.name, breaker)
@@ -405,7 +449,7 @@ class ExternalServiceManager:
         try:
             async with session.request(
                 call.method,
-                call.url,
+                url,
                 data=body,
                 params=call.params,
                 headers=headers,
@@ -415,6 +459,8 @@ class ExternalServiceManager:
                 status_code = resp.status
                 resp_headers = resp.headers
         except BaseException as exc:
+            if member is not None:
+                Balancer.done(member)
             kind = classify_exception(exc)
             if kind is None:
                 breaker.abandon(token)  # cancelled: let the next caller probe
@@ -425,6 +471,8 @@ class ExternalServiceManager:
                 problem = svc.scrub(mask_url(f"{type(exc).__name__}: {exc}"))
             failure = Failure(kind, problem)
         else:
+            if member is not None:
+                Balancer.done(member)
             elapsed = time.perf_counter() - sent
             svc.latency_counts[bisect_left(LATENCY_BUCKETS, elapsed)] += 1
             svc.latency_sum += elapsed
@@ -503,6 +551,8 @@ class ExternalServiceManager:
 
     async def _check(self, svc: RegisteredService) -> HealthStatus:
         health_path = svc.config.health_path
+        if svc.pool is not None:
+            return status.pool_health(svc, svc.pool)
         if health_path is None:
             return status.passive_health(svc)
         return await status.ask_health(self.session, svc, health_path)

@@ -22,6 +22,7 @@ from aiolimiter import AsyncLimiter
 
 from ads_infra.core.redact import Secret, mask_url
 from ads_infra.core.settings import HttpConfig
+from ads_infra.external_services.balancer import Balancer
 from ads_infra.external_services.breaker import CircuitBreaker, CircuitState
 from ads_infra.external_services.config import AuthScheme, ExternalServiceConfig
 from ads_infra.external_services.fleet import FleetLink, Pacer
@@ -128,6 +129,7 @@ class RegisteredService:
         "limiter",
         "m_errors",
         "name",
+        "pool",
         "rate_spacing",
         "requests",
         "retry",
@@ -154,6 +156,8 @@ class RegisteredService:
         self.fleet = fleet
         self.extra_secrets = extra_secrets
         self.http = http
+        # Set by use_pool(): the instances a discovered upstream's calls spread over.
+        self.pool: Balancer | None = None
         self._derive(config)
         self.limiter: Pacer | None = None  # loop-bound: made on first use
         gauge = metrics.breaker_state.labels(name).set
@@ -181,8 +185,9 @@ class RegisteredService:
     def _derive(self, config: ExternalServiceConfig) -> None:
         """Everything the request path reads from ``config``, computed once."""
         self.config = config
-        self.url_prefix = config.base_url
-        self.target = mask_url(config.base_url)
+        if self.pool is None:  # a discovered upstream's URL comes from its instances
+            self.url_prefix = config.base_url
+            self.target = mask_url(config.base_url)
         headers: dict[str, str] = {}
         secrets: list[str] = []
         key = config.api_key.get_secret_value() if isinstance(config.api_key, Secret) else ""
@@ -223,6 +228,8 @@ class RegisteredService:
             self.limiter = None
         self.breaker.failure_threshold = config.failure_threshold
         self.breaker.recovery_timeout = config.recovery_timeout
+        if self.pool is not None:
+            self.pool.reconfigure(config.failure_threshold, config.recovery_timeout)
 
     def prepare(
         self,
@@ -273,6 +280,15 @@ class RegisteredService:
             self.retry.attempts(method, idempotency_key),
             per_attempt,
         )
+
+    def use_pool(self, pool: Balancer, described: str) -> None:
+        """Send every attempt to an instance ``pool`` picks; a call's URL is then its path.
+
+        A reconfiguration keeps the pool and gives its breakers the new thresholds.
+        """
+        self.pool = pool
+        self.url_prefix = ""
+        self.target = described
 
     def make_limiter(self) -> Pacer:
         config = self.config

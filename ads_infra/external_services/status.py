@@ -15,11 +15,19 @@ import aiohttp
 
 from ads_infra.core.health import HealthStatus
 from ads_infra.core.redact import mask_url
+from ads_infra.external_services.balancer import Balancer
 from ads_infra.external_services.breaker import CircuitState
 from ads_infra.external_services.config import ServiceType
 from ads_infra.external_services.registered import RegisteredService
 
-__all__ = ["ask_health", "offline_health", "offline_status", "passive_health", "service_status"]
+__all__ = [
+    "ask_health",
+    "offline_health",
+    "offline_status",
+    "passive_health",
+    "pool_health",
+    "service_status",
+]
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -49,6 +57,7 @@ def service_status(svc: RegisteredService) -> dict[str, Any]:
         "avg_latency_ms": _ms(svc.avg_latency),
         "rate_limit": cfg.rate_limit,
         "rate_period": cfg.rate_period,
+        **({} if svc.pool is None else {"instances": svc.pool.describe()}),
     }
 
 
@@ -117,6 +126,26 @@ def passive_health(svc: RegisteredService) -> HealthStatus:
         component=f"services.{svc.name}",
         backend="http",
         healthy=breaker.state is not CircuitState.OPEN,
+        latency_ms=None if latency is None else latency * 1000,
+        detail=detail,
+        target=svc.target,
+    )
+
+
+def pool_health(svc: RegisteredService, pool: Balancer) -> HealthStatus:
+    """A discovered upstream: healthy while at least one instance would take a call."""
+    total = len(pool.describe())
+    available = pool.available()
+    detail = f"{available}/{total} instances available ({pool.instances.service})"
+    if pool.instances.stale_since is not None:
+        detail += "; discovery is serving last known instances"
+    if svc.last_error:
+        detail += f"; last error: {svc.last_error}"
+    latency = svc.avg_latency
+    return HealthStatus(
+        component=f"services.{svc.name}",
+        backend="http",
+        healthy=available > 0,
         latency_ms=None if latency is None else latency * 1000,
         detail=detail,
         target=svc.target,

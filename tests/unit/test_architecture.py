@@ -21,6 +21,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "ads_infra"
 LAYERS: list[set[str]] = [
     {"domain"},
     {"core"},
+    {"discovery"},
     {"database", "cache", "storage", "external_services", "coordination"},
     {"repositories"},
     {"adapters"},
