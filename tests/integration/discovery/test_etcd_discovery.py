@@ -109,10 +109,6 @@ async def test_calls_spread_fail_over_on_lease_expiry_and_survive_etcd_going_awa
         await asyncio.gather(*load)
 
         errors = [r for r in results if r.startswith("error")]
-        print(
-            f"kill window: {len(results)} calls, {len(errors)} caller errors, "
-            f"{failed_attempts_at_removal} failed attempts (retried), removed at {removed_at}"
-        )
         assert len(errors) <= 4, errors  # at most the calls in flight when A died
         after = results[removed_at + 4 :]  # the ones started once A was gone
         assert after and set(after) == {"B"}
