@@ -109,7 +109,8 @@ def _print(report: dict[str, Any]) -> None:
     if "detail" in report:
         click.echo(f"  {report['detail']}")
     for name, entry in report["services"].items():
-        via = f" (for {', '.join(entry['upstreams'])})" if entry["upstreams"] != [name] else ""
+        upstreams = [u for u in entry["upstreams"] if u != name]
+        via = f" (for {', '.join(upstreams)})" if upstreams else ""
         click.echo(f"{name}{via}: {len(entry['instances'])} instance(s)")
         for url in entry["instances"]:
             click.echo(f"  {url}")

@@ -7,7 +7,9 @@ breaker (the same :class:`CircuitBreaker` every upstream has) is open. The
 backend replaces the set in the background; the balancer notices through the
 set's ``version`` (one integer comparison per pick) and rebuilds its table,
 keeping the breaker and count of each instance still present and dropping
-those of instances gone (an instance that comes back starts afresh).
+those of instances gone. An instance is its URL and the backend's id for it
+(etcd: its key, which holds its lease), so one that registers again starts
+afresh even if no call saw it leave.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ __all__ = ["Balancer", "Member"]
 class Member:
     """One instance as the balancer sees it: its URL, breaker and calls in flight."""
 
-    __slots__ = ("breaker", "calls", "outstanding", "url")
+    __slots__ = ("breaker", "calls", "key", "outstanding", "url")
 
-    def __init__(self, url: str, breaker: CircuitBreaker) -> None:
+    def __init__(self, url: str, key: str, breaker: CircuitBreaker) -> None:
         self.url = url
+        self.key = key
         self.breaker = breaker
         self.outstanding = 0
         self.calls = 0
@@ -93,16 +96,19 @@ class Balancer:
         if self._version == self.instances.version:
             return
         self._version = self.instances.version
-        known = {m.url: m for m in self.members}
-        self.members = [known.get(i.url) or self._member(i.url) for i in self.instances.instances]
+        known = {(m.url, m.key): m for m in self.members}
+        self.members = [
+            known.get((i.url, i.key)) or self._member(i.url, i.key)
+            for i in self.instances.instances
+        ]
 
-    def _member(self, url: str) -> Member:
+    def _member(self, url: str, key: str) -> Member:
         on_change = self._on_change
         listener = None if on_change is None else (lambda state: on_change(url, state))
         breaker = CircuitBreaker(
             self.failure_threshold, self.recovery_timeout, clock=self._clock, on_change=listener
         )
-        return Member(url, breaker)
+        return Member(url, key, breaker)
 
     def admit(self) -> tuple[Member, int] | None:
         """The instance this attempt goes to and its breaker token; None if all refuse."""
