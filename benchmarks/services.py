@@ -17,7 +17,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from ads_infra.core.settings import HttpConfig
+from ads_infra.core.settings import DiscoveryConfig, HttpConfig
+from ads_infra.discovery import Instance, ServiceDiscovery
 from ads_infra.external_services import ExternalServiceConfig, ExternalServiceManager
 from benchmarks.report import Measurement, Sample, measure_ops, row
 
@@ -42,6 +43,16 @@ async def _server() -> tuple[web.AppRunner, str]:
     await site.start()
     host, port = runner.addresses[0][:2]
     return runner, f"http://{host}:{port}"
+
+
+class _Fixed(ServiceDiscovery):
+    """Discovery whose instances the bench sets: the balancer's cost, no backend's."""
+
+    backend = "fixed"
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 async def _alternate(
@@ -86,6 +97,17 @@ async def run(*, quick: bool) -> list[Measurement]:
         "bench",
         ExternalServiceConfig(base_url=url, api_key="bench-key", rate_limit=1_000_000),
     )
+    # The same upstream behind discovery: two instances (two servers), round robin,
+    # a breaker each; the raw side spreads its calls over the same two by hand.
+    runner2, url2 = await _server()
+    fixed = _Fixed(DiscoveryConfig(resolve=["pool=bench"]))
+    fixed.instances("bench").replace([Instance(url), Instance(url2)])
+    pooled = ExternalServiceManager(http, discovery=fixed)
+    pooled.register_service(
+        "pool", ExternalServiceConfig(base_url=url, api_key="bench-key", rate_limit=1_000_000)
+    )
+    pings = [f"{url}/ping", f"{url2}/ping"]
+    turn = [0]
     headers = {"Authorization": "Bearer bench-key"}
     body = {"model": "gpt-4", "messages": [{"role": "user", "content": "Create an ad"}]}
     ping = f"{url}/ping"
@@ -104,6 +126,14 @@ async def run(*, quick: bool) -> list[Measurement]:
     async def managed_post() -> Any:
         return (await manager.request("bench", "POST", "/ping", json=body)).json()
 
+    async def raw_spread() -> bytes:
+        turn[0] += 1
+        async with raw.get(pings[turn[0] % 2], headers=headers) as response:
+            return await response.read()
+
+    async def pooled_get() -> Any:
+        return await pooled.request("pool", "GET", "/ping")
+
     try:
         get = await _alternate(
             {"raw": raw_get, "ours": managed_get}, rounds=rounds, operations=operations
@@ -111,7 +141,12 @@ async def run(*, quick: bool) -> list[Measurement]:
         post = await _alternate(
             {"raw": raw_post, "ours": managed_post}, rounds=rounds, operations=operations
         )
+        spread = await _alternate(
+            {"raw": raw_spread, "ours": pooled_get}, rounds=rounds, operations=operations
+        )
     finally:
+        await pooled.close()
+        await runner2.cleanup()
         await manager.close()
         await raw.close()
         await runner.cleanup()
@@ -124,5 +159,10 @@ async def run(*, quick: bool) -> list[Measurement]:
         row(
             AREA, "POST JSON through the manager (decoded)", post["ours"], "raw aiohttp",
             post["raw"], unit="calls/s", target=TARGET, concurrency=CONCURRENCY, note=note,
+        ),
+        row(
+            AREA, "GET, 2 discovered instances (round robin)", spread["ours"],
+            "raw aiohttp, alternating by hand", spread["raw"], unit="calls/s", target=TARGET,
+            concurrency=CONCURRENCY, note=note,
         ),
     ]  # fmt: skip
