@@ -39,7 +39,7 @@ lint: $(VENV)/.test
 typecheck: $(VENV)/.test
 	$(BIN)/mypy
 
-# PgBouncer, PostgreSQL's server programs and openssl for the tests' private
+# PgBouncer, etcd, PostgreSQL's server programs and openssl for the tests' private
 # servers: installed when missing (root), else named.
 packages:
 	@bash .ci/install-packages
