@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import ipaddress
 import re
 import unicodedata
 from pathlib import Path
@@ -748,6 +749,21 @@ class LoggingConfig(ConfigSection):
         self._normalize(level=level)
 
 
+def _nameserver_ok(entry: str) -> bool:
+    """``entry`` is an IP address, ``IPv4:port`` or ``[IPv6]:port`` (what the resolver takes)."""
+    host, port = entry, "53"
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        port = rest.removeprefix(":") or "53"
+    elif entry.count(":") == 1:
+        host, _, port = entry.partition(":")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return port.isdigit() and 0 < int(port) < 65536
+
+
 def _pair(entry: str, key: str, example: str) -> tuple[str, str]:
     """``"NAME=VALUE"`` split in two; a ConfigurationError naming ``key`` otherwise."""
     name, sep, value = entry.partition("=")
@@ -768,8 +784,8 @@ class DiscoveryConfig(ConfigSection):
     its process's lease of ``ttl`` seconds; ``register`` entries
     ``SERVICE=URL`` are this process's own instances, kept alive while it runs.
     ``dns``: SRV records named by ``dns_srv_name`` (``{service}`` replaced),
-    re-resolved when their TTL runs out, from ``dns_nameservers`` (``host`` or
-    ``host:port``; empty: the system's resolver).
+    re-resolved when their TTL runs out, from ``dns_nameservers`` (IP
+    addresses, ``:port`` when not 53; empty: the system's resolver).
     """
 
     _section: ClassVar[str] = "discovery"
@@ -840,6 +856,13 @@ class DiscoveryConfig(ConfigSection):
                 "e.g. '_{service}._tcp.example.com'",
                 key="dns_srv_name",
             )
+        for entry in self.dns_nameservers:
+            if not _nameserver_ok(entry.strip()):
+                raise ConfigurationError(
+                    f"{entry!r} is not an IP address with an optional port, e.g. '10.0.0.2' "
+                    "or '127.0.0.1:8600' or '[::1]:53'",
+                    key="dns_nameservers",
+                )
         if self.dns_scheme not in ("http", "https"):
             raise ConfigurationError(
                 f"{self.dns_scheme!r}: expected http or https", key="dns_scheme"

@@ -121,7 +121,7 @@ COMMENTS: dict[str, str] = {
     "discovery.resolve": "UPSTREAM=SERVICE, e.g. ai.openai=ai",
     "discovery.balancing": "round_robin | least_outstanding",
     "discovery.dns_srv_name": "SRV name, e.g. _{service}._tcp.example.com",
-    "discovery.dns_nameservers": "host or host:port; empty: the system's",
+    "discovery.dns_nameservers": "IP or IP:port; empty: the system's",
 }
 
 HEADER = """\

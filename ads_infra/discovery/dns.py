@@ -33,7 +33,7 @@ logger = logging.getLogger("ads_infra.discovery")
 
 
 def nameserver(entry: str) -> dns.nameserver.Do53Nameserver:
-    """``host``, ``host:port`` or ``[v6]:port`` as a nameserver (port 53 by default)."""
+    """``address``, ``IPv4:port`` or ``[IPv6]:port`` as a nameserver (port 53 by default)."""
     host, port = entry.strip(), 53
     if host.startswith("["):
         host, _, rest = host[1:].partition("]")
@@ -119,9 +119,12 @@ class DnsDiscovery(ServiceDiscovery):
         while True:
             try:
                 found, ttl = await self._lookup(self.srv_name(instances.service))
-            except (dns.exception.DNSException, OSError) as exc:
+            except Exception as exc:  # DNS errors, and anything else: keep the last known
                 problem = f"{self.srv_name(instances.service)}: {type(exc).__name__}: {exc}"
-                logger.warning("DNS discovery: %s", problem)
+                if isinstance(exc, dns.exception.DNSException | OSError):
+                    logger.warning("DNS discovery: %s", problem)
+                else:
+                    logger.exception("DNS discovery: %s", problem)
                 instances.mark_stale(problem[:300])
                 wait = retry
                 retry = min(retry * 2, cfg.dns_max_ttl)

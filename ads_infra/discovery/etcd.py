@@ -85,20 +85,27 @@ class EtcdDiscovery(ServiceDiscovery):
 
     async def _follow(self) -> None:
         prefix = self.config.key_prefix
-        events = self.client.watch_prefix(prefix, on_live=self._live)
-        try:
-            async for event in events:
-                service, _, _ = event.key[len(prefix) :].partition("/")
-                if not service:
-                    continue
-                urls = self._keys.setdefault(service, {})
-                if event.value is None:
-                    urls.pop(event.key, None)
-                else:
-                    urls[event.key] = event.value.strip().rstrip("/")
-                self._apply(service)
-        finally:
-            await events.aclose()
+        while True:
+            events = self.client.watch_prefix(prefix, on_live=self._live)
+            try:
+                async for event in events:
+                    service, _, _ = event.key[len(prefix) :].partition("/")
+                    if not service:
+                        continue
+                    urls = self._keys.setdefault(service, {})
+                    if event.value is None:
+                        urls.pop(event.key, None)
+                    else:
+                        urls[event.key] = event.value.strip().rstrip("/")
+                    self._apply(service)
+            except Exception:
+                # watch_prefix handles etcd's failures itself; anything else is a bug,
+                # logged, and must not leave the sets frozen without saying so.
+                logger.exception("etcd discovery: following %s failed; starting again", prefix)
+                self._keys.clear()
+                await asyncio.sleep(self.config.timeout)
+            finally:
+                await events.aclose()
 
     def _live(self) -> None:
         """The watch is established: every set is current."""

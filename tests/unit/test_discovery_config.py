@@ -51,6 +51,8 @@ def test_pairs_are_parsed() -> None:
         ({"resolve": ["ai.openai"]}, "resolve", "NAME=VALUE"),
         ({"dns_srv_name": "_ai._tcp.example.com"}, "dns_srv_name", "{service}"),
         ({"ttl": 1}, "ttl", ">= 2"),
+        ({"dns_nameservers": ["ns.example"]}, "dns_nameservers", "not an IP address"),
+        ({"dns_nameservers": ["10.0.0.2:99999"]}, "dns_nameservers", "not an IP address"),
         ({"dns_min_ttl": 10, "dns_max_ttl": 5}, "dns_min_ttl", "dns_max_ttl"),
     ],
 )
