@@ -26,6 +26,7 @@ from ads_infra.discovery.etcd_client import EtcdClient, WatchEvent
 from ads_infra.external_services import ExternalServiceConfig, ExternalServiceManager
 from tests.etcd_server import EtcdServer
 from tests.integration.discovery.conftest import InstanceProcess, eventually
+from tests.services import free_port
 
 CONFIG_FILE = Path(__file__).resolve().parents[3] / "config.yml"
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"test-webhook-signing-key-32bytes").decode()
@@ -206,3 +207,16 @@ async def test_watch_prefix_resumes_after_etcd_restarts_without_losing_events(
         await watch.aclose()
         await reader.close()
         await writer.close()
+
+
+async def test_an_unreachable_first_endpoint_is_passed_over(etcd_server: EtcdServer) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    config = DiscoveryConfig(
+        backend="etcd",  # type: ignore[arg-type]
+        etcd_url=f"{dead},{etcd_server.url}",
+        register=["ai=http://127.0.0.1:9"],
+    )
+    async with EtcdDiscovery(config) as discovery:
+        assert discovery.instances("ai").urls == ["http://127.0.0.1:9"]
+        assert discovery.client.endpoint == etcd_server.url
+        assert (await discovery.health_check()).healthy
