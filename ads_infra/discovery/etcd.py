@@ -16,6 +16,7 @@ import contextlib
 import logging
 
 from ads_infra.core.errors import DiscoveryError
+from ads_infra.core.health import HealthStatus
 from ads_infra.core.redact import mask_url
 from ads_infra.core.settings import DiscoveryConfig
 from ads_infra.discovery.base import ServiceDiscovery
@@ -132,6 +133,23 @@ class EtcdDiscovery(ServiceDiscovery):
             instances.mark_fresh()  # read already: the service has no instance
         if self.client.down_since is not None:
             instances.mark_stale(self.client.problem or "unreachable", self.client.down_since)
+
+    async def health_check(self) -> HealthStatus:
+        """As every backend's; when not started, etcd is asked once (the prefix read)."""
+        if self._task is None:
+            try:
+                _, values = await self.client.get_prefix(self.config.key_prefix)
+            except DiscoveryError:
+                pass  # client.problem says why; the report below carries it
+            else:
+                self._keys.clear()
+                for key, url in values.items():
+                    service = key[len(self.config.key_prefix) :].partition("/")[0]
+                    if service:
+                        self._keys.setdefault(service, {})[key] = url.strip().rstrip("/")
+                for service in self._keys:
+                    self._apply(service)
+        return await super().health_check()
 
     def _problem(self) -> str | None:
         return self.client.problem

@@ -220,3 +220,25 @@ async def test_an_unreachable_first_endpoint_is_passed_over(etcd_server: EtcdSer
         assert discovery.instances("ai").urls == ["http://127.0.0.1:9"]
         assert discovery.client.endpoint == etcd_server.url
         assert (await discovery.health_check()).healthy
+
+
+async def test_health_asks_etcd_when_discovery_is_not_running(etcd_server: EtcdServer) -> None:
+    writer = EtcdClient([etcd_server.url])
+    try:
+        await writer.put("/ads-infra/services/ai/x", "http://127.0.0.1:9")
+    finally:
+        await writer.close()
+    config = DiscoveryConfig(backend="etcd", etcd_url=etcd_server.url, timeout=0.5)  # type: ignore[arg-type]
+    fresh = EtcdDiscovery(config)
+    try:
+        up = await fresh.health_check()
+    finally:
+        await fresh.close()
+    assert up.healthy and "ai: 1" in up.detail and up.target == etcd_server.url
+    etcd_server.stop()
+    down = EtcdDiscovery(config)
+    try:
+        report = await down.health_check()
+    finally:
+        await down.close()
+    assert not report.healthy and "etcd unreachable" in report.detail
