@@ -102,6 +102,7 @@ def test_bench_quick_json_emits_rows_with_ratios_and_targets() -> None:
     assert [r["operation"] for r in rows] == [
         "GET through the manager",
         "POST JSON through the manager (decoded)",
+        "GET, 2 discovered instances (round robin)",
     ]
     for r in rows:
         assert r["ours"] > 0 and r["baseline"] > 0 and r["ratio"] > 0
