@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import aetcd  # type: ignore[import-untyped]
 from aetcd import exceptions as aetcd_errors
@@ -93,11 +93,19 @@ class EtcdClient:
             client = aetcd.Client(
                 host=parts.hostname or "127.0.0.1",
                 port=parts.port or 2379,
+                # etcd's own authentication, from http://user:password@host:port.
+                username=unquote(parts.username) if parts.username else None,
+                password=unquote(parts.password) if parts.password else None,
                 timeout=self.timeout,
                 connect_wait_timeout=max(1, int(self.timeout)),
             )
-            await client.connect()  # no I/O yet: the channel connects on the first call
             self._client = client
+            try:
+                # Opens the channel (it connects on the first call), and authenticates
+                # when the URL holds credentials: that one is a request already.
+                await client.connect()
+            except (aetcd_errors.ClientError, OSError, TimeoutError) as exc:
+                raise await self._failed(exc) from None
         return self._client
 
     async def _failed(self, exc: BaseException) -> DiscoveryError:

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import urllib.parse
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -242,3 +245,46 @@ async def test_health_asks_etcd_when_discovery_is_not_running(etcd_server: EtcdS
     finally:
         await down.close()
     assert not report.healthy and "etcd unreachable" in report.detail
+
+
+def _enable_auth(etcd: EtcdServer, password: str) -> None:
+    """Turn on etcd's authentication with a root user (through its JSON gateway)."""
+    for path, body in (
+        ("/v3/auth/user/add", {"name": "root", "password": password}),
+        ("/v3/auth/role/add", {"name": "root"}),
+        ("/v3/auth/user/grant", {"user": "root", "role": "root"}),
+        ("/v3/auth/enable", {}),
+    ):
+        request = urllib.request.Request(
+            etcd.url + path, data=json.dumps(body).encode(), method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+
+
+async def test_credentials_in_the_url_authenticate_and_never_show(etcd_server: EtcdServer) -> None:
+    password = "s3cret/pw"  # a '/' must be percent-encoded in the URL
+    _enable_auth(etcd_server, password)
+    host = etcd_server.url.removeprefix("http://")
+    good = f"http://root:{urllib.parse.quote(password, safe='')}@{host}"
+    config = DiscoveryConfig(
+        backend="etcd",  # type: ignore[arg-type]
+        etcd_url=good,
+        register=["ai=http://127.0.0.1:9"],
+    )
+    async with EtcdDiscovery(config) as discovery:
+        assert discovery.instances("ai").urls == ["http://127.0.0.1:9"]
+
+    anonymous = DiscoveryConfig(backend="etcd", etcd_url=etcd_server.url, timeout=0.5)  # type: ignore[arg-type]
+    with pytest.raises(DiscoveryError):
+        async with EtcdDiscovery(anonymous):
+            pass
+    wrong = DiscoveryConfig(
+        backend="etcd",  # type: ignore[arg-type]
+        etcd_url=f"http://root:nope@{host}",
+        timeout=0.5,
+    )
+    with pytest.raises(DiscoveryError) as caught:
+        async with EtcdDiscovery(wrong):
+            pass
+    assert "authentication failed" in str(caught.value) and "nope" not in str(caught.value)
