@@ -47,8 +47,8 @@ class EtcdDiscovery(ServiceDiscovery):
     async def start(self) -> None:
         """Register this process's instances, read every service once, then follow changes.
 
-        Raises DiscoveryError, naming the endpoints, when etcd cannot be
-        reached within ``discovery.timeout``.
+        Raises DiscoveryError, naming the endpoints, when etcd cannot be read
+        within twice ``discovery.timeout``, or refuses the registration.
         """
         if self._task is not None:
             return
