@@ -10,10 +10,11 @@ from ads_infra.containers.domain import DomainContainer
 from ads_infra.containers.repositories import RepositoriesContainer
 from ads_infra.containers.services import ServicesContainer
 from ads_infra.containers.storage import StorageContainer
-from ads_infra.core.lifecycle import started
+from ads_infra.core.lifecycle import started, started_after
 from ads_infra.core.loader import settings_for
 from ads_infra.core.metrics import build_registry
 from ads_infra.core.reloader import ConfigReloader
+from ads_infra.discovery.config_watch import config_watch_for
 
 
 class Container(containers.DeclarativeContainer):
@@ -72,6 +73,13 @@ class Container(containers.DeclarativeContainer):
         config_provider=config.provider,
     )
     reloader_lifecycle = providers.Resource(started, reloader)
+    # The settings under discovery.config_prefix in etcd, laid over the file and
+    # followed (None unless discovery.backend is etcd): on the discovery's
+    # client, so it starts after discovery and stops before it.
+    config_watch = providers.Singleton(
+        config_watch_for, discovery.backend, settings.provided.discovery, reloader
+    )
+    config_watch_lifecycle = providers.Resource(started_after, config_watch, discovery.lifecycle)
     metrics = providers.Singleton(
         build_registry,
         database=database.manager,

@@ -37,6 +37,7 @@ __all__ = [
     "from_mapping",
     "load_settings",
     "merge_sections",
+    "parse_yaml",
     "read_config",
     "settings_for",
 ]
@@ -265,6 +266,11 @@ def _safe_yaml(text: str, source: str) -> Any:
         raise ConfigurationError(f"is not valid YAML{where}", source=source) from None
     finally:
         loader.dispose()
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """``text`` parsed as YAML within the file's bounds; errors name ``source``, not the text."""
+    return _safe_yaml(text, source)
 
 
 def _check_nodes(root: yaml.Node, source: str) -> None:

@@ -33,6 +33,7 @@ __all__ = [
     "reloadable_keys",
     "restart_only",
     "section_at",
+    "setting_keys",
 ]
 
 # Applies a prepared section: plain assignments that cannot fail, run with no
@@ -66,6 +67,11 @@ def reloadable_keys(settings: type[ConfigSection] = Settings) -> frozenset[str]:
 
 
 RELOADABLE_KEYS = reloadable_keys()
+
+
+def setting_keys(settings: type[ConfigSection] = Settings) -> frozenset[str]:
+    """Every dotted key of ``settings`` that holds a value (its sections not included)."""
+    return frozenset(key for key, _ in _walk(settings, ""))
 
 
 def _flat(section: ConfigSection, prefix: str = "") -> dict[str, Any]:

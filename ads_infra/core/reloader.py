@@ -4,6 +4,10 @@ Any source feeds it: :meth:`ConfigReloader.reload_from_file` (what SIGHUP
 runs, see :meth:`~ConfigReloader.install_sighup`) and
 :meth:`~ConfigReloader.reload_from_mapping` (a document parsed elsewhere);
 :meth:`~ConfigReloader.follow` consumes a stream of documents from a watch.
+:meth:`~ConfigReloader.reload_overlay` takes the keys of a key-value store
+(etcd's ``discovery.config_prefix``, followed by
+:mod:`ads_infra.discovery.config_watch`): settings laid over the file, which
+stay laid over it when the file is reloaded.
 
 A reload validates the whole new configuration, then compares it with the
 one in force. A changed key that is not reloadable (``core/reload.py``,
@@ -29,7 +33,14 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, Counter
 
 from ads_infra.core.errors import ConfigurationError, RestartRequiredError
-from ads_infra.core.loader import LoadedConfig, config_file_path, from_mapping, read_config
+from ads_infra.core.loader import (
+    LoadedConfig,
+    config_file_path,
+    from_mapping,
+    merge_sections,
+    read_config,
+)
+from ads_infra.core.overlay import overlay_document
 from ads_infra.core.reload import (
     Applier,
     changed_keys,
@@ -114,6 +125,10 @@ class ConfigReloader:
         self._config_provider = config_provider
         self._config_file = config_file
         self._overrides = dict(overrides or {})
+        # The settings laid over the file (reload_overlay) in force now: a file
+        # reload keeps them. Only an applied (or unchanged) overlay is kept, so
+        # this always matches the configuration in force.
+        self._overlay: dict[str, Any] = {}
         self._registry = CollectorRegistry(auto_describe=True)
         self._reloads = Counter(
             "ads_config_reloads",
@@ -223,10 +238,41 @@ class ConfigReloader:
                     "packaged defaults; start it with ADS_INFRA_CONFIG=<file> to reload one",
                 )
             try:
-                loaded = await asyncio.to_thread(read_config, chosen, self._overrides)
+                loaded = await asyncio.to_thread(read_config, chosen, self._over(self._overlay))
             except ConfigurationError as exc:
                 return self._invalid(where, str(exc))
             return self._reload(loaded, where)
+
+    def _over(self, overlay: Mapping[str, Any]) -> dict[str, Any]:
+        """What is merged over the file: the overlay, then the container's own overrides."""
+        return merge_sections(dict(overlay), self._overrides) if overlay else self._overrides
+
+    async def reload_overlay(self, values: Mapping[str, str], origin: str) -> ReloadResult:
+        """Lay ``values`` over the file, instead of the overlay in force, and reload.
+
+        ``values`` maps dotted settings to their YAML text
+        (``{"services.ai.rate_limit": "5"}``: :func:`~ads_infra.core.overlay.overlay_document`),
+        the whole of the store, not a change; ``origin`` is the store
+        (``etcd:/ads-infra/config/``), a key appended to it names where a
+        value came from. The file is read again (in a thread), so the result
+        is exactly file + overlay + the container's overrides, which win. The
+        values are taken as they are: no ``${ENV}`` is resolved in them.
+        """
+        async with self._serial():
+            try:
+                overlay = overlay_document(values, origin)
+                loaded = await asyncio.to_thread(
+                    read_config, config_file_path(self._config_file), self._over(overlay)
+                )
+            except ConfigurationError as exc:
+                return self._invalid(origin, str(exc))
+            # A bad value names the store's key, not the file (secrets masked).
+            origins = {key: (f"{origin}{key}", values[key]) for key in values}
+            loaded = dataclasses.replace(loaded, origins={**loaded.origins, **origins})
+            result = self._reload(loaded, origin)
+            if result.result in ("applied", "unchanged"):
+                self._overlay = overlay
+            return result
 
     async def reload_document(self, document: Mapping[str, Any], origin: str) -> ReloadResult:
         """:meth:`reload_from_mapping`, in turn with file reloads."""
@@ -236,11 +282,12 @@ class ConfigReloader:
     def reload_from_mapping(self, document: Mapping[str, Any], *, origin: str) -> ReloadResult:
         """Reload from a whole configuration document, as the file would hold it.
 
-        ``${ENV:default}`` is resolved and the container's overrides apply;
+        ``${ENV:default}`` is resolved; the overlay in force and the container's
+        overrides apply over it;
         ``origin`` names the source in the log line and errors. No I/O, no await.
         """
         try:
-            loaded = from_mapping(document, origin, self._overrides)
+            loaded = from_mapping(document, origin, self._over(self._overlay))
         except ConfigurationError as exc:
             return self._invalid(origin, str(exc))
         return self._reload(loaded, origin)

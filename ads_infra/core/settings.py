@@ -783,6 +783,9 @@ class DiscoveryConfig(ConfigSection):
     instances are the keys under ``key_prefix`` + SERVICE + ``/``, each held by
     its process's lease of ``ttl`` seconds; ``register`` entries
     ``SERVICE=URL`` are this process's own instances, kept alive while it runs.
+    ``config_prefix`` (etcd only; empty: off) holds configuration keys, one
+    dotted setting a key, laid over the file and followed while the layer runs
+    (docs/reload.md).
     ``dns``: SRV records named by ``dns_srv_name`` (``{service}`` replaced),
     re-resolved when their TTL runs out, from ``dns_nameservers`` (IP
     addresses, ``:port`` when not 53; empty: the system's resolver).
@@ -794,6 +797,7 @@ class DiscoveryConfig(ConfigSection):
     # Comma-separated etcd endpoints, tried in turn.
     etcd_url: str = DEFAULT_ETCD_URL
     key_prefix: str = "/ads-infra/services/"
+    config_prefix: str = "/ads-infra/config/"
     ttl: int = dataclasses.field(default=10, metadata={"min": 2})
     register: list[str] = dataclasses.field(default_factory=list)
     resolve: list[str] = dataclasses.field(default_factory=list)
@@ -810,6 +814,23 @@ class DiscoveryConfig(ConfigSection):
     @property
     def etcd_endpoints(self) -> list[str]:
         return [url.strip() for url in self.etcd_url.split(",") if url.strip()]
+
+    def _check_config_prefix(self) -> None:
+        prefix = self.config_prefix
+        if not prefix:
+            return
+        if not prefix.startswith("/") or not prefix.endswith("/"):
+            raise ConfigurationError(
+                f"{prefix!r} must start and end with '/', e.g. '/ads-infra/config/' "
+                "(empty: no configuration from etcd)",
+                key="config_prefix",
+            )
+        if prefix.startswith(self.key_prefix) or self.key_prefix.startswith(prefix):
+            raise ConfigurationError(
+                f"{prefix!r} overlaps key_prefix {self.key_prefix!r}: the services' "
+                "instances would be read as settings; choose prefixes apart",
+                key="config_prefix",
+            )
 
     @property
     def registrations(self) -> list[tuple[str, str]]:
@@ -835,6 +856,7 @@ class DiscoveryConfig(ConfigSection):
                 f"{self.key_prefix!r} must start and end with '/', e.g. '/ads-infra/services/'",
                 key="key_prefix",
             )
+        self._check_config_prefix()
         for service, url in self.registrations:
             if "/" in service:
                 raise ConfigurationError(

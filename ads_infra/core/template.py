@@ -116,6 +116,7 @@ COMMENTS: dict[str, str] = {
     "discovery": "where services' URLs come from (docs/discovery.md)",
     "discovery.backend": "static (base URLs) | dns (SRV) | etcd",
     "discovery.etcd_url": "comma-separated etcd endpoints",
+    "discovery.config_prefix": "settings laid over this file (etcd; empty: off)",
     "discovery.ttl": "seconds a registration outlives its process",
     "discovery.register": "SERVICE=URL: this process's instances (etcd)",
     "discovery.resolve": "UPSTREAM=SERVICE, e.g. ai.openai=ai",
