@@ -58,7 +58,7 @@ def _check_key(key: str, source: str) -> None:
     sections = {known.rsplit(".", 1)[0] for known in _KEYS}
     what = "is a section: one key holds one setting" if key in sections else "is no setting"
     raise ConfigurationError(
-        f"key {_shown(key)} {what}; {hint} (docs/configuration.md lists them)", source=source
+        f"key {_shown(key)} {what}; {hint} (`ads-infra config show` lists them)", source=source
     )
 
 
