@@ -192,3 +192,42 @@ async def test_changes_apply_after_etcd_went_away_and_came_back(
         unreachable = [m for m in ours if "etcd unreachable" in m]
         assert len(unreachable) == 1 and f"etcd:{PREFIX}" in unreachable[0]
         assert _count(container, "applied") == 2
+
+
+async def test_a_restart_only_key_at_startup_is_refused_and_the_file_stays(
+    etcd_server: EtcdServer, writer: EtcdClient, tmp_path: Path
+) -> None:
+    await writer.put(f"{PREFIX}services.ai.rate_limit", "5")
+    await writer.put(f"{PREFIX}cache.cache_type", "redis")
+    container = _container(etcd_server, tmp_path)
+    async with running(container):
+        assert _count(container, "refused") == 1 and _count(container, "applied") == 0
+        assert container.settings().cache.cache_type.value == "memory"
+        assert _rate_limit(container) == 60  # the prefix applies whole or not at all
+        await writer.delete(f"{PREFIX}cache.cache_type")
+        await eventually(lambda: _rate_limit(container) == 5)
+
+
+async def test_etcd_unreachable_at_start_leaves_the_file_then_applies_when_back(
+    etcd_server: EtcdServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    container = _container(etcd_server, tmp_path)
+    reloader = container.reloader()
+    etcd_server.stop()
+    client = EtcdClient([etcd_server.url], timeout=0.2)
+    watch = EtcdConfigWatch(client, PREFIX, reloader, timeout=0.5)
+    try:
+        with caplog.at_level(logging.INFO, logger="ads_infra.config"):
+            await watch.start()
+        assert any(f"etcd:{PREFIX} not read at startup" in m for m in caplog.messages)
+        assert reloader.current.services.ai.rate_limit == 60
+        etcd_server.start()
+        writer = EtcdClient([etcd_server.url])
+        try:
+            await writer.put(f"{PREFIX}services.ai.rate_limit", "5")
+        finally:
+            await writer.close()
+        await eventually(lambda: reloader.current.services.ai.rate_limit == 5)
+    finally:
+        await watch.close()
+        await client.close()
