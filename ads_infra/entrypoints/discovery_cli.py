@@ -42,11 +42,12 @@ async def _listing(container: Container, service: str | None) -> dict[str, Any]:
         for upstream in manager.services:
             if service is not None and upstream != service:
                 continue
+            entry: dict[str, Any] = {"upstreams": [upstream]}
             try:
-                urls = [mask_url(manager.get_config(upstream).base_url)]
-            except ConfigurationError:
-                urls = []  # an in-process service (the offline AI provider)
-            report["services"][upstream] = {"instances": urls, "upstreams": [upstream]}
+                entry["instances"] = [mask_url(manager.get_config(upstream).base_url)]
+            except ConfigurationError:  # the offline AI provider: no network at all
+                entry["instances"], entry["problem"] = [], "in process, no URL to resolve"
+            report["services"][upstream] = entry
         return report
     await found.start()
     try:
@@ -111,6 +112,9 @@ def _print(report: dict[str, Any]) -> None:
     for name, entry in report["services"].items():
         upstreams = [u for u in entry["upstreams"] if u != name]
         via = f" (for {', '.join(upstreams)})" if upstreams else ""
+        if not entry["instances"] and entry.get("problem"):
+            click.echo(f"{name}{via}: {entry['problem']}")
+            continue
         click.echo(f"{name}{via}: {len(entry['instances'])} instance(s)")
         for url in entry["instances"]:
             click.echo(f"  {url}")
