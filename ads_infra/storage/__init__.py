@@ -13,13 +13,14 @@ from ads_infra.storage.backends import STORAGE_BACKENDS, storage_backends, strat
 from ads_infra.storage.base import ListPage, ObjectInfo, StorageStrategy
 from ads_infra.storage.codec import EncryptionKey
 from ads_infra.storage.local import LocalStorageStrategy
-from ads_infra.storage.manager import FileStorageManager
+from ads_infra.storage.manager import FileList, FileStorageManager
 from ads_infra.storage.s3 import CloudStorageStrategy
 
 __all__ = [
     "STORAGE_BACKENDS",
     "CloudStorageStrategy",
     "EncryptionKey",
+    "FileList",
     "FileStorageManager",
     "ListPage",
     "LocalStorageStrategy",

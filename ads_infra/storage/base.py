@@ -83,7 +83,10 @@ class ObjectInfo:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ListPage:
-    """One page of a listing; pass ``next_token`` as ``start_after`` for the next one."""
+    """One page of a listing; pass ``next_token`` as ``start_after`` for the next one.
+
+    ``next_token`` is the page's last key when more follow, None on the last page.
+    """
 
     items: list[ObjectInfo]
     next_token: str | None = None
@@ -301,8 +304,11 @@ class StorageStrategy(abc.ABC):
     async def list(
         self, prefix: str = "", *, limit: int = 1000, start_after: str | None = None
     ) -> ListPage:
-        """Objects whose key starts with ``prefix``, in key order, at most ``limit``.
+        """Objects whose key starts with ``prefix``, at most ``limit``, resuming after
+        the key ``start_after`` (the previous page's ``next_token``).
 
+        The order is the backend's own and stable: S3's is key order; local
+        storage's is shard folder by shard folder, keys in order within each.
         Items carry key, size and time; content type and metadata need :meth:`stat`.
         """
 

@@ -41,7 +41,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import hashlib
 import json
 import logging
 import os
@@ -110,8 +109,7 @@ class LocalStorageStrategy(StorageStrategy):
                 f"file name {ascii(key)[:60]}... is too long for local storage once encoded "
                 f"({len(name)} > {files.MAX_ENCODED_NAME} bytes); use a shorter name"
             )
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        path = os.path.join(self.root, digest[:2], name)
+        path = os.path.join(self.root, files.shard_of(key), name)
         if os.path.commonpath([self.root, path]) != self.root:  # cannot happen; belt and braces
             raise InvalidFileNameError(f"file name {ascii(key)[:60]} leaves the storage root")
         return path

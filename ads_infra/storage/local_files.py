@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -297,29 +298,96 @@ def make_shards(root: str) -> None:
             )
 
 
+def shard_of(key: str) -> str:
+    """The shard folder's name of ``key``: the first two hex digits of its sha256."""
+    return hashlib.sha256(key.encode()).hexdigest()[:2]
+
+
+def _open_shard(root: str, name: str) -> int | None:
+    """A descriptor of the shard folder, or None where it is missing or not a real folder.
+
+    ``O_NOFOLLOW`` refuses a link planted in place of the folder; the listing
+    then reads the folder it opened, whatever is renamed meanwhile.
+    """
+    flags = os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW | _CLOEXEC
+    try:
+        return os.open(os.path.join(root, name), flags)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+            return None
+        raise
+
+
+def _keys(fd: int, prefix: str, after: str | None) -> list[str]:
+    """The keys of the names in one shard folder that may be objects, in order.
+
+    Names only (``os.listdir``, no stat): "~" marks temporary and sidecar
+    files (keys encode it as %7E), and a percent-encoded name that this store
+    would not have written is no key of it; whether a name is a regular file,
+    not a link or a folder, is checked by the stat of each one returned.
+    """
+    keys = []
+    for name in os.listdir(fd):
+        if "~" in name:
+            continue
+        if "%" in name:
+            key = unquote(name)
+            if encode_key(key) != name:
+                continue
+        else:
+            key = name
+        if key.startswith(prefix) and (after is None or key > after):
+            keys.append(key)
+    keys.sort()
+    return keys
+
+
+def _object_stat(fd: int, name: str) -> os.stat_result | None:
+    """The stat of the shard folder's entry ``name`` if it is a regular file, else None."""
+    try:
+        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None  # deleted since the folder was read
+    return st if stat.S_ISREG(st.st_mode) else None
+
+
 def list_page(root: str, prefix: str, limit: int, start_after: str | None) -> ListPage:
-    # Hashed folders scatter keys, so a page means reading every folder's names;
-    # fine for the object counts a local folder serves, and what S3 is for beyond.
-    found: list[ObjectInfo] = []
-    for folder in _shards(root):
-        for entry in os.scandir(folder):
-            if "~" in entry.name or not entry.is_file(follow_symlinks=False):
-                continue
-            key = unquote(entry.name)
-            if not key.startswith(prefix) or (start_after is not None and key <= start_after):
-                continue
-            st = entry.stat()
-            found.append(
-                ObjectInfo(
-                    key=key,
-                    size=st.st_size,
-                    last_modified=dt.datetime.fromtimestamp(st.st_mtime, dt.UTC),
+    """One page of the listing, in the store's order: shard folder by folder, keys in
+    order within each; ``start_after`` (the last key of the previous page) resumes it.
+
+    A key names its own shard, so a page reads the names of the folders it
+    spans (one or two of the 256: about 1/256 of the store each), never the
+    whole store, and stats only the objects it returns. Global key order would
+    need every folder's names for every page, because the hashed folders
+    scatter neighbouring keys.
+    """
+    first = 0 if start_after is None else int(shard_of(start_after), 16)
+    items: list[ObjectInfo] = []
+    more = False
+    for index in range(first, len(SHARDS)):
+        fd = _open_shard(root, SHARDS[index])
+        if fd is None:
+            continue
+        try:
+            for key in _keys(fd, prefix, start_after if index == first else None):
+                st = _object_stat(fd, encode_key(key))
+                if st is None:
+                    continue
+                if len(items) == limit:
+                    more = True  # one object past the page: there is a next page
+                    break
+                items.append(
+                    ObjectInfo(
+                        key=key,
+                        size=st.st_size,
+                        last_modified=dt.datetime.fromtimestamp(st.st_mtime, dt.UTC),
+                    )
                 )
-            )
-    found.sort(key=lambda item: item.key)
-    more = len(found) > limit
-    items = found[:limit]
-    return ListPage(items=items, next_token=items[-1].key if more and items else None)
+        finally:
+            os.close(fd)
+        if more:
+            break
+    return ListPage(items=items, next_token=items[-1].key if more else None)
 
 
 def cleanup(root: str, older_than: float) -> int:

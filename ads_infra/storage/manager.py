@@ -13,7 +13,7 @@ import asyncio
 import datetime as dt
 import os
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -51,7 +51,7 @@ from ads_infra.storage.validation import (
     content_type_for,
 )
 
-__all__ = ["FileStorageManager"]
+__all__ = ["FileList", "FileStorageManager"]
 
 ENCRYPTION_KEY_ENV = "ADS_STORAGE_ENCRYPTION_KEY"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -104,6 +104,14 @@ def _encoded_stream(source: AsyncIterable[bytes], encoder: Encoder) -> AsyncIter
             yield tail
 
     return stream()
+
+
+class FileList(list[dict[str, Any]]):
+    """A page of :meth:`FileStorageManager.list_files`: a list, plus ``next_cursor``."""
+
+    def __init__(self, files: Iterable[dict[str, Any]] = (), *, next_cursor: str | None) -> None:
+        super().__init__(files)
+        self.next_cursor = next_cursor
 
 
 class FileStorageManager:
@@ -392,20 +400,28 @@ class FileStorageManager:
 
     async def list_files(
         self, prefix: str = "", *, limit: int = 100, start_after: str | None = None
-    ) -> list[dict[str, Any]]:
-        """Stored files in name order: ``filename``, ``stored_size``, ``modified_at``.
+    ) -> FileList:
+        """Stored files whose name starts with ``prefix``, at most ``limit``: a list of
+        ``filename``, ``stored_size``, ``modified_at``.
 
-        Page with ``start_after=<last filename of the previous page>``.
+        The list's ``next_cursor`` is None on the last page; else pass it as
+        ``start_after`` for the next page, which resumes where this one ended.
+        S3 lists in name order; local storage in its own stable order (shard
+        folder by shard folder), so that a page reads one or two of its 256
+        folders instead of the whole store.
         """
         page = await self.strategy.list(prefix, limit=limit, start_after=start_after)
-        return [
-            {
-                "filename": item.key,
-                "stored_size": item.size,
-                "modified_at": item.last_modified.isoformat(),
-            }
-            for item in page.items
-        ]
+        return FileList(
+            (
+                {
+                    "filename": item.key,
+                    "stored_size": item.size,
+                    "modified_at": item.last_modified.isoformat(),
+                }
+                for item in page.items
+            ),
+            next_cursor=page.next_token,
+        )
 
     async def get_file_url(self, filename: str, *, expires_in: int | None = None) -> str | None:
         """A presigned GET URL of the stored bytes (S3); None on local storage.
