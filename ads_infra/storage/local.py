@@ -31,9 +31,10 @@ linked *before* the object, so an object is never visible without it.
 
 Like the benchmark's raw baseline (write, fsync, rename) the folder itself is
 not fsynced: after a power loss the newest file may be missing, never partial.
-Small writes run as one blocking function in aiofiles' executor (one thread hop
-instead of one per open/write/fsync/close/rename); streams are written chunk
-by chunk with aiofiles.
+Each whole-object operation is one blocking function of :mod:`.local_files`
+run in one thread hop (:mod:`.local_threads`): a save's folder check, write,
+xattr, fsync and link, or a read's open, stat, xattr and read, instead of a
+hop per syscall. Streams are written chunk by chunk with aiofiles.
 """
 
 from __future__ import annotations
@@ -46,8 +47,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import AsyncIterator, Callable
 
 import aiofiles
 import aiofiles.os
@@ -66,23 +66,15 @@ from ads_infra.storage.base import (
     ObjectInfo,
     Payload,
     StorageStrategy,
-    complete_or_undo,
     resolve_metadata,
     validate_chunk_size,
     validate_key,
 )
+from ads_infra.storage.local_threads import WorkerThreads
 
 __all__ = ["LocalStorageStrategy"]
 
 logger = logging.getLogger(__name__)
-
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-def _blocking(fn: Callable[P, T]) -> Callable[P, Any]:
-    """Run ``fn`` in aiofiles' executor (its own ``wrap``), typed."""
-    return aiofiles.os.wrap(fn)
 
 
 class LocalStorageStrategy(StorageStrategy):
@@ -95,6 +87,7 @@ class LocalStorageStrategy(StorageStrategy):
         self.root = os.path.abspath(self.config.base_path)
         self._xattr = self.config.local_metadata == "auto"
         self._sweeper: asyncio.Task[None] | None = None
+        self._threads = WorkerThreads("ads-infra storage")
 
     @property
     def target(self) -> str:
@@ -109,10 +102,9 @@ class LocalStorageStrategy(StorageStrategy):
                 f"file name {ascii(key)[:60]}... is too long for local storage once encoded "
                 f"({len(name)} > {files.MAX_ENCODED_NAME} bytes); use a shorter name"
             )
-        path = os.path.join(self.root, files.shard_of(key), name)
-        if os.path.commonpath([self.root, path]) != self.root:  # cannot happen; belt and braces
+        if name in (".", "..") or os.sep in name:  # cannot happen; belt and braces
             raise InvalidFileNameError(f"file name {ascii(key)[:60]} leaves the storage root")
-        return path
+        return os.path.join(self.root, files.shard_of(key), name)
 
     async def start(self) -> None:
         """Create the shard folders, remove abandoned temporary files, keep doing that.
@@ -123,7 +115,7 @@ class LocalStorageStrategy(StorageStrategy):
         runs.
         """
         try:
-            await _blocking(files.make_shards)(self.root)
+            await self._threads.run(files.make_shards, self.root)
         except OSError as exc:
             raise StorageError(
                 f"cannot create storage folder {self.root}: {exc.strerror}; "
@@ -148,6 +140,7 @@ class LocalStorageStrategy(StorageStrategy):
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+        self._threads.close()
 
     @staticmethod
     def _meta(content_type: str, metadata: dict[str, str]) -> bytes:
@@ -167,11 +160,10 @@ class LocalStorageStrategy(StorageStrategy):
             if isinstance(data, bytes | bytearray | memoryview):
                 final = resolve_metadata(metadata)
                 meta = self._meta(content_type, final)
-                await complete_or_undo(
-                    _blocking(files.put_bytes)(
-                        key, path, bytes(data), meta, overwrite, self._xattr
-                    ),
-                    self._undo(path, overwrite),
+                await self._threads.complete(
+                    files.put_bytes,
+                    *(key, path, bytes(data), meta, overwrite, self._xattr),
+                    undo=self._undo(path, overwrite),
                 )
                 size = len(data)
             else:
@@ -204,7 +196,7 @@ class LocalStorageStrategy(StorageStrategy):
     ) -> tuple[int, dict[str, str]]:
         assert not isinstance(data, bytes)
         await aiofiles.os.makedirs(os.path.dirname(path), exist_ok=True)
-        await _blocking(files.check_folder)(key, path)
+        await self._threads.run(files.check_folder, key, path)
         tmp_data = f"{path}~d{uuid.uuid4().hex}{files.TMP_SUFFIX}"
         size = 0
         try:
@@ -223,41 +215,37 @@ class LocalStorageStrategy(StorageStrategy):
                 meta = self._meta(content_type, final)
                 # Waited for even when cancelled: the thread uses the raw descriptor,
                 # which closing the file meanwhile could hand to another file.
-                in_xattr = await complete_or_undo(
-                    _blocking(files.seal)(f.fileno(), meta if self._xattr else None)
+                in_xattr = await self._threads.complete(
+                    files.seal, f.fileno(), meta if self._xattr else None
                 )
-            await complete_or_undo(
-                _blocking(files.commit)(tmp_data, path, None if in_xattr else meta, overwrite),
-                self._undo(path, overwrite),
+            await self._threads.complete(
+                files.commit,
+                *(tmp_data, path, None if in_xattr else meta, overwrite),
+                undo=self._undo(path, overwrite),
             )
         except BaseException:
             # An oversize stream, a failed check, a cancelled task: nothing stays behind.
-            await _blocking(files.unlink_quietly)(tmp_data)
+            await self._threads.complete(files.unlink_quietly, tmp_data)
             raise
         return size, final
 
     @staticmethod
-    def _undo(path: str, overwrite: bool) -> Callable[[object], Awaitable[object]] | None:
+    def _undo(path: str, overwrite: bool) -> Callable[[object], object] | None:
         """What removes a write published after its caller was cancelled: a created
         object is deleted; an overwrite is left, as the version it replaced is gone."""
         if overwrite:
             return None
-
-        async def delete(_: object) -> None:
-            await _blocking(files.delete)("", path)
-
-        return delete
+        return lambda _: files.delete("", path)
 
     async def get(self, key: str) -> bytes:
         return (await self.get_with_info(key))[1]
 
     async def get_with_info(self, key: str) -> tuple[ObjectInfo, bytes]:
-        info, data = await _blocking(files.get_with_info)(key, self.path_for(key))
-        return info, data
+        return await self._threads.run(files.get_with_info, key, self.path_for(key))
 
     async def open(self, key: str, *, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:
         validate_chunk_size(chunk_size)
-        fd = await _blocking(files.open_object)(key, self.path_for(key))
+        fd = await self._threads.run(files.open_object, key, self.path_for(key))
         f = await aiofiles.open(fd, "rb")
 
         async def chunks() -> AsyncIterator[bytes]:
@@ -270,31 +258,28 @@ class LocalStorageStrategy(StorageStrategy):
         return chunks()
 
     async def delete(self, key: str) -> bool:
-        return bool(await _blocking(files.delete)(key, self.path_for(key)))
+        return await self._threads.run(files.delete, key, self.path_for(key))
 
     async def exists(self, key: str) -> bool:
-        return bool(await _blocking(files.is_object)(key, self.path_for(key)))
+        return await self._threads.run(files.is_object, key, self.path_for(key))
 
     async def stat(self, key: str) -> ObjectInfo:
-        info = await _blocking(files.stat_object)(key, self.path_for(key))
-        return info  # type: ignore[no-any-return]
+        return await self._threads.run(files.stat_object, key, self.path_for(key))
 
     async def list(
         self, prefix: str = "", *, limit: int = 1000, start_after: str | None = None
     ) -> ListPage:
         if limit < 1:
             raise ValueError("limit must be >= 1")
-        page = await _blocking(files.list_page)(self.root, prefix, limit, start_after)
-        return page  # type: ignore[no-any-return]
+        return await self._threads.run(files.list_page, self.root, prefix, limit, start_after)
 
     async def cleanup_temp(self, older_than: float) -> int:
-        removed = await _blocking(files.cleanup)(self.root, older_than)
-        return removed  # type: ignore[no-any-return]
+        return await self._threads.run(files.cleanup, self.root, older_than)
 
     async def health_check(self) -> HealthStatus:
         started = time.perf_counter()
         try:
-            where, usage, writable = await _blocking(files.disk_state)(self.root)
+            where, usage, writable = await self._threads.run(files.disk_state, self.root)
         except OSError as exc:
             return HealthStatus(
                 "storage", self.backend, False, detail=str(exc.strerror), target=self.root

@@ -161,17 +161,35 @@ def commit(tmp_data: str, path: str, meta: bytes | None, overwrite: bool) -> Non
 def put_bytes(
     key: str, path: str, data: bytes, meta: bytes, overwrite: bool, use_xattr: bool
 ) -> bool:
-    """Write and publish a whole object; returns whether xattrs worked."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    """Write and publish a whole object: every syscall of a save, for one thread hop.
+
+    With the metadata in the xattr that is the raw write's own (open, write,
+    fsync, close, publish) plus the folder check and the ``setxattr``; a
+    sidecar adds its own durable write (:func:`commit`). Returns whether the
+    xattr took the metadata.
+    """
     check_folder(key, path)
-    tmp_data = f"{path}~d{uuid.uuid4().hex}{TMP_SUFFIX}"
+    tmp_data = f"{path}~d{os.urandom(16).hex()}{TMP_SUFFIX}"
     try:
-        in_xattr = _write_new(tmp_data, data, meta if use_xattr else None)
+        try:
+            in_xattr = _write_new(tmp_data, data, meta if use_xattr else None)
+        except FileNotFoundError:
+            # No shard folder (start() creates them all; it was not called, or the
+            # folder was removed since): create it and write again.
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            check_folder(key, path)
+            in_xattr = _write_new(tmp_data, data, meta if use_xattr else None)
+        if in_xattr:
+            # Create-only by os.link, which fails on an existing name by itself.
+            _publish(tmp_data, path, overwrite)
+            if overwrite:  # an older sidecar would be read after the xattr; drop it
+                unlink_quietly(path + META_SUFFIX)
+            return True
     except BaseException:
         unlink_quietly(tmp_data)
         raise
-    commit(tmp_data, path, None if in_xattr else meta, overwrite)
-    return in_xattr
+    commit(tmp_data, path, meta, overwrite)
+    return False
 
 
 def _read_meta(fd: int, path: str) -> dict[str, Any]:
@@ -216,9 +234,7 @@ def open_object(key: str, path: str) -> int:
         raise
 
 
-def _info(key: str, fd: int, path: str) -> ObjectInfo:
-    st = os.fstat(fd)
-    meta = _read_meta(fd, path)
+def _info(key: str, st: os.stat_result, meta: dict[str, Any]) -> ObjectInfo:
     return ObjectInfo(
         key=key,
         size=st.st_size,
@@ -231,17 +247,37 @@ def _info(key: str, fd: int, path: str) -> ObjectInfo:
 def stat_object(key: str, path: str) -> ObjectInfo:
     fd = open_object(key, path)
     try:
-        return _info(key, fd, path)
+        return _info(key, os.fstat(fd), _read_meta(fd, path))
     finally:
         os.close(fd)
 
 
+def _read_all(fd: int, size: int) -> bytes:
+    """The rest of the open file, ``size`` bytes long when it was stat'ed.
+
+    One read for a file that kept its size (a short read of a regular file is
+    its end); a file that grew meanwhile is read on to its end.
+    """
+    data = os.read(fd, size + 1)
+    if len(data) <= size:
+        return data
+    parts = [data]
+    while chunk := os.read(fd, WRITE_BUFFER):
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 def get_with_info(key: str, path: str) -> tuple[ObjectInfo, bytes]:
+    """Info and content: every syscall of a read, for one thread hop."""
     # One descriptor for size, metadata and bytes: a concurrent overwrite replaces
     # the name, not the file already open, so all three describe one version.
     fd = open_object(key, path)
-    with open(fd, "rb") as f:  # closes fd
-        return _info(key, fd, path), f.read()
+    try:
+        st = os.fstat(fd)
+        meta = _read_meta(fd, path)
+        return _info(key, st, meta), _read_all(fd, st.st_size)
+    finally:
+        os.close(fd)
 
 
 def is_object(key: str, path: str) -> bool:

@@ -19,6 +19,7 @@ import pytest
 
 from ads_infra.errors import ObjectExistsError, StorageValidationError
 from ads_infra.storage import FileStorageManager, LocalStorageStrategy, StorageConfig, StorageType
+from ads_infra.storage.local_threads import WorkerThreads
 
 STORED_NAME = re.compile(r"^[0-9a-f]{32}\.[a-z0-9]+$")
 
@@ -444,7 +445,7 @@ async def test_put_cancelled_as_it_publishes_leaves_nothing(
     await strategy.start()
     loop = asyncio.get_running_loop()
     pool = CancelOnPublish(strategy.path_for("k.txt"))
-    loop.set_default_executor(pool)
+    strategy._threads = WorkerThreads("test", pool)  # runs every blocking step of the put
 
     async def stream() -> AsyncIterator[bytes]:
         yield b"a,b\n" * 1000
@@ -455,7 +456,7 @@ async def test_put_cancelled_as_it_publishes_leaves_nothing(
     with pytest.raises(asyncio.CancelledError):
         await pool.task
     assert pool.fired  # it was cancelled once the object was there
-    await loop.run_in_executor(None, lambda: None)  # every job of the put has finished
+    await loop.run_in_executor(pool, lambda: None)  # every job of the put has finished
     assert files_under(base) == []  # no object, sidecar or temporary file
     assert not await strategy.exists("k.txt")
     await strategy.put("k.txt", b"again")
