@@ -39,13 +39,9 @@ async def test_pages_follow_the_shards_and_resume_from_any_cursor(tmp_path: Path
     assert all(len(p) == 7 for p in pages[:-1]) and 1 <= len(pages[-1]) <= 7
     # Any key resumes the listing right after it, whether or not it is still stored.
     middle = order[60]
-    assert [i.key for i in (await strategy.list(limit=5, start_after=middle)).items] == order[
-        61:66
-    ]
+    assert [i.key for i in (await strategy.list(limit=5, start_after=middle)).items] == order[61:66]
     await strategy.delete(middle)
-    assert [i.key for i in (await strategy.list(limit=5, start_after=middle)).items] == order[
-        61:66
-    ]
+    assert [i.key for i in (await strategy.list(limit=5, start_after=middle)).items] == order[61:66]
     # Sizes and times come with the items (one stat per item returned).
     first = (await strategy.list(limit=1)).items[0]
     assert first.size == len(first.key.encode()) and first.last_modified.tzinfo is not None
