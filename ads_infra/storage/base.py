@@ -51,6 +51,7 @@ MAX_KEY_BYTES = 512
 # S3 allows 2 KiB of user metadata per object; keeping every backend inside that
 # limit means an object can move between backends without losing any.
 MAX_METADATA_BYTES = 2048
+_DRIVE = re.compile(r"^[A-Za-z]:")
 _METADATA_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 # Names S3 keeps as object attributes (sent as HTTP headers), not user metadata.
 # obstore sends an attribute named like one as that header whatever its case, so
@@ -104,22 +105,29 @@ def validate_key(key: object) -> str:
         raise InvalidFileNameError(f"a file name must be a string, got {type(key).__name__}")
     if not key:
         raise InvalidFileNameError("the file name is empty; pass the name save_file returned")
-    shown = ascii(key)[:80]
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in key):
+    # Printable ASCII holds no control, format or surrogate character: the common
+    # case skips the check of each character's Unicode category.
+    if not (key.isascii() and key.isprintable()) and any(
+        unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in key
+    ):
         raise InvalidFileNameError(
-            f"file name {shown} contains control characters; use printable characters only"
+            f"file name {ascii(key)[:80]} contains control characters; use printable "
+            "characters only"
         )
-    if "\\" in key or key.startswith("/") or re.match(r"^[A-Za-z]:", key):
+    if "\\" in key or key.startswith("/") or _DRIVE.match(key):
         raise InvalidFileNameError(
-            f"file name {shown} is an absolute or Windows path; use a relative name like 'a/b.png'"
+            f"file name {ascii(key)[:80]} is an absolute or Windows path; use a relative name "
+            "like 'a/b.png'"
         )
     if any(part in ("", ".", "..") for part in key.split("/")):
         raise InvalidFileNameError(
-            f"file name {shown} has an empty, '.' or '..' segment; such names could leave "
-            "the storage root"
+            f"file name {ascii(key)[:80]} has an empty, '.' or '..' segment; such names could "
+            "leave the storage root"
         )
-    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
-        raise InvalidFileNameError(f"file name {shown} is longer than {MAX_KEY_BYTES} bytes")
+    if len(key) > MAX_KEY_BYTES // 4 and len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise InvalidFileNameError(
+            f"file name {ascii(key)[:80]} is longer than {MAX_KEY_BYTES} bytes"
+        )
     return key
 
 

@@ -216,10 +216,13 @@ class FileStorageManager:
         # S3's 2 KiB limit covers the ads-* entries too. The caller gets the room they
         # leave at their largest (a size at the limit, a full sha256), so that a bad
         # request fails here and not after the whole content was read.
-        largest_own = own(self.config.max_file_size, "0" * 64, True)
-        extra = validate_metadata(metadata, room=MAX_METADATA_BYTES - metadata_size(largest_own))
-        if any(k.startswith("ads-") for k in extra):
-            raise InvalidFileNameError("metadata keys starting with 'ads-' are reserved")
+        extra: dict[str, str] = {}
+        if metadata:
+            largest_own = own(self.config.max_file_size, "0" * 64, True)
+            room = MAX_METADATA_BYTES - metadata_size(largest_own)
+            extra = validate_metadata(metadata, room=room)
+            if any(k.startswith("ads-") for k in extra):
+                raise InvalidFileNameError("metadata keys starting with 'ads-' are reserved")
 
         def describe() -> dict[str, str]:
             return {**own(encoder.size, encoder.sha256, encoder.compressing), **extra}

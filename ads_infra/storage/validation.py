@@ -96,12 +96,15 @@ def clean_filename(filename: object, allowed_extensions: list[str]) -> tuple[str
     """
     if not isinstance(filename, str):
         raise InvalidFileNameError(f"filename must be a string, got {type(filename).__name__}")
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in filename):
+    # Printable ASCII has no control or formatting character and is its own NFC
+    # form: the common case skips the per-character checks.
+    plain = filename.isascii() and filename.isprintable()
+    if not plain and any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in filename):
         raise InvalidFileNameError(
             f"filename {ascii(filename)[:80]} contains control or invisible formatting "
             "characters (NUL, newline, bidi overrides); rename the file"
         )
-    name = unicodedata.normalize("NFC", filename)
+    name = filename if plain else unicodedata.normalize("NFC", filename)
     name = re.split(r"[/\\]", name)[-1]  # a path's last part: "../../x.png" -> "x.png"
     name = re.sub(r"^[A-Za-z]:", "", name)
     name = name.strip().rstrip(". ")  # Windows drops trailing dots and spaces
