@@ -281,7 +281,9 @@ class StorageStrategy(abc.ABC):
     ) -> ObjectInfo:
         """Store ``data`` under ``key`` atomically; create-only unless ``overwrite``.
 
-        A callable ``metadata`` is called only after ``data`` is fully consumed.
+        A callable ``metadata`` is called once, only after ``data`` is fully
+        consumed, and possibly in a worker thread (local storage calls it while
+        the disk writes the data): it must not use the event loop.
         """
 
     @abc.abstractmethod

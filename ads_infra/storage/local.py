@@ -158,13 +158,20 @@ class LocalStorageStrategy(StorageStrategy):
         path = self.path_for(key)
         try:
             if isinstance(data, bytes | bytearray | memoryview):
-                final = resolve_metadata(metadata)
-                meta = self._meta(content_type, final)
+                resolved: list[dict[str, str]] = []
+
+                def meta() -> bytes:
+                    # In the worker thread, once the data is written: a late-bound
+                    # metadata's checksum is computed while the disk writes.
+                    resolved.append(resolve_metadata(metadata))
+                    return self._meta(content_type, resolved[0])
+
                 await self._threads.complete(
                     files.put_bytes,
                     *(key, path, bytes(data), meta, overwrite, self._xattr),
                     undo=self._undo(path, overwrite),
                 )
+                final = resolved[0]
                 size = len(data)
             else:
                 size, final = await self._put_stream(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import os
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
@@ -247,6 +248,19 @@ class FileStorageManager:
                 f"{display!r} is {len(content)} bytes, over the limit of "
                 f"{self.config.max_file_size} (storage.max_file_size); nothing was stored"
             )
+        if not (encoder.compressing or encoder.encrypting):
+            # Stored as is: checked here, and hashed when the backend asks for the
+            # metadata (local storage: in its worker thread, while the disk writes).
+            ContentChecker(extension, display).feed(content, final=True)
+
+            def describe_plain() -> dict[str, str]:
+                sha256 = hashlib.sha256(content).hexdigest()
+                return {**own(len(content), sha256, False), **extra}
+
+            await self.strategy.put(
+                stored, content, content_type=content_type, metadata=describe_plain
+            )
+            return stored
         payload = await self._encode(encoder, content)
         if encoder.compressing and not encoder.shrank:
             # gzip adds ~20 bytes of framing: a tiny or incompressible file would be
