@@ -282,8 +282,8 @@ class StorageStrategy(abc.ABC):
         """Store ``data`` under ``key`` atomically; create-only unless ``overwrite``.
 
         A callable ``metadata`` is called once, only after ``data`` is fully
-        consumed, and possibly in a worker thread (local storage calls it while
-        the disk writes the data): it must not use the event loop.
+        consumed, and possibly in a worker thread (local storage calls it there,
+        after writing the data): it must not use the event loop.
         """
 
     @abc.abstractmethod

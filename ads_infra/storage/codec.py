@@ -122,7 +122,7 @@ class Encoder:
         self._key = key
         self._pending = bytearray()
         self._counter = 0
-        self._prefix = os.urandom(_PREFIX)
+        self._prefix = os.urandom(_PREFIX) if key is not None else b""  # the nonce's
         self._header_sent = False
 
     @property

@@ -162,7 +162,7 @@ class LocalStorageStrategy(StorageStrategy):
 
                 def meta() -> bytes:
                     # In the worker thread, once the data is written: a late-bound
-                    # metadata's checksum is computed while the disk writes.
+                    # metadata's checksum does not hold up the event loop.
                     resolved.append(resolve_metadata(metadata))
                     return self._meta(content_type, resolved[0])
 

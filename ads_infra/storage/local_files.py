@@ -10,7 +10,6 @@ is described there.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import datetime as dt
 import errno
 import hashlib
@@ -164,27 +163,6 @@ def commit(tmp_data: str, path: str, meta: bytes | None, overwrite: bool) -> Non
         unlink_quietly(tmp_meta, tmp_data)
 
 
-def _writeback_starter() -> Callable[[int], object]:
-    """``sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE)``: start writing a file's dirty
-    pages to disk without waiting for them; a no-op where libc has no such call.
-
-    Hand-written through ctypes because ``os`` does not expose it (Linux only).
-    """
-    try:
-        call = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):
-        return lambda fd: None
-    call.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-    call.restype = ctypes.c_int
-    write = 2  # SYNC_FILE_RANGE_WRITE; a failure costs only the head start
-    return lambda fd: call(fd, 0, 0, write)
-
-
-start_writeback = _writeback_starter()
-# Below this a checksum takes microseconds: nothing worth overlapping with the disk.
-WRITEBACK_BYTES = 256 * 1024
-
-
 def put_bytes(
     key: str,
     path: str,
@@ -198,8 +176,8 @@ def put_bytes(
     With the metadata in the xattr that is the raw write's own (open, write,
     fsync, close, publish) plus the folder check and the ``setxattr``; a
     sidecar adds its own durable write (:func:`commit`). ``meta()`` is called
-    once the data is written: a checksum of a large object is computed while
-    the disk writes it (the writeback is started first), not before.
+    here, once the data is written: a late-bound checksum is computed in this
+    thread, not on the event loop.
     """
     check_folder(key, path)
     tmp_data = f"{path}~d{os.urandom(16).hex()}{TMP_SUFFIX}"
@@ -215,8 +193,6 @@ def put_bytes(
             fd = os.open(tmp_data, flags, 0o644)
         try:
             _write_all(fd, data)
-            if len(data) >= WRITEBACK_BYTES:
-                start_writeback(fd)
             blob = meta()
             in_xattr = seal(fd, blob if use_xattr else None)
         finally:

@@ -250,7 +250,7 @@ class FileStorageManager:
             )
         if not (encoder.compressing or encoder.encrypting):
             # Stored as is: checked here, and hashed when the backend asks for the
-            # metadata (local storage: in its worker thread, while the disk writes).
+            # metadata (local storage: in its worker thread, off the event loop).
             ContentChecker(extension, display).feed(content, final=True)
 
             def describe_plain() -> dict[str, str]:
