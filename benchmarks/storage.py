@@ -318,6 +318,10 @@ async def _raw_put(store: S3Store, data: bytes, keys: list[str]) -> None:
     keys.append(key)
 
 
+async def _our_put(manager: FileStorageManager, data: bytes, keys: list[str]) -> None:
+    keys.append(await manager.save_file(data, "b.pdf"))
+
+
 async def _raw_get(store: S3Store, key: str) -> bytes:
     result = await obstore.get_async(store, key)
     return bytes(await result.bytes_async())
@@ -400,10 +404,11 @@ async def _s3(quick: bool) -> tuple[list[Measurement], str | None]:
             ):
                 data = _content(size)
                 raw_keys: list[str] = []
+                our_keys: list[str] = []  # this size's files (the bucket keeps the others)
 
                 saves = await _alternating(
                     {
-                        "ours": lambda data=data: manager.save_file(data, "b.pdf"),  # type: ignore[misc]
+                        "ours": lambda data=data, keys=our_keys: _our_put(manager, data, keys),  # type: ignore[misc]
                         "raw": lambda data=data, keys=raw_keys: _raw_put(raw, data, keys),  # type: ignore[misc]
                     },
                     n,
@@ -411,8 +416,7 @@ async def _s3(quick: bool) -> tuple[list[Measurement], str | None]:
                 out.append(
                     row(AREA, f"s3 save {label}", saves["ours"], "obstore put", saves["raw"])
                 )
-                our_keys = [item["filename"] for item in await manager.list_files(limit=20)]
-                next_raw, next_ours = _cycle(raw_keys[:20]), _cycle(our_keys)
+                next_raw, next_ours = _cycle(raw_keys[:20]), _cycle(our_keys[:20])
                 reads = await _alternating(
                     {
                         "ours": lambda next_ours=next_ours: manager.get_file(next_ours()),  # type: ignore[misc]
