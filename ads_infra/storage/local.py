@@ -42,7 +42,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import logging
 import os
 import time
@@ -51,6 +50,7 @@ from collections.abc import AsyncIterator, Callable
 
 import aiofiles
 import aiofiles.os
+import orjson
 
 import ads_infra.storage.local_files as files
 from ads_infra.core.errors import (
@@ -144,7 +144,7 @@ class LocalStorageStrategy(StorageStrategy):
 
     @staticmethod
     def _meta(content_type: str, metadata: dict[str, str]) -> bytes:
-        return json.dumps({"content_type": content_type, "metadata": metadata}).encode()
+        return orjson.dumps({"content_type": content_type, "metadata": metadata})
 
     async def put(
         self,

@@ -13,7 +13,6 @@ import contextlib
 import datetime as dt
 import errno
 import hashlib
-import json
 import os
 import shutil
 import stat
@@ -22,6 +21,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, unquote
+
+import orjson
 
 from ads_infra.core.errors import (
     StorageError,
@@ -233,7 +234,7 @@ def _read_meta(fd: int, path: str) -> dict[str, Any]:
         with open(fd_meta, "rb") as f:
             raw = f.read(64 * 1024)
     try:
-        loaded = json.loads(raw)
+        loaded = orjson.loads(raw)
     except ValueError:
         return {}
     return loaded if isinstance(loaded, dict) else {}
