@@ -463,6 +463,29 @@ async def test_put_cancelled_as_it_publishes_leaves_nothing(
     assert await strategy.get("k.txt") == b"again"
 
 
+async def test_put_cancelled_before_its_write_started_writes_nothing(tmp_path: Path) -> None:
+    base = tmp_path / "s"
+    strategy = LocalStorageStrategy(StorageConfig(base_path=str(base)))
+    await strategy.start()
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    strategy._threads = WorkerThreads("test", pool)
+    gate = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    busy = loop.run_in_executor(pool, asyncio.run_coroutine_threadsafe(gate.wait(), loop).result)
+    put = asyncio.create_task(strategy.put("k.txt", b"x"))
+    for _ in range(3):  # the put hands its job over: it waits in the queue behind the busy one
+        await asyncio.sleep(0)
+    assert not put.done()
+    put.cancel()
+    gate.set()
+    await busy
+    with pytest.raises(asyncio.CancelledError):
+        await put
+    await loop.run_in_executor(pool, lambda: None)  # anything queued has run by now
+    assert files_under(base) == []  # the job never ran: no object, no temporary file
+    pool.shutdown()
+
+
 async def test_read_during_overwrites_pairs_metadata_with_its_own_bytes(tmp_path: Path) -> None:
     # Metadata in the xattr is read from the descriptor the bytes come from. (A
     # sidecar is read by name: see docs/storage.md.)
