@@ -3,7 +3,7 @@
 Atomic create-only writes (temporary file, fsync, ``os.link``), metadata in
 the ``user.ads.meta`` xattr or a ``~meta`` sidecar, reads, deletes, sharded
 listing and the cleanup of abandoned temporary files. :mod:`.local` (the
-async strategy) calls these through aiofiles' executor; the layout they keep
+async strategy) runs each in one hop of its worker threads; the layout they keep
 is described there.
 """
 
@@ -162,6 +162,10 @@ def commit(tmp_data: str, path: str, meta: bytes | None, overwrite: bool) -> Non
             raise
     finally:
         unlink_quietly(tmp_meta, tmp_data)
+
+
+# From this size a save's late-bound metadata is computed beside the write (see local.py).
+PARALLEL_BYTES = 256 * 1024
 
 
 def put_bytes(

@@ -486,6 +486,29 @@ async def test_put_cancelled_before_its_write_started_writes_nothing(tmp_path: P
     pool.shutdown()
 
 
+@pytest.mark.parametrize("mode", ["auto", "sidecar"])
+async def test_a_large_files_checksum_is_computed_beside_its_write(
+    tmp_path: Path, mode: str
+) -> None:
+    import hashlib
+
+    config = StorageConfig(base_path=str(tmp_path / "s"), local_metadata=mode)
+    manager = FileStorageManager(config)
+    await manager.start()
+    assert isinstance(manager.strategy, LocalStorageStrategy)
+    # One thread: the checksum's job and the write's job queue on it in turn.
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    manager.strategy._threads = WorkerThreads("test", pool)
+    content = b"%PDF-1.7\n" + os.urandom(1024 * 1024)
+    name = await asyncio.wait_for(manager.save_file(content, "big.pdf"), 60)  # no deadlock
+    info = await manager.get_file_info(name)
+    assert info["sha256"] == hashlib.sha256(content).hexdigest()
+    assert info["size"] == len(content) and not info["compressed"]
+    assert await manager.get_file(name) == content
+    await manager.close()
+    pool.shutdown()
+
+
 async def test_read_during_overwrites_pairs_metadata_with_its_own_bytes(tmp_path: Path) -> None:
     # Metadata in the xattr is read from the descriptor the bytes come from. (A
     # sidecar is read by name: see docs/storage.md.)
