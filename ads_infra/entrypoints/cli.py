@@ -191,7 +191,9 @@ async def collect_health(container: Container) -> list[HealthStatus]:
 @click.pass_context
 def health(ctx: click.Context, as_json: bool) -> None:
     """Check every configured backend; exit 1 when one is unreachable."""
-    container = _container(ctx)
+    # A probe resolves what the app would, but must not announce this process
+    # in etcd as an instance of the services it registers.
+    container = _container(ctx, discovery={"register": []})
     reports = _run(collect_health(container))
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in reports], indent=2))

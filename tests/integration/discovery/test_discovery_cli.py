@@ -116,3 +116,26 @@ def test_register_refuses_a_bad_url_with_a_clear_error(
     assert result.returncode == 2
     assert "discovery.register" in result.stderr or "register" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_health_does_not_register_this_process(etcd_server: EtcdServer, tmp_path: Path) -> None:
+    """A probe checks etcd but writes nothing: no instance appears, even for a moment."""
+    import yaml
+
+    document = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
+    document["discovery"]["register"] = ["hooks=http://127.0.0.1:9/"]
+    config = tmp_path / "config.yml"
+    config.write_text(yaml.safe_dump(document), encoding="utf-8")
+    env = _env(etcd_server, tmp_path)
+
+    async def revision() -> int:
+        client = EtcdClient([etcd_server.url])
+        try:
+            return (await client.get_prefix("/"))[0]
+        finally:
+            await client.close()
+
+    before = asyncio.run(revision())
+    result = _run(env, "--config", str(config), "health")
+    assert "discovery" in result.stdout, result.stdout + result.stderr
+    assert asyncio.run(revision()) == before  # no put, no lease revoked: nothing written
