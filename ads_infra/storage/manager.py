@@ -18,6 +18,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any
 from urllib.parse import quote, unquote
 
+import xxhash
+
 from ads_infra.core.errors import (
     ConfigurationError,
     FileTooLargeError,
@@ -201,11 +203,12 @@ class FileStorageManager:
         encoder = make_encoder(self._compress and extension not in COMPRESSED_EXTENSIONS)
         created = dt.datetime.now(dt.UTC).isoformat()
 
-        def own(size: int, sha256: str, compressed: bool) -> dict[str, str]:
+        def own(size: int, sha256: str, xxh3: str, compressed: bool) -> dict[str, str]:
             meta = {
                 "ads-name": quote(display, safe=" ()[]-_.,+=@"),
                 "ads-size": str(size),
                 "ads-sha256": sha256,
+                "ads-xxh3": xxh3,
                 "ads-encoding": "gzip" if compressed else "identity",
                 "ads-created": created,
             }
@@ -219,14 +222,17 @@ class FileStorageManager:
         # request fails here and not after the whole content was read.
         extra: dict[str, str] = {}
         if metadata:
-            largest_own = own(self.config.max_file_size, "0" * 64, True)
+            largest_own = own(self.config.max_file_size, "0" * 64, "0" * 32, True)
             room = MAX_METADATA_BYTES - metadata_size(largest_own)
             extra = validate_metadata(metadata, room=room)
             if any(k.startswith("ads-") for k in extra):
                 raise InvalidFileNameError("metadata keys starting with 'ads-' are reserved")
 
         def describe() -> dict[str, str]:
-            return {**own(encoder.size, encoder.sha256, encoder.compressing), **extra}
+            return {
+                **own(encoder.size, encoder.sha256, encoder.xxh3, encoder.compressing),
+                **extra,
+            }
 
         content_type = content_type_for(extension)
         if not isinstance(content, bytes | bytearray | memoryview):
@@ -255,7 +261,8 @@ class FileStorageManager:
 
             def describe_plain() -> dict[str, str]:
                 sha256 = hashlib.sha256(content).hexdigest()
-                return {**own(len(content), sha256, False), **extra}
+                xxh3 = xxhash.xxh3_128_hexdigest(content)
+                return {**own(len(content), sha256, xxh3, False), **extra}
 
             await self.strategy.put(
                 stored, content, content_type=content_type, metadata=describe_plain
@@ -294,6 +301,7 @@ class FileStorageManager:
             key_id=meta.get("ads-key-id"),
             expected_size=int(size) if size and size.isdigit() and len(size) < 20 else None,
             expected_sha256=meta.get("ads-sha256"),
+            expected_xxh3=meta.get("ads-xxh3"),
             max_size=self.config.max_file_size,
         )
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import xxhash
 
 from ads_infra.config import DEFAULT_ALLOWED_EXTENSIONS
 from ads_infra.errors import (
@@ -117,6 +119,34 @@ async def test_tampered_file_fails_its_checksum(make_config: Any) -> None:
             async for _ in await manager.open_file(name):
                 pass
         await manager.delete_file(name)
+
+
+@pytest.mark.parametrize("recorded", ["both", "sha256 only"])
+async def test_reads_verify_xxh3_and_files_without_it_their_sha256(
+    make_config: Any, recorded: str
+) -> None:
+    """A file written before ads-xxh3 existed is still verified, by its sha256."""
+    manager = FileStorageManager(make_config(compression_enabled=False))
+    content = samples(300_000)[".pdf"]
+    name = await manager.save_file(content, "report.pdf")
+    info = await manager.strategy.stat(name)
+    assert info.metadata["ads-xxh3"] == xxhash.xxh3_128_hexdigest(content)
+    assert info.metadata["ads-sha256"] == hashlib.sha256(content).hexdigest()
+    metadata = dict(info.metadata)
+    if recorded == "sha256 only":
+        del metadata["ads-xxh3"]
+    stored = bytearray(content)
+    stored[-1] ^= 0x01
+    await manager.strategy.put(
+        name, bytes(stored), content_type=info.content_type, metadata=metadata, overwrite=True
+    )
+    algorithm = "xxh3-128" if recorded == "both" else "sha256"
+    with pytest.raises(IntegrityCheckError, match=f"{algorithm} checksum mismatch"):
+        await manager.get_file(name)
+    with pytest.raises(IntegrityCheckError, match=f"{algorithm} checksum mismatch"):
+        async for _ in await manager.open_file(name):
+            pass
+    await manager.delete_file(name)
 
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["bytes", "stream"])
