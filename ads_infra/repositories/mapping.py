@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 import enum
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, Generic, TypeVar, cast
 
@@ -96,9 +96,9 @@ class EntityMapper(Generic[E]):
         return cast(E, from_json_dict(self.entity_cls, data))
 
 
-def to_performance_record(row: Row[Any]) -> PerformanceRecord:
-    """A PerformanceRecord from a ``performance_daily`` row."""
-    m = row._mapping
+def to_performance_record(m: Mapping[Any, Any]) -> PerformanceRecord:
+    """A PerformanceRecord from a ``performance_daily`` row (anything indexable by column
+    name: a Row's mapping, an asyncpg Record)."""
     conversions = m["conversions"]
     if not isinstance(conversions, Decimal):
         # SQLite keeps NUMERIC as a float.

@@ -26,10 +26,10 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Row
+from sqlalchemy import ColumnElement, and_, bindparam, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
 from ads_infra.database.tables import ads, performance_daily
 from ads_infra.domain.entities import PerformanceRecord
@@ -47,6 +47,7 @@ from ads_infra.repositories.base import BaseRepository, check_filters, check_ids
 from ads_infra.repositories.keys import stats_key
 from ads_infra.repositories.mapping import to_performance_record
 from ads_infra.repositories.pagination import KeysetQuery
+from ads_infra.repositories.statements import Query, queries_of
 
 __all__ = ["PerformanceRepositoryImpl"]
 
@@ -163,6 +164,22 @@ def _validated_row(r: PerformanceRecord) -> StageRow:
     )
 
 
+def _upsert_one(backend: str) -> Executable:
+    """``INSERT ... SELECT ... FROM ads WHERE id AND user_id ON CONFLICT DO UPDATE RETURNING``:
+    one day of one ad, its owner, campaign and group taken from the ad."""
+    p, a = performance_daily, ads
+    dialect_insert = postgresql.insert if backend == "postgresql" else sqlite.insert
+    given = {c: bindparam(c, type_=p.c[c].type) for c in STAGE_COLUMNS}
+    source = select(
+        a.c.id, given["date"], a.c.user_id, a.c.campaign_id, a.c.group_id,
+        *(given[c] for c in STAGE_COLUMNS[2:]),
+    ).where(a.c.id == bindparam("ad_id"), a.c.user_id == bindparam("user_id"))  # fmt: skip
+    stmt = dialect_insert(p).from_select(COLUMNS, source)
+    return stmt.on_conflict_do_update(
+        index_elements=[p.c.ad_id, p.c.date], set_={c: stmt.excluded[c] for c in VALUE_COLUMNS}
+    ).returning(*p.c)
+
+
 class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
     ENTITY = "performance"
     ORDERINGS = frozenset({"date", "ad_id", "impressions", "clicks", "cost_micros"})
@@ -170,6 +187,7 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._keyset = KeysetQuery(performance_daily, self.ORDERINGS, key=("date", "ad_id"))
+        self._queries = queries_of(type(self))
 
     # -- writes
 
@@ -194,11 +212,28 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
         return await self._write(op, keys=[stats_key(user_id)], idempotent=True)
 
     async def upsert(self, record: PerformanceRecord, *, user_id: int) -> PerformanceRecord:
-        """Insert or replace one day of one ad; returns the stored row."""
-        await self.bulk_upsert([record], user_id=user_id)
-        stored = await self.get(record.ad_id, record.date, user_id=user_id)
-        assert stored is not None
-        return stored
+        """Insert or replace one day of one ad; returns the stored row.
+
+        One statement: the row is built from the ad's own row (owner,
+        campaign, group), so an ad that is not the user's inserts nothing and
+        returns nothing.
+        """
+        check_ids(user_id=user_id)
+        ((ad_id, day, imp, clk, conv, cost, value),) = _stage_rows([record], user_id).values()
+        params = {
+            "ad_id": ad_id, "date": day, "user_id": user_id, "impressions": imp, "clicks": clk,
+            "conversions": conv, "cost_micros": cost, "conversion_value_micros": value,
+        }  # fmt: skip
+        row = await self._scope.write_row(self._upsert_one, params, idempotent=True)
+        if row is None:
+            raise NotFoundError("ad", str(ad_id), user_id=user_id)
+        await self._scope.invalidate_after_commit([stats_key(user_id)], [])
+        return to_performance_record(row)
+
+    @property
+    def _upsert_one(self) -> Query:
+        backend = self._db.backend
+        return self._queries.get(("upsert", backend), lambda: _upsert_one(backend))
 
     async def _owners(
         self, session: AsyncSession, ad_ids: Sequence[int], user_id: int
@@ -268,7 +303,7 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
         user_id: int,
     ) -> None:
         t = performance_daily
-        stmt = sqlite_insert(t)
+        stmt = sqlite.insert(t)
         stmt = stmt.on_conflict_do_update(
             index_elements=[t.c.ad_id, t.c.date],
             set_={c: stmt.excluded[c] for c in VALUE_COLUMNS},
@@ -301,7 +336,7 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
         t = performance_daily
         stmt = select(t).where(t.c.ad_id == ad_id, t.c.date == day, t.c.user_id == user_id)
         row = await self._scope.fetch_row(stmt, {})
-        return None if row is None else to_performance_record(row)
+        return None if row is None else to_performance_record(row._mapping)
 
     async def list(
         self,
@@ -318,8 +353,8 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
         stmt = select(t).where(t.c.user_id == user_id, *self._conditions(filters))
         stmt = self._keyset.apply(stmt, order_by, limit, cursor)
 
-        async def op(session: AsyncSession) -> Sequence[Row[Any]]:
-            return (await session.execute(stmt)).all()
+        async def op(session: AsyncSession) -> Sequence[Any]:
+            return (await session.execute(stmt)).mappings().all()
 
         rows = await self._scope.run_read(op)
         return self._keyset.page(rows, order_by, limit, to_performance_record)
