@@ -22,7 +22,7 @@ batch twice is cheap.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -31,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
+from ads_infra.core.errors import TransientDatabaseError
 from ads_infra.database.tables import ads, performance_daily
 from ads_infra.domain.entities import PerformanceRecord
 from ads_infra.domain.errors import NotFoundError, ValidationError
@@ -44,6 +45,7 @@ from ads_infra.domain.validation import (
     validate_performance_record,
 )
 from ads_infra.repositories.base import BaseRepository, check_filters, check_ids
+from ads_infra.repositories.bulk import Records, chunks, stream_postgres, stream_sqlite
 from ads_infra.repositories.keys import stats_key
 from ads_infra.repositories.mapping import to_performance_record
 from ads_infra.repositories.pagination import KeysetQuery
@@ -180,6 +182,15 @@ def _upsert_one(backend: str) -> Executable:
     ).returning(*p.c)
 
 
+async def _joined(
+    head: list[dict[Key, StageRow]], tail: AsyncIterator[dict[Key, StageRow]]
+) -> AsyncIterator[dict[Key, StageRow]]:
+    while head:
+        yield head.pop(0)
+    async for chunk in tail:
+        yield chunk
+
+
 class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
     ENTITY = "performance"
     ORDERINGS = frozenset({"date", "ad_id", "impressions", "clicks", "cost_micros"})
@@ -191,11 +202,27 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
 
     # -- writes
 
-    async def bulk_upsert(self, records: Iterable[PerformanceRecord], *, user_id: int) -> int:
+    async def bulk_upsert(self, records: Records, *, user_id: int) -> int:
+        """Insert or replace rows by (ad_id, date) from any iterable or async iterable;
+        returns the number of distinct keys.
+
+        Up to one chunk of records (:data:`~.bulk.CHUNK`) is upserted from
+        memory; a longer input is streamed (:mod:`.bulk`), holding one chunk
+        at a time.
+        """
         check_ids(user_id=user_id)
-        batch = _stage_rows(records, user_id)
-        if not batch:
+        parts = chunks(records, _stage_rows, user_id)
+        first = await anext(parts, None)
+        if first is None:
             return 0
+        second = await anext(parts, None)
+        if second is None:
+            return await self._upsert_batch(first, user_id)
+        head = [first, second]
+        del first, second  # the stream drops each chunk once it is sent
+        return await self._upsert_stream(records, head, parts, user_id)
+
+    async def _upsert_batch(self, batch: dict[Key, StageRow], user_id: int) -> int:
         ad_ids = sorted({ad_id for ad_id, _ in batch})
         postgres = self._db.backend == "postgresql"
 
@@ -209,6 +236,42 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
 
         # Upserting the same rows twice leaves what once does: a commit whose
         # reply was lost is retried rather than reported as unknown.
+        return await self._write(op, keys=[stats_key(user_id)], idempotent=True)
+
+    async def _upsert_stream(
+        self,
+        records: Records,
+        head: list[dict[Key, StageRow]],
+        tail: AsyncIterator[dict[Key, StageRow]],
+        user_id: int,
+    ) -> int:
+        # A list can be read again for a retry; a generator or stream cannot.
+        again = isinstance(records, Sequence)
+        postgres = self._db.backend == "postgresql"
+        attempts = 0
+
+        async def upsert_chunk(session: AsyncSession, chunk: dict[Key, StageRow]) -> None:
+            owners = await self._owners(session, sorted({a for a, _ in chunk}), user_id)
+            await self._sqlite_upsert(session, chunk, owners, user_id)
+
+        async def op(session: AsyncSession) -> int:
+            nonlocal attempts
+            attempts += 1
+            if attempts == 1:
+                rest = _joined(head, tail)
+            elif again:
+                rest = chunks(records, _stage_rows, user_id)
+            else:
+                raise TransientDatabaseError(
+                    "the database failed while the records were streamed, and an input that "
+                    "can be read once was not read again: run bulk_upsert again with the same "
+                    "records (it is idempotent), or pass a list"
+                )
+            first = await anext(rest)
+            if postgres:
+                return await stream_postgres(session, first, rest, user_id)
+            return await stream_sqlite(session, first, rest, user_id, upsert_chunk)
+
         return await self._write(op, keys=[stats_key(user_id)], idempotent=True)
 
     async def upsert(self, record: PerformanceRecord, *, user_id: int) -> PerformanceRecord:
