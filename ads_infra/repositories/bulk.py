@@ -5,9 +5,10 @@ memory, however many there are.
 iterable. What fits in one chunk goes the in-memory way (see
 :mod:`.performance`); a longer input is streamed, in one transaction:
 
-- PostgreSQL: each chunk is COPYed into a connection-local staging table
-  (with its position in the input, so the last record for a key wins);
-  then one statement checks that every staged ad is the user's, and one
+- PostgreSQL: one COPY into a connection-local staging table reads the
+  chunks as they are checked (each row with its position in the input, so
+  the last record for a key wins); the ads seen are then checked to be the
+  user's, and one
   ``INSERT ... SELECT ... JOIN ads ... ON CONFLICT DO UPDATE`` writes the
   rows (user, campaign and group from the ad; unchanged rows not
   rewritten). It first runs without removing duplicate keys (the common
@@ -57,10 +58,14 @@ STREAM_CREATE = (
     "conversion_value_micros bigint NOT NULL) ON COMMIT DELETE ROWS"
 )
 STREAM_TRUNCATE = f"TRUNCATE {STREAM}"
+OWNED = "SELECT id FROM ads WHERE user_id = $1 AND id = ANY($2::bigint[])"
 NOT_THE_USERS = (
     f"SELECT DISTINCT s.ad_id FROM {STREAM} s WHERE NOT EXISTS "  # noqa: S608 - constants only
     "(SELECT 1 FROM ads a WHERE a.id = s.ad_id AND a.user_id = $1) ORDER BY s.ad_id LIMIT 11"
 )
+# Distinct ads remembered while streaming, to check them by index after the COPY
+# (a few MB at most); past that the stage is checked with one anti-join.
+MAX_TRACKED_ADS = 100_000
 _VALUES = ("user_id", "campaign_id", "group_id", "impressions", "clicks", "conversions",
            "cost_micros", "conversion_value_micros")  # fmt: skip
 # Built from the module's own constants only, never from input.
@@ -129,23 +134,45 @@ async def stream_postgres(
     rest: AsyncIterator[dict[Key, StageRow]],
     user_id: int,
 ) -> int:
-    """Stage every chunk by COPY, check the ads, upsert; the number of distinct keys."""
+    """One COPY of every chunk into the stage, the ads checked, one upsert; the number of
+    distinct keys.
+
+    The COPY reads the chunks as they are made, so checking the next chunk
+    overlaps with the server storing the last one.
+    """
     # Through the session, so its transaction is begun on this connection.
     await session.execute(text(STREAM_CREATE))
     conn = await session.connection()
     driver: Any = (await conn.get_raw_connection()).driver_connection
     await driver.execute(STREAM_TRUNCATE)
-    staged = 0
-    chunk: dict[Key, StageRow] | None = first
+    pending = [first]
     del first  # only the chunk in hand is referenced: the memory bound
-    while chunk is not None:
-        rows = [(staged + i, *row) for i, row in enumerate(chunk.values())]
-        chunk = None
-        await driver.copy_records_to_table(STREAM, records=rows, columns=STREAM_COLUMNS)
-        staged += len(rows)
-        rows = []
-        chunk = await anext(rest, None)
-    missing = [r[0] for r in await driver.fetch(NOT_THE_USERS, user_id)]
+    ad_ids: set[int] = set()
+    staged = 0
+    too_many_ads = False
+
+    async def rows() -> AsyncIterator[tuple[Any, ...]]:
+        nonlocal staged, too_many_ads
+        chunk: dict[Key, StageRow] | None = pending.pop()
+        while chunk is not None:
+            if not too_many_ads:
+                ad_ids.update(ad_id for ad_id, _ in chunk)
+                too_many_ads = len(ad_ids) > MAX_TRACKED_ADS
+                if too_many_ads:
+                    ad_ids.clear()
+            for row in chunk.values():
+                yield (staged, *row)
+                staged += 1
+            chunk = None
+            chunk = await anext(rest, None)
+
+    await driver.copy_records_to_table(STREAM, records=rows(), columns=STREAM_COLUMNS)
+    if too_many_ads:  # more ads than are worth keeping in memory: ask the stage itself
+        missing = [r[0] for r in await driver.fetch(NOT_THE_USERS, user_id)]
+    else:
+        ids = sorted(ad_ids)
+        owned = {r[0] for r in await driver.fetch(OWNED, user_id, ids)}
+        missing = [a for a in ids if a not in owned]
     if missing:
         raise _missing(missing, user_id)
     try:
