@@ -45,7 +45,12 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from ads_infra.database import DatabaseManager, is_transient_error, translate_error
+from ads_infra.database import (
+    DatabaseManager,
+    PoolExhaustedError,
+    is_transient_error,
+    translate_error,
+)
 from ads_infra.repositories.statements import Query
 
 __all__ = [
@@ -240,8 +245,12 @@ class StandaloneScope(RepositoryScope):
             try:
                 return await self._db.run_read_driver(fetch, primary=primary)
             except Exception as exc:
-                if not (is_transient_error(exc) or self._db.config.pgbouncer):
-                    raise translate_error(exc, target=self._db.config.masked_url) from exc
+                error = translate_error(exc, target=self._db.config.masked_url)
+                # An exhausted pool is raised at once: the general way would wait for it again.
+                if isinstance(error, PoolExhaustedError) or not (
+                    is_transient_error(exc) or self._db.config.pgbouncer
+                ):
+                    raise error from exc
                 logger.debug("driver read failed (%s), retrying the general way", exc)
             return await self.run_read(lambda s: mappings(s, query, params), primary=primary)
         rows = await self.fetch_all(query.core, params, primary=primary)
