@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -158,6 +159,10 @@ def connect_args(url: str, cfg: DatabaseConfig, key: str) -> tuple[str, dict[str
     return urlunsplit(parts._replace(query="")), args
 
 
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def _unique_statement_name() -> str:
     return f"__ads_{uuid.uuid4().hex}__"
 
@@ -167,6 +172,10 @@ def create_engine_for(url: str, cfg: DatabaseConfig, *, key: str = "database.url
     clean, arguments = connect_args(url, cfg, key)
     engine = create_async_engine(
         clean,
+        # orjson parses a row's JSONB several times faster than json: a page of
+        # ads spends more on its metadata than on anything else client-side.
+        json_deserializer=orjson.loads,
+        json_serializer=_json_text,
         echo=cfg.echo,
         pool_pre_ping=cfg.pool_pre_ping,
         poolclass=CountingQueuePool,

@@ -11,8 +11,10 @@ Errors are classified in :mod:`ads_infra.database.errors`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -35,6 +37,7 @@ from ads_infra.core.loader import environment_settings
 from ads_infra.core.settings import DatabaseConfig
 from ads_infra.database.budget import read_budget
 from ads_infra.database.connect import create_engine_for, create_sqlite_engine
+from ads_infra.database.direct import on_driver, outcome_unknown
 from ads_infra.database.errors import (
     commit_was_refused,
     first_line,
@@ -228,8 +231,31 @@ class DatabaseManager:
         running ``fn`` twice leaves the same state as once (an upsert, a
         delete): then it is retried like any transient error.
         """
-        cfg = self.config
         attempts = 0
+
+        with translated(
+            self.config.masked_url, attempts=lambda: attempts, on_error=self._count_failure
+        ):
+            async for attempt in self._retrying(idempotent):
+                with attempt:
+                    attempts = attempt.retry_state.attempt_number
+                    async with self._session_scope(writes=writes) as session:
+                        return await fn(session)
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    @staticmethod
+    def _worth_retrying(exc: BaseException, idempotent: bool) -> bool:
+        if isinstance(exc, CommitOutcomeUnknownError):
+            return idempotent
+        return is_transient_error(exc)
+
+    def _retrying(
+        self, idempotent: bool, attempts: int | None = None, *, first: int = 1
+    ) -> AsyncRetrying:
+        """The retry policy of a unit of work (see :meth:`_run`): ``attempts`` tries at most
+        (default ``max_retries + 1``), the first of them numbered ``first`` in the log."""
+        cfg = self.config
+        tries = cfg.max_retries + 1 if attempts is None else attempts
 
         def _before_sleep(state: RetryCallState) -> None:
             self.retries += 1
@@ -237,31 +263,96 @@ class DatabaseManager:
             logger.warning(
                 "database unit of work failed (%s), retry %d/%d",
                 type(exc).__name__,
-                state.attempt_number,
+                state.attempt_number + first - 1,
                 cfg.max_retries,
             )
 
-        def worth_retrying(exc: BaseException) -> bool:
-            if isinstance(exc, CommitOutcomeUnknownError):
-                return idempotent
-            return is_transient_error(exc)
-
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(worth_retrying),
-            stop=stop_after_attempt(cfg.max_retries + 1),
-            wait=wait_random_exponential(multiplier=cfg.retry_delay, max=cfg.retry_max_delay),
+        return AsyncRetrying(
+            retry=retry_if_exception(lambda exc: self._worth_retrying(exc, idempotent)),
+            stop=stop_after_attempt(tries),
+            wait=wait_random_exponential(
+                multiplier=cfg.retry_delay * 2 ** (first - 1), max=cfg.retry_max_delay
+            ),
             before_sleep=_before_sleep,
             reraise=True,
         )
-        with translated(
-            self.config.masked_url, attempts=lambda: attempts, on_error=self._count_failure
-        ):
-            async for attempt in retrying:
+
+    # --- one statement on the driver (PostgreSQL) ---------------------------------------
+
+    async def run_write_driver(
+        self, fn: Callable[[Any], Awaitable[T]], *, idempotent: bool = False
+    ) -> T:
+        """``fn(asyncpg connection)`` sends one statement that writes: on the primary, in
+        autocommit (its own transaction, one round trip), retried like :meth:`run`.
+
+        An attempt is run again when its statement was not applied (see
+        :mod:`.direct`). One that may have been applied (the connection broke
+        after the statement was sent) raises
+        :class:`CommitOutcomeUnknownError`, unless ``idempotent``: then it is
+        retried like any transient error. Errors come out translated.
+        """
+        cfg = self.config
+        # The first attempt outside tenacity: building its retry loop costs more
+        # than the statement's own client-side work, and most calls need one try.
+        with translated(cfg.masked_url, on_error=self._count_failure):
+            try:
+                return await self._write_once(fn)
+            except Exception as exc:
+                if cfg.max_retries < 1 or not self._worth_retrying(exc, idempotent):
+                    raise
+                self.retries += 1
+                logger.warning(
+                    "database statement failed (%s), retry 1/%d", type(exc).__name__,
+                    cfg.max_retries,
+                )  # fmt: skip
+        await asyncio.sleep(random.uniform(0, cfg.retry_delay))  # the policy's first wait
+        attempts = 1
+        with translated(cfg.masked_url, attempts=lambda: attempts, on_error=self._count_failure):
+            async for attempt in self._retrying(idempotent, cfg.max_retries, first=2):
                 with attempt:
-                    attempts = attempt.retry_state.attempt_number
-                    async with self._session_scope(writes=writes) as session:
-                        return await fn(session)
+                    attempts = attempt.retry_state.attempt_number + 1
+                    return await self._write_once(fn)
         raise AssertionError("unreachable: tenacity either returns or raises")
+
+    async def _write_once(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        sent = False
+
+        async def call(driver: Any) -> T:
+            nonlocal sent
+            sent = True
+            return await fn(driver)
+
+        try:
+            result = await on_driver(self.engine, call)
+        except Exception as exc:
+            if sent and outcome_unknown(exc):
+                self._mark_write()
+                raise CommitOutcomeUnknownError(
+                    "the connection failed while the statement ran, so the write may or may "
+                    f"not have been applied ({first_line(exc)}); it was not retried, as that "
+                    "could apply it twice: check, then repeat it if missing"
+                ) from exc
+            raise
+        self.transactions += 1
+        self._mark_write()
+        return result
+
+    async def run_read_driver(
+        self, fn: Callable[[Any], Awaitable[T]], *, primary: bool = False
+    ) -> T:
+        """``fn(asyncpg connection)`` sends one statement that reads, on a replica fit for it,
+        else on the primary (see :meth:`run_read`); no retry.
+
+        The leanest read there is: a caller that wants retries goes
+        :meth:`run_read` when this one fails transiently.
+        """
+        replica = None if primary else self.replicas.pick(self._last_write())
+        if replica is not None:
+            engine = replica.engine
+            done, result = await self._on_replica(replica, lambda: on_driver(engine, fn))
+            if done:
+                return result  # type: ignore[return-value]
+        return await on_driver(self.engine, fn)
 
     # --- reads that a replica may serve ----------------------------------------------
 

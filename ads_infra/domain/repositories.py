@@ -20,7 +20,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
 from ads_infra.domain.entities import (
@@ -223,8 +223,16 @@ class PerformanceRepository(abc.ABC):
     ORDERINGS: ClassVar[frozenset[str]] = frozenset({"date"})
 
     @abc.abstractmethod
-    async def bulk_upsert(self, records: Iterable[PerformanceRecord], *, user_id: int) -> int:
+    async def bulk_upsert(
+        self,
+        records: Iterable[PerformanceRecord] | AsyncIterable[PerformanceRecord],
+        *,
+        user_id: int,
+    ) -> int:
         """Insert or replace rows by (ad_id, date); returns the number of distinct keys.
+
+        ``records`` may be any iterable or async iterable, read once, in
+        bounded memory however long it is.
 
         Idempotent; within one batch the last record for a key wins. Every
         ``ad_id`` must be one of the user's ads (else NotFoundError, nothing written).

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, func, select
+from sqlalchemy import ColumnElement, Table, bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ads_infra.database.tables import ad_groups, ads, campaigns, performance_daily
@@ -14,7 +15,7 @@ from ads_infra.domain.entities import Ad
 from ads_infra.domain.errors import ValidationError
 from ads_infra.domain.metrics import MetricTotals
 from ads_infra.domain.repositories import AdFilter, AdsRepository, UserStats
-from ads_infra.repositories.base import EntityRepositoryBase, check_ids, name_contains, owned
+from ads_infra.repositories.base import EntityRepositoryBase, check_ids, owned
 from ads_infra.repositories.keys import stats_key
 from ads_infra.repositories.totals import SUMS, totals_of
 
@@ -27,21 +28,18 @@ class AdsRepositoryImpl(EntityRepositoryBase[Ad, AdFilter], AdsRepository):
     ENTITY_CLS = Ad
     ORDERINGS = frozenset({"id", "name", "created_at", "updated_at", "status"})
 
-    def _conditions(self, filters: AdFilter | None) -> list[ColumnElement[bool]]:
-        if filters is None:
-            return []
-        t, out = self.TABLE, []
-        if filters.campaign_id is not None:
-            out.append(t.c.campaign_id == filters.campaign_id)
-        if filters.group_id is not None:
-            out.append(t.c.group_id == filters.group_id)
-        if filters.status is not None:
-            out.append(t.c.status == str(filters.status))
-        if filters.ad_type is not None:
-            out.append(t.c.ad_type == str(filters.ad_type))
-        if filters.name_contains:
-            out.append(name_contains(t.c.name, filters.name_contains))
-        return out
+    def _template(self, user_id: int) -> Ad:
+        return Ad(user_id=user_id, campaign_id=1, group_id=1, name="template")
+
+    def _reference_guard(self, shape: Hashable) -> ColumnElement[bool]:
+        # The group is the user's and in the ad's campaign (the composite foreign
+        # key says so too, but as an error that would abort a unit's transaction).
+        g = ad_groups
+        return exists().where(
+            g.c.id == bindparam("group_id"),
+            g.c.campaign_id == bindparam("campaign_id"),
+            g.c.user_id == bindparam("user_id"),
+        )
 
     async def _check_references(self, session: AsyncSession, entity: Ad) -> None:
         group = await owned(session, ad_groups, entity.group_id, entity.user_id, "campaign_id")

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Table, cast, func, select
+from sqlalchemy import ColumnElement, Float, Select, Table, bindparam, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ads_infra.database.tables import ad_groups, ads, campaigns, performance_daily
@@ -21,6 +21,7 @@ from ads_infra.domain.metrics import MetricTotals
 from ads_infra.domain.repositories import AnalyticsRepository, DailyPoint, Summary
 from ads_infra.domain.validation import check_date
 from ads_infra.repositories.base import BaseRepository, check_ids, owned
+from ads_infra.repositories.statements import queries_of
 from ads_infra.repositories.totals import (
     CLICKS,
     CONVERSIONS,
@@ -85,8 +86,39 @@ def _optional_ids(**ids: int | None) -> None:
     check_ids(**{name: value for name, value in ids.items() if value is not None})
 
 
+_SUMS = ("impressions", "clicks", "conversions", "cost_micros", "conversion_value_micros")
+
+
+def _summaries(level: str, by_campaign: bool, by_group: bool) -> Select[Any]:
+    """The roll-up of one level, with named parameters: one statement per shape."""
+    table, key = LEVELS[level]
+    stmt = (
+        select(
+            table.c.id.label("id"),
+            table.c.name.label("name"),
+            *(total.label(name) for total, name in zip(SUMS, _SUMS, strict=True)),
+        )
+        .select_from(p.join(table, key == table.c.id))
+        .where(
+            p.c.user_id == bindparam("user_id"),
+            table.c.user_id == bindparam("user_id"),
+            p.c.date >= bindparam("start", type_=p.c.date.type),
+            p.c.date <= bindparam("end", type_=p.c.date.type),
+        )
+    )
+    if by_campaign:
+        stmt = stmt.where(p.c.campaign_id == bindparam("campaign_id"))
+    if by_group:
+        stmt = stmt.where(p.c.group_id == bindparam("group_id"))
+    return stmt.group_by(table.c.id, table.c.name).order_by(table.c.id)
+
+
 class AnalyticsRepositoryImpl(BaseRepository, AnalyticsRepository):
     ENTITY = "analytics"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._queries = queries_of(type(self))
 
     def _grouped(
         self, level: str, user_id: int, start_date: dt.date, end_date: dt.date
@@ -122,17 +154,23 @@ class AnalyticsRepositoryImpl(BaseRepository, AnalyticsRepository):
         group_id: int | None = None,
     ) -> list[Summary]:
         _optional_ids(campaign_id=campaign_id, group_id=group_id)
-        _, stmt = self._grouped(level, user_id, start_date, end_date)
+        check_ids(user_id=user_id)
+        _check_range(start_date, end_date)
+        _level(level)
+        params: dict[str, Any] = {"user_id": user_id, "start": start_date, "end": end_date}
         if campaign_id is not None:
-            stmt = stmt.where(p.c.campaign_id == campaign_id)
+            params["campaign_id"] = campaign_id
         if group_id is not None:
-            stmt = stmt.where(p.c.group_id == group_id)
-        stmt = stmt.order_by(*stmt.selected_columns[:1])
-
-        async def op(session: AsyncSession) -> list[Summary]:
-            return [self._summary(level, r) for r in (await session.execute(stmt)).all()]
-
-        return await self._scope.run_read(op)
+            params["group_id"] = group_id
+        shape = (level, campaign_id is not None, group_id is not None)
+        query = self._queries.get(shape, lambda: _summaries(*shape))
+        rows = await self._scope.rows(query, params)
+        return [
+            Summary(
+                level=level, id=r["id"], name=r["name"], totals=totals_of([r[n] for n in _SUMS])
+            )
+            for r in rows
+        ]
 
     async def summary(
         self,

@@ -15,7 +15,7 @@ import datetime as dt
 import enum
 import logging
 import typing
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy import (
@@ -32,9 +32,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
-from ads_infra.database import DatabaseManager, PoolExhaustedError, translate_error
+from ads_infra.database import DatabaseManager
 from ads_infra.domain.entities import (
     Ad,
     AdGroup,
@@ -56,6 +57,7 @@ from ads_infra.repositories.keys import entity_key, stats_key
 from ads_infra.repositories.mapping import EntityMapper
 from ads_infra.repositories.pagination import KeysetQuery
 from ads_infra.repositories.scope import CacheLike, RepositoryScope, StandaloneScope
+from ads_infra.repositories.statements import Query, queries_of
 
 __all__ = [
     "BaseRepository",
@@ -63,6 +65,7 @@ __all__ = [
     "EntityRepositoryBase",
     "check_filters",
     "check_ids",
+    "like_pattern",
     "name_contains",
     "owned",
 ]
@@ -126,10 +129,16 @@ def check_filters(filters: object | None) -> None:
                 raise ValidationError(name, f"must be one of {allowed}") from None
 
 
+def like_pattern(text: str) -> str:
+    """The LIKE pattern of a substring match, with the wildcards in ``text`` taken literally
+    (escaped with a backslash)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def name_contains(column: ColumnElement[Any], text: str) -> ColumnElement[bool]:
     """Case-insensitive substring match, with LIKE wildcards in ``text`` taken literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return column.ilike(f"%{escaped}%", escape="\\")
+    return column.ilike(like_pattern(text), escape="\\")
 
 
 async def owned(
@@ -228,8 +237,11 @@ class BaseRepository:
 class EntityRepositoryBase(BaseRepository, Generic[E, F]):
     """create / get_by_id (cache-aside) / update / delete / list / count of an id-keyed aggregate.
 
-    Subclasses name the table and entity, and add filters, foreign-id checks
-    and what each write invalidates.
+    Subclasses name the table and entity, and add the ownership of foreign ids
+    (a guard in the insert's own statement, and the check that names what is
+    wrong), the cross-field rules an update must keep, and what each write
+    invalidates. The hot calls are one statement each, built once per shape
+    (:mod:`.statements`) and sent by the scope's leanest path.
     """
 
     TABLE: ClassVar[Table]
@@ -252,16 +264,34 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         )
         self._by_id_for_update: Select[Any] = self._by_id.with_for_update()
         self._keyset: KeysetQuery = KeysetQuery(t, self.ORDERINGS)
-        self._pg_sql: str | None = None
         self._mapper: EntityMapper[E] = EntityMapper(self.ENTITY_CLS, t)
+        self._queries = queries_of(type(self))
 
     def cache_key(self, user_id: int, entity_id: int) -> str:
         return entity_key(user_id, self.ENTITY, entity_id)
 
     # -- hooks
 
-    def _conditions(self, filters: F | None) -> list[ColumnElement[bool]]:
+    def _template(self, user_id: int) -> E:
+        """A valid entity of this kind whose fields take part in no cross-field rule: an
+        update's changes are checked on it (the stored row is not read first)."""
+        raise NotImplementedError
+
+    def _update_guards(
+        self, changed: tuple[str, ...], new: Callable[[str], ColumnElement[Any]]
+    ) -> list[ColumnElement[bool]]:
+        """SQL conditions an update of ``changed`` must meet to keep the cross-field rules,
+        ``new(column)`` being the column's value after the update."""
         return []
+
+    def _reference_shape(self, entity: E) -> Hashable:
+        """Which of the entity's optional foreign ids are set (one insert per shape)."""
+        return ()
+
+    def _reference_guard(self, shape: Hashable) -> ColumnElement[bool] | None:
+        """The insert's condition that every foreign id is the user's (bind parameters named
+        by column), or None when the entity has none."""
+        return None
 
     async def _check_references(self, session: AsyncSession, entity: E) -> None:
         """Raise ValidationError naming the field when a foreign id is not the user's."""
@@ -271,6 +301,58 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
 
     def _invalidated_by_delete(self, user_id: int, entity_id: int) -> tuple[list[str], list[str]]:
         return self._invalidated_by_write(user_id, entity_id)
+
+    # -- statements, one per shape
+
+    def _insert(self, shape: Hashable) -> Executable:
+        t, columns = self.TABLE, self._mapper.columns
+        values = [bindparam(c, type_=t.c[c].type) for c in columns]
+        guard = self._reference_guard(shape)
+        if guard is None:
+            return insert(t).values(dict(zip(columns, values, strict=True))).returning(t.c.id)
+        # The ownership check in the insert's own statement: no row when it fails.
+        return insert(t).from_select(columns, select(*values).where(guard)).returning(t.c.id)
+
+    def _update(self, changed: tuple[str, ...]) -> Executable:
+        t = self.TABLE
+        written = changed + (("updated_at",) if "updated_at" in t.c else ())
+        values = {c: bindparam(f"v_{c}", type_=t.c[c].type) for c in written}
+
+        def new(column: str) -> ColumnElement[Any]:
+            return values[column] if column in changed else t.c[column]
+
+        return (
+            update(t)
+            .where(
+                # Not "id": a column's own name is kept for its SET value.
+                t.c.id == bindparam("w_id"),
+                t.c.user_id == bindparam("w_user_id"),
+                *self._update_guards(changed, new),
+            )
+            .values(values)
+            .returning(*t.c)
+        )
+
+    def _filter_condition(self, name: str) -> ColumnElement[bool]:
+        t = self.TABLE
+        if name == "name_contains":
+            return t.c.name.ilike(bindparam("f_name_contains", type_=t.c.name.type), escape="\\")
+        return t.c[name] == bindparam(f"f_{name}", type_=t.c[name].type)
+
+    def _listing(self, filters: tuple[str, ...], order_by: str, after: bool) -> Executable:
+        t = self.TABLE
+        stmt = select(t).where(
+            t.c.user_id == bindparam("user_id"), *map(self._filter_condition, filters)
+        )
+        return self._keyset.bound(stmt, order_by, after)
+
+    def _counting(self, filters: tuple[str, ...]) -> Executable:
+        t = self.TABLE
+        return (
+            select(func.count().label("n"))
+            .select_from(t)
+            .where(t.c.user_id == bindparam("user_id"), *map(self._filter_condition, filters))
+        )
 
     # -- operations
 
@@ -285,15 +367,22 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
             entity.updated_at = now
         entity.created_at = now
         values = self._mapper.to_values(entity)
-        t = self.TABLE
-
-        async def op(session: AsyncSession) -> int:
-            await self._check_references(session, entity)
-            result = await session.execute(insert(t).values(**values).returning(t.c.id))
-            return int(result.scalar_one())
-
-        new_id = await self._write(op, keys=[stats_key(entity.user_id)])
-        entity.id = new_id
+        shape = self._reference_shape(entity)
+        query = self._queries.get(("insert", shape), lambda: self._insert(shape))
+        for _ in range(2):
+            row = await self._scope.write_row(query, values)
+            if row is not None:
+                break
+            # The guard held the insert back: say which id is not the user's. When
+            # that check passes, a concurrent write made it the user's since: again.
+            await self._scope.run_read(lambda s: self._check_references(s, entity), primary=True)
+        else:
+            raise ValidationError(
+                "id", "a referenced id changed owner while the row was created; try again",
+                entity=self.ENTITY,
+            )  # fmt: skip
+        await self._scope.invalidate_after_commit([stats_key(entity.user_id)], [])
+        entity.id = int(row["id"])
         return entity
 
     async def get_by_id(self, entity_id: int, *, user_id: int) -> E | None:
@@ -306,80 +395,59 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         primary = self._caching
 
         async def load() -> E | None:
-            if self._own_transactions and self._db.backend == "postgresql":
-                found, record = await self._pg_fetch_by_id(entity_id, user_id, primary)
-                if found:
-                    return None if record is None else self._mapper.from_mapping(record)
-            row = await self._scope.fetch_row(self._by_id, params, primary=primary)
-            return None if row is None else self._mapper.from_row(row)
+            rows = await self._scope.rows(self._by_id_query, params, primary=primary)
+            return self._mapper.from_mapping(rows[0]) if rows else None
 
         return await self._cached(
             self.cache_key(user_id, entity_id), load, to_json_dict, self._mapper.from_json
         )
 
-    async def _pg_fetch_by_id(
-        self, entity_id: int, user_id: int, primary: bool
-    ) -> tuple[bool, Any]:
-        """The hot read on PostgreSQL: one prepared ``fetchrow`` on a pooled asyncpg connection.
-
-        SQLAlchemy's execution path would wrap the single SELECT in BEGIN and
-        ROLLBACK (three round trips); autocommit on the driver needs one. The
-        SQL is the Core statement compiled once by the asyncpg dialect, and
-        asyncpg's statement cache prepares it once per connection (behind
-        PgBouncer, with no cache, it is parsed with every call). A replica
-        serves it unless ``primary``. Returns (False, None) when this path
-        failed: the caller then goes the retried way, which also turns the
-        error into a clear one. An exhausted pool is raised at once: the other
-        way would wait for the same pool again.
-        """
-        sql = self._pg_sql
-        if sql is None:
-            compiled = self._by_id.compile(dialect=self._db.engine.dialect)
-            if list(compiled.positiontup or ()) != ["id", "user_id"]:
-                return False, None
-            sql = self._pg_sql = str(compiled)
-
-        async def fetch(conn: AsyncConnection) -> Any:
-            raw = await conn.get_raw_connection()
-            try:
-                return await raw.driver_connection.fetchrow(sql, entity_id, user_id)  # type: ignore[union-attr]
-            except Exception:
-                await conn.invalidate()  # the connection's state is unknown: never reuse it
-                raise
-
-        try:
-            record = await self._db.run_read_connection(fetch, primary=primary)
-        except PoolExhaustedError:
-            raise
-        except Exception as exc:
-            if isinstance(translate_error(exc), PoolExhaustedError):
-                raise translate_error(exc, target=self._db.config.masked_url) from exc
-            logger.debug("fast get_by_id failed (%s), retrying on the general path", exc)
-            return False, None
-        return True, record
+    @property
+    def _by_id_query(self) -> Query:
+        return self._queries.get("by_id", lambda: self._by_id)
 
     async def update(self, entity_id: int, changes: Mapping[str, Any], *, user_id: int) -> E:
         check_ids(id=entity_id, user_id=user_id)
-        t = self.TABLE
-
-        async def op(session: AsyncSession) -> E:
-            row = (
-                await session.execute(self._by_id_for_update, {"id": entity_id, "user_id": user_id})
-            ).first()
-            if row is None:
-                raise NotFoundError(self.ENTITY, entity_id, user_id=user_id)
-            updated = apply_changes(self._mapper.from_row(row), changes)
-            if hasattr(updated, "updated_at"):
-                updated.updated_at = utcnow()
-            values = self._mapper.to_values(updated)
-            changed = {k: values[k] for k in values if k in changes or k == "updated_at"}
-            await session.execute(
-                update(t).where(t.c.id == entity_id, t.c.user_id == user_id).values(**changed)
-            )
-            return updated
-
+        # The changes are checked on their own (names, values, and the cross-field
+        # rules among them); the rules that involve stored values are guards in
+        # the UPDATE itself, so the row is written by one statement.
+        checked = self._mapper.to_values(apply_changes(self._template(user_id), changes))
+        changed = tuple(sorted(changes))
+        params: dict[str, Any] = {f"v_{c}": checked[c] for c in changed}
+        params.update(v_updated_at=utcnow(), w_id=entity_id, w_user_id=user_id)
+        query = self._queries.get(("update", changed), lambda: self._update(changed))
         keys, patterns = self._invalidated_by_write(user_id, entity_id)
-        return await self._write(op, keys=keys, patterns=patterns)
+        row = await self._scope.write_row(query, params)
+        if row is None:
+            # Not the user's row, or a guard refused: the locked read-modify-write
+            # says which (NotFoundError, the validator's own error) or, when the
+            # row changed in between, writes it.
+            return await self._write(
+                lambda s: self._update_locked(s, entity_id, changes, user_id),
+                keys=keys,
+                patterns=patterns,
+            )
+        await self._scope.invalidate_after_commit(keys, patterns)
+        return self._mapper.from_mapping(row)
+
+    async def _update_locked(
+        self, session: AsyncSession, entity_id: int, changes: Mapping[str, Any], user_id: int
+    ) -> E:
+        t = self.TABLE
+        row = (
+            await session.execute(self._by_id_for_update, {"id": entity_id, "user_id": user_id})
+        ).first()
+        if row is None:
+            raise NotFoundError(self.ENTITY, entity_id, user_id=user_id)
+        updated = apply_changes(self._mapper.from_row(row), changes)
+        if hasattr(updated, "updated_at"):
+            updated.updated_at = utcnow()
+        values = self._mapper.to_values(updated)
+        changed = {k: values[k] for k in values if k in changes or k == "updated_at"}
+        await session.execute(
+            update(t).where(t.c.id == entity_id, t.c.user_id == user_id).values(**changed)
+        )
+        return updated
 
     async def delete(self, entity_id: int, *, user_id: int) -> None:
         check_ids(id=entity_id, user_id=user_id)
@@ -442,22 +510,41 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         cursor: str | None = None,
     ) -> Page[E]:
         check_ids(user_id=user_id)
-        check_filters(filters)
-        t = self.TABLE
-        stmt = select(t).where(t.c.user_id == user_id, *self._conditions(filters))
-        stmt = self._keyset.apply(stmt, order_by, limit, cursor)
-
-        rows = await self._scope.fetch_all(stmt)
-        return self._keyset.page(rows, order_by, limit, self._mapper.from_row)
+        params = self._keyset.params(order_by, limit, cursor)
+        params["user_id"] = user_id
+        names = self._filter_params(filters, params)
+        after = cursor is not None
+        query = self._queries.get(
+            ("list", names, order_by, after), lambda: self._listing(names, order_by, after)
+        )
+        rows = await self._scope.rows(query, params)
+        return self._keyset.page(rows, order_by, limit, self._mapper.from_mapping)
 
     async def count(self, *, user_id: int, filters: F | None = None) -> int:
         check_ids(user_id=user_id)
-        check_filters(filters)
-        t = self.TABLE
-        stmt = (
-            select(func.count())
-            .select_from(t)
-            .where(t.c.user_id == user_id, *self._conditions(filters))
-        )
+        params: dict[str, Any] = {"user_id": user_id}
+        names = self._filter_params(filters, params)
+        query = self._queries.get(("count", names), lambda: self._counting(names))
+        return int((await self._scope.rows(query, params))[0]["n"])
 
-        return int((await self._scope.fetch_all(stmt))[0][0])
+    @staticmethod
+    def _filter_params(filters: object | None, params: dict[str, Any]) -> tuple[str, ...]:
+        """Check ``filters``, put the set ones into ``params`` (``f_<field>``: enums as their
+        stored text, ``name_contains`` as a LIKE pattern) and return their names."""
+        if filters is None:
+            return ()
+        check_filters(filters)
+        names = []
+        for field in dataclasses.fields(filters):  # type: ignore[arg-type]
+            value = getattr(filters, field.name)
+            if field.name == "name_contains":
+                if not value:
+                    continue
+                value = like_pattern(value)
+            elif value is None:
+                continue
+            elif type(value) is not int:
+                value = str(value)
+            params[f"f_{field.name}"] = value
+            names.append(field.name)
+        return tuple(names)

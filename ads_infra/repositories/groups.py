@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Table, select
+from collections.abc import Hashable
+
+from sqlalchemy import ColumnElement, Table, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ads_infra.database.tables import ad_groups, ads, campaigns
@@ -10,7 +12,7 @@ from ads_infra.database.tables import optimization_suggestions as suggestions
 from ads_infra.domain.entities import AdGroup
 from ads_infra.domain.errors import ValidationError
 from ads_infra.domain.repositories import GroupFilter, GroupRepository
-from ads_infra.repositories.base import EntityRepositoryBase, name_contains, owned
+from ads_infra.repositories.base import EntityRepositoryBase, owned
 
 __all__ = ["GroupRepositoryImpl"]
 
@@ -21,17 +23,14 @@ class GroupRepositoryImpl(EntityRepositoryBase[AdGroup, GroupFilter], GroupRepos
     ENTITY_CLS = AdGroup
     ORDERINGS = frozenset({"id", "name", "created_at", "updated_at", "status"})
 
-    def _conditions(self, filters: GroupFilter | None) -> list[ColumnElement[bool]]:
-        if filters is None:
-            return []
-        t, out = self.TABLE, []
-        if filters.campaign_id is not None:
-            out.append(t.c.campaign_id == filters.campaign_id)
-        if filters.status is not None:
-            out.append(t.c.status == str(filters.status))
-        if filters.name_contains:
-            out.append(name_contains(t.c.name, filters.name_contains))
-        return out
+    def _template(self, user_id: int) -> AdGroup:
+        return AdGroup(user_id=user_id, campaign_id=1, name="template")
+
+    def _reference_guard(self, shape: Hashable) -> ColumnElement[bool]:
+        c = campaigns
+        return exists().where(
+            c.c.id == bindparam("campaign_id"), c.c.user_id == bindparam("user_id")
+        )
 
     async def _check_references(self, session: AsyncSession, entity: AdGroup) -> None:
         if await owned(session, campaigns, entity.campaign_id, entity.user_id) is None:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, update
+from collections.abc import Hashable
+from typing import Any
+
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, exists, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ads_infra.database.tables import ad_groups, ads, campaigns, optimization_suggestions
-from ads_infra.domain.entities import OptimizationSuggestion, SuggestionStatus, utcnow
+from ads_infra.domain.entities import (
+    OptimizationSuggestion,
+    SuggestionStatus,
+    SuggestionType,
+    utcnow,
+)
 from ads_infra.domain.errors import NotFoundError, ValidationError
 from ads_infra.domain.repositories import OptimizationRepository, SuggestionFilter
 from ads_infra.repositories.base import EntityRepositoryBase, check_ids, owned
@@ -22,17 +30,32 @@ class OptimizationRepositoryImpl(
     ENTITY_CLS = OptimizationSuggestion
     ORDERINGS = frozenset({"id", "created_at", "score"})
 
-    def _conditions(self, filters: SuggestionFilter | None) -> list[ColumnElement[bool]]:
-        if filters is None:
-            return []
-        t, out = self.TABLE, []
-        if filters.campaign_id is not None:
-            out.append(t.c.campaign_id == filters.campaign_id)
-        if filters.status is not None:
-            out.append(t.c.status == str(filters.status))
-        if filters.type is not None:
-            out.append(t.c.type == str(filters.type))
-        return out
+    def _template(self, user_id: int) -> OptimizationSuggestion:
+        return OptimizationSuggestion(user_id=user_id, campaign_id=1, type=SuggestionType.BUDGET)
+
+    def _reference_shape(self, entity: OptimizationSuggestion) -> Hashable:
+        return (entity.group_id is not None, entity.ad_id is not None)
+
+    def _reference_guard(self, shape: Hashable) -> ColumnElement[bool]:
+        assert isinstance(shape, tuple)
+        with_group, with_ad = shape
+        uid: BindParameter[Any] = bindparam("user_id")
+        campaign: BindParameter[Any] = bindparam("campaign_id")
+        guards = [exists().where(campaigns.c.id == campaign, campaigns.c.user_id == uid)]
+        if with_group:
+            g = ad_groups
+            guards.append(
+                exists().where(
+                    g.c.id == bindparam("group_id"), g.c.campaign_id == campaign, g.c.user_id == uid
+                )
+            )
+        if with_ad:
+            a = ads
+            of_ad = [a.c.id == bindparam("ad_id"), a.c.campaign_id == campaign, a.c.user_id == uid]
+            if with_group:
+                of_ad.append(a.c.group_id == bindparam("group_id"))
+            guards.append(exists().where(*of_ad))
+        return and_(*guards)
 
     async def _check_references(
         self, session: AsyncSession, entity: OptimizationSuggestion

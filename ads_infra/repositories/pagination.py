@@ -14,12 +14,11 @@ import dataclasses
 import datetime as dt
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, Table, tuple_
-from sqlalchemy.engine import Row
+from sqlalchemy import ColumnElement, Integer, Select, Table, bindparam, tuple_
 
 from ads_infra.domain.errors import ValidationError
 from ads_infra.domain.repositories import Page
@@ -151,11 +150,36 @@ class KeysetQuery:
         names = [name, *(k for k in self.key if k != name)]
         return descending, [self.table.c[n] for n in names]
 
+    def bound(self, stmt: Select[Any], order_by: str, after_cursor: bool) -> Select[Any]:
+        """``stmt`` ordered and limited with parameters (``k0``.. the cursor's values,
+        ``limit``), so one statement serves every page: :meth:`params` gives their values."""
+        descending, cols = self.columns(order_by)
+        if after_cursor:
+            keys = [bindparam(f"k{i}", type_=c.type) for i, c in enumerate(cols)]
+            if len(cols) == 1:
+                cond = cols[0] < keys[0] if descending else cols[0] > keys[0]
+            else:
+                left, right = tuple_(*cols), tuple_(*keys)
+                cond = left < right if descending else left > right
+            stmt = stmt.where(cond)
+        order = [c.desc() if descending else c.asc() for c in cols]
+        return stmt.order_by(*order).limit(bindparam("limit", type_=Integer()))
+
+    def params(self, order_by: str, limit: int, cursor: str | None) -> dict[str, Any]:
+        """The values of :meth:`bound`'s parameters: ``limit`` checked, ``cursor`` decoded."""
+        _check_limit(limit)
+        # One row more than asked: its presence says whether there is a next page.
+        params: dict[str, Any] = {"limit": limit + 1}
+        if cursor is not None:
+            _, cols = self.columns(order_by)
+            for i, value in enumerate(decode_cursor(cursor, order_by, cols)):
+                params[f"k{i}"] = value
+        return params
+
     def apply(
         self, stmt: Select[Any], order_by: str, limit: int, cursor: str | None
     ) -> Select[Any]:
-        if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
-            raise ValidationError("limit", f"must be between 1 and {MAX_PAGE_SIZE}, got {limit!r}")
+        _check_limit(limit)
         descending, cols = self.columns(order_by)
         if cursor is not None:
             values = decode_cursor(cursor, order_by, cols)
@@ -170,13 +194,23 @@ class KeysetQuery:
         return stmt.order_by(*order).limit(limit + 1)
 
     def page(
-        self, rows: Sequence[Row[Any]], order_by: str, limit: int, convert: Callable[[Row[Any]], T]
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        order_by: str,
+        limit: int,
+        convert: Callable[[Any], T],
     ) -> Page[T]:
+        """The page of ``rows`` (up to ``limit + 1``, by column name), and its next cursor."""
         _, cols = self.columns(order_by)
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = None
         if more and rows:
-            last = rows[-1]._mapping
-            next_cursor = encode_cursor(order_by, [last[c] for c in cols])
+            last = rows[-1]
+            next_cursor = encode_cursor(order_by, [last[c.name] for c in cols])
         return Page(items=[convert(r) for r in rows], next_cursor=next_cursor)
+
+
+def _check_limit(limit: object) -> None:
+    if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationError("limit", f"must be between 1 and {MAX_PAGE_SIZE}, got {limit!r}")

@@ -22,15 +22,16 @@ batch twice is cheap.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Row
+from sqlalchemy import ColumnElement, and_, bindparam, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
+from ads_infra.core.errors import TransientDatabaseError
 from ads_infra.database.tables import ads, performance_daily
 from ads_infra.domain.entities import PerformanceRecord
 from ads_infra.domain.errors import NotFoundError, ValidationError
@@ -44,9 +45,11 @@ from ads_infra.domain.validation import (
     validate_performance_record,
 )
 from ads_infra.repositories.base import BaseRepository, check_filters, check_ids
+from ads_infra.repositories.bulk import Records, chunks, stream_postgres, stream_sqlite
 from ads_infra.repositories.keys import stats_key
 from ads_infra.repositories.mapping import to_performance_record
 from ads_infra.repositories.pagination import KeysetQuery
+from ads_infra.repositories.statements import Query, queries_of
 
 __all__ = ["PerformanceRepositoryImpl"]
 
@@ -163,6 +166,31 @@ def _validated_row(r: PerformanceRecord) -> StageRow:
     )
 
 
+def _upsert_one(backend: str) -> Executable:
+    """``INSERT ... SELECT ... FROM ads WHERE id AND user_id ON CONFLICT DO UPDATE RETURNING``:
+    one day of one ad, its owner, campaign and group taken from the ad."""
+    p, a = performance_daily, ads
+    dialect_insert = postgresql.insert if backend == "postgresql" else sqlite.insert
+    given = {c: bindparam(c, type_=p.c[c].type) for c in STAGE_COLUMNS}
+    source = select(
+        a.c.id, given["date"], a.c.user_id, a.c.campaign_id, a.c.group_id,
+        *(given[c] for c in STAGE_COLUMNS[2:]),
+    ).where(a.c.id == bindparam("ad_id"), a.c.user_id == bindparam("user_id"))  # fmt: skip
+    stmt = dialect_insert(p).from_select(COLUMNS, source)
+    return stmt.on_conflict_do_update(
+        index_elements=[p.c.ad_id, p.c.date], set_={c: stmt.excluded[c] for c in VALUE_COLUMNS}
+    ).returning(*p.c)
+
+
+async def _joined(
+    head: list[dict[Key, StageRow]], tail: AsyncIterator[dict[Key, StageRow]]
+) -> AsyncIterator[dict[Key, StageRow]]:
+    while head:
+        yield head.pop(0)
+    async for chunk in tail:
+        yield chunk
+
+
 class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
     ENTITY = "performance"
     ORDERINGS = frozenset({"date", "ad_id", "impressions", "clicks", "cost_micros"})
@@ -170,14 +198,31 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._keyset = KeysetQuery(performance_daily, self.ORDERINGS, key=("date", "ad_id"))
+        self._queries = queries_of(type(self))
 
     # -- writes
 
-    async def bulk_upsert(self, records: Iterable[PerformanceRecord], *, user_id: int) -> int:
+    async def bulk_upsert(self, records: Records, *, user_id: int) -> int:
+        """Insert or replace rows by (ad_id, date) from any iterable or async iterable;
+        returns the number of distinct keys.
+
+        Up to one chunk of records (:data:`~.bulk.CHUNK`) is upserted from
+        memory; a longer input is streamed (:mod:`.bulk`), holding one chunk
+        at a time.
+        """
         check_ids(user_id=user_id)
-        batch = _stage_rows(records, user_id)
-        if not batch:
+        parts = chunks(records, _stage_rows, user_id)
+        first = await anext(parts, None)
+        if first is None:
             return 0
+        second = await anext(parts, None)
+        if second is None:
+            return await self._upsert_batch(first, user_id)
+        head = [first, second]
+        del first, second  # the stream drops each chunk once it is sent
+        return await self._upsert_stream(records, head, parts, user_id)
+
+    async def _upsert_batch(self, batch: dict[Key, StageRow], user_id: int) -> int:
         ad_ids = sorted({ad_id for ad_id, _ in batch})
         postgres = self._db.backend == "postgresql"
 
@@ -193,12 +238,65 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
         # reply was lost is retried rather than reported as unknown.
         return await self._write(op, keys=[stats_key(user_id)], idempotent=True)
 
+    async def _upsert_stream(
+        self,
+        records: Records,
+        head: list[dict[Key, StageRow]],
+        tail: AsyncIterator[dict[Key, StageRow]],
+        user_id: int,
+    ) -> int:
+        # A list can be read again for a retry; a generator or stream cannot.
+        again = isinstance(records, Sequence)
+        postgres = self._db.backend == "postgresql"
+        attempts = 0
+
+        async def upsert_chunk(session: AsyncSession, chunk: dict[Key, StageRow]) -> None:
+            owners = await self._owners(session, sorted({a for a, _ in chunk}), user_id)
+            await self._sqlite_upsert(session, chunk, owners, user_id)
+
+        async def op(session: AsyncSession) -> int:
+            nonlocal attempts
+            attempts += 1
+            if attempts == 1:
+                rest = _joined(head, tail)
+            elif again:
+                rest = chunks(records, _stage_rows, user_id)
+            else:
+                raise TransientDatabaseError(
+                    "the database failed while the records were streamed, and an input that "
+                    "can be read once was not read again: run bulk_upsert again with the same "
+                    "records (it is idempotent), or pass a list"
+                )
+            first = await anext(rest)
+            if postgres:
+                return await stream_postgres(session, first, rest, user_id)
+            return await stream_sqlite(session, first, rest, user_id, upsert_chunk)
+
+        return await self._write(op, keys=[stats_key(user_id)], idempotent=True)
+
     async def upsert(self, record: PerformanceRecord, *, user_id: int) -> PerformanceRecord:
-        """Insert or replace one day of one ad; returns the stored row."""
-        await self.bulk_upsert([record], user_id=user_id)
-        stored = await self.get(record.ad_id, record.date, user_id=user_id)
-        assert stored is not None
-        return stored
+        """Insert or replace one day of one ad; returns the stored row.
+
+        One statement: the row is built from the ad's own row (owner,
+        campaign, group), so an ad that is not the user's inserts nothing and
+        returns nothing.
+        """
+        check_ids(user_id=user_id)
+        ((ad_id, day, imp, clk, conv, cost, value),) = _stage_rows([record], user_id).values()
+        params = {
+            "ad_id": ad_id, "date": day, "user_id": user_id, "impressions": imp, "clicks": clk,
+            "conversions": conv, "cost_micros": cost, "conversion_value_micros": value,
+        }  # fmt: skip
+        row = await self._scope.write_row(self._upsert_one, params, idempotent=True)
+        if row is None:
+            raise NotFoundError("ad", str(ad_id), user_id=user_id)
+        await self._scope.invalidate_after_commit([stats_key(user_id)], [])
+        return to_performance_record(row)
+
+    @property
+    def _upsert_one(self) -> Query:
+        backend = self._db.backend
+        return self._queries.get(("upsert", backend), lambda: _upsert_one(backend))
 
     async def _owners(
         self, session: AsyncSession, ad_ids: Sequence[int], user_id: int
@@ -268,7 +366,7 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
         user_id: int,
     ) -> None:
         t = performance_daily
-        stmt = sqlite_insert(t)
+        stmt = sqlite.insert(t)
         stmt = stmt.on_conflict_do_update(
             index_elements=[t.c.ad_id, t.c.date],
             set_={c: stmt.excluded[c] for c in VALUE_COLUMNS},
@@ -301,7 +399,7 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
         t = performance_daily
         stmt = select(t).where(t.c.ad_id == ad_id, t.c.date == day, t.c.user_id == user_id)
         row = await self._scope.fetch_row(stmt, {})
-        return None if row is None else to_performance_record(row)
+        return None if row is None else to_performance_record(row._mapping)
 
     async def list(
         self,
@@ -318,8 +416,8 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
         stmt = select(t).where(t.c.user_id == user_id, *self._conditions(filters))
         stmt = self._keyset.apply(stmt, order_by, limit, cursor)
 
-        async def op(session: AsyncSession) -> Sequence[Row[Any]]:
-            return (await session.execute(stmt)).all()
+        async def op(session: AsyncSession) -> Sequence[Any]:
+            return (await session.execute(stmt)).mappings().all()
 
         rows = await self._scope.run_read(op)
         return self._keyset.page(rows, order_by, limit, to_performance_record)

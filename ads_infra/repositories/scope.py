@@ -8,6 +8,11 @@ unit of work; it asks its :class:`RepositoryScope`:
 - ``run_read(fn)``: run ``fn(session)``, a read, which a replica may serve;
 - ``fetch_row(stmt, params)``: one row, by the leanest path the scope allows
   (a replica's too);
+- ``rows(query, params)``: the rows of one read statement built once per
+  shape (:mod:`.statements`), as mappings, by the leanest path (on
+  PostgreSQL, standalone: the driver itself, one round trip);
+- ``write_row(query, params)``: one statement that writes and returns (at
+  most) one row, the same way;
 - ``invalidate_after_commit(keys, patterns)``: drop cache entries once what
   was written is committed;
 - ``shares_transaction``: whether calls share one transaction that outlives
@@ -34,19 +39,26 @@ from __future__ import annotations
 import abc
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, cast, runtime_checkable
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from ads_infra.database import DatabaseManager, is_transient_error, translate_error
+from ads_infra.database import (
+    DatabaseManager,
+    PoolExhaustedError,
+    is_transient_error,
+    translate_error,
+)
+from ads_infra.repositories.statements import Query
 
 __all__ = [
     "CacheLike",
     "RepositoryScope",
     "StandaloneScope",
     "invalidate",
+    "mappings",
 ]
 
 logger = logging.getLogger(__name__)
@@ -106,6 +118,22 @@ class RepositoryScope(abc.ABC):
         self, stmt: Any, params: Mapping[str, Any] | None = None, *, primary: bool = False
     ) -> Sequence[Row[Any]]:
         """Every row of ``stmt`` (a read); ``primary`` keeps it off the replicas."""
+
+    @abc.abstractmethod
+    async def rows(
+        self, query: Query, params: Mapping[str, Any], *, primary: bool = False
+    ) -> Sequence[Mapping[str, Any]]:
+        """Every row of ``query`` (a read) as a mapping by column name; ``primary`` keeps it
+        off the replicas."""
+
+    @abc.abstractmethod
+    async def write_row(
+        self, query: Query, params: Mapping[str, Any], *, idempotent: bool = False
+    ) -> Mapping[str, Any] | None:
+        """The row ``query`` (one statement that writes, with RETURNING) returns, or None.
+
+        ``idempotent`` as for :meth:`run_in_session`.
+        """
 
     @abc.abstractmethod
     async def invalidate_after_commit(self, keys: list[str], patterns: list[str]) -> None:
@@ -192,9 +220,73 @@ class StandaloneScope(RepositoryScope):
 
         return await self.run_read(again, primary=primary)
 
+    @property
+    def _on_driver(self) -> bool:
+        return self._db.backend == "postgresql"
+
+    async def rows(
+        self, query: Query, params: Mapping[str, Any], *, primary: bool = False
+    ) -> Sequence[Mapping[str, Any]]:
+        """On PostgreSQL one ``fetch`` on the driver (a replica's when one is fit), retried
+        the general way when that failed transiently.
+
+        Behind PgBouncer in transaction mode a statement asyncpg parses and
+        then executes may meet another server connection in between: then
+        too the general way answers.
+        """
+        if self._on_driver:
+            statement = query.driver(self._db.engine.dialect)
+            sql, args = statement.sql, statement.args(params)
+
+            async def fetch(driver: Any) -> Sequence[Mapping[str, Any]]:
+                rows: Sequence[Mapping[str, Any]] = await driver.fetch(sql, *args)
+                return rows
+
+            try:
+                return await self._db.run_read_driver(fetch, primary=primary)
+            except Exception as exc:
+                error = translate_error(exc, target=self._db.config.masked_url)
+                # An exhausted pool is raised at once: the general way would wait for it again.
+                if isinstance(error, PoolExhaustedError) or not (
+                    is_transient_error(exc) or self._db.config.pgbouncer
+                ):
+                    raise error from exc
+                logger.debug("driver read failed (%s), retrying the general way", exc)
+            return await self.run_read(lambda s: mappings(s, query, params), primary=primary)
+        rows = await self.fetch_all(query.core, params, primary=primary)
+        return [cast(Mapping[str, Any], row._mapping) for row in rows]
+
+    async def write_row(
+        self, query: Query, params: Mapping[str, Any], *, idempotent: bool = False
+    ) -> Mapping[str, Any] | None:
+        """On PostgreSQL one statement on the driver in autocommit, retried where that is safe
+        (:meth:`DatabaseManager.run_write_driver`); behind PgBouncer, and on SQLite, in a
+        transaction of its own (PgBouncer keeps a transaction on one server connection)."""
+        if self._on_driver and not self._db.config.pgbouncer:
+            statement = query.driver(self._db.engine.dialect)
+            sql, args = statement.sql, statement.args(params)
+
+            async def fetch(driver: Any) -> Mapping[str, Any] | None:
+                row: Mapping[str, Any] | None = await driver.fetchrow(sql, *args)
+                return row
+
+            return await self._db.run_write_driver(fetch, idempotent=idempotent)
+        rows = await self.run_in_session(
+            lambda s: mappings(s, query, params), idempotent=idempotent
+        )
+        return rows[0] if rows else None
+
     async def invalidate_after_commit(self, keys: list[str], patterns: list[str]) -> None:
         # run_in_session has committed by the time a repository calls this.
         await invalidate(self._cache, keys, patterns)
+
+
+async def mappings(
+    session: AsyncSession, query: Query, params: Mapping[str, Any]
+) -> Sequence[Mapping[str, Any]]:
+    """The rows of ``query`` through SQLAlchemy, as mappings by column name."""
+    rows = (await session.execute(query.core, params)).mappings().all()
+    return cast(Sequence[Mapping[str, Any]], rows)
 
 
 async def invalidate(cache: CacheLike | None, keys: Sequence[str], patterns: Sequence[str]) -> None:

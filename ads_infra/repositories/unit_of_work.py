@@ -31,7 +31,8 @@ from ads_infra.repositories.catalog import REPOSITORIES
 from ads_infra.repositories.groups import GroupRepositoryImpl
 from ads_infra.repositories.optimization import OptimizationRepositoryImpl
 from ads_infra.repositories.performance import PerformanceRepositoryImpl
-from ads_infra.repositories.scope import CacheLike, RepositoryScope, invalidate
+from ads_infra.repositories.scope import CacheLike, RepositoryScope, invalidate, mappings
+from ads_infra.repositories.statements import Query
 
 __all__ = ["UnitOfWork"]
 
@@ -105,6 +106,17 @@ class UnitOfWork(RepositoryScope):
         self, stmt: Any, params: Mapping[str, Any] | None = None, *, primary: bool = False
     ) -> Sequence[Row[Any]]:
         return (await self.session.execute(stmt, params)).all()
+
+    async def rows(
+        self, query: Query, params: Mapping[str, Any], *, primary: bool = False
+    ) -> Sequence[Mapping[str, Any]]:
+        return await mappings(self.session, query, params)
+
+    async def write_row(
+        self, query: Query, params: Mapping[str, Any], *, idempotent: bool = False
+    ) -> Mapping[str, Any] | None:
+        rows = await mappings(self.session, query, params)
+        return rows[0] if rows else None
 
     async def invalidate_after_commit(self, keys: list[str], patterns: list[str]) -> None:
         self.defer_invalidation(keys, patterns)

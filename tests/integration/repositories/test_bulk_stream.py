@@ -1,0 +1,119 @@
+"""bulk_upsert of an input longer than one chunk: streamed (generators, async iterators,
+lists), last record of a key wins across chunks, another user's ad anywhere writes nothing.
+
+The chunk is made small here so a few records span several chunks; the memory bound
+itself is measured by ``ads-infra bench db`` (peak RSS of a million streamed rows).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+
+import pytest
+
+from ads_infra.domain.entities import PerformanceRecord
+from ads_infra.domain.errors import NotFoundError, ValidationError
+from ads_infra.domain.repositories import PerformanceFilter
+from ads_infra.repositories import RepositoryFactory, bulk
+from tests.integration.repositories.conftest import make_tree
+
+A, B = 4101, 4202
+DAY = dt.date(2024, 2, 1)
+
+
+@pytest.fixture(autouse=True)
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bulk, "CHUNK", 4)
+
+
+def _records(ad_id: int, days: int, impressions: int = 10) -> Iterator[PerformanceRecord]:
+    for d in range(days):
+        yield PerformanceRecord(
+            ad_id=ad_id, date=DAY + dt.timedelta(days=d), impressions=impressions + d,
+            clicks=1, conversions=Decimal("0.5"), cost_micros=100, conversion_value_micros=7,
+        )  # fmt: skip
+
+
+async def _stored(factory: RepositoryFactory, user_id: int) -> dict[dt.date, int]:
+    page = await factory.create_performance_repository().list(user_id=user_id, limit=1000)
+    return {r.date: r.impressions for r in page.items}
+
+
+async def test_a_generator_is_streamed_and_the_last_record_of_a_key_wins(
+    factory: RepositoryFactory,
+) -> None:
+    tree = await make_tree(factory, A)
+    assert tree.ad.id
+    perf = factory.create_performance_repository()
+
+    def records() -> Iterator[PerformanceRecord]:
+        yield from _records(tree.ad.id or 0, 10)
+        # Day 0 again, in a later chunk: this one wins.
+        yield PerformanceRecord(ad_id=tree.ad.id or 0, date=DAY, impressions=999)
+
+    assert await perf.bulk_upsert(records(), user_id=A) == 10
+    stored = await _stored(factory, A)
+    assert len(stored) == 10 and stored[DAY] == 999
+    assert stored[DAY + dt.timedelta(days=9)] == 19
+    # The same rows again, and then changed ones: still 10 keys.
+    assert await perf.bulk_upsert(list(_records(tree.ad.id, 10)), user_id=A) == 10
+    assert (await _stored(factory, A))[DAY] == 10
+    assert await perf.bulk_upsert(_records(tree.ad.id, 10, impressions=50), user_id=A) == 10
+    assert (await _stored(factory, A))[DAY] == 50
+
+
+async def test_an_async_iterator_is_streamed(factory: RepositoryFactory) -> None:
+    tree = await make_tree(factory, A)
+    assert tree.ad.id
+
+    async def records() -> AsyncIterator[PerformanceRecord]:
+        for record in _records(tree.ad.id or 0, 9):
+            yield record
+
+    assert await factory.create_performance_repository().bulk_upsert(records(), user_id=A) == 9
+    assert len(await _stored(factory, A)) == 9
+
+
+async def test_another_users_ad_in_a_later_chunk_writes_nothing(
+    factory: RepositoryFactory,
+) -> None:
+    mine, theirs = await make_tree(factory, A, "a"), await make_tree(factory, B, "b")
+    assert mine.ad.id and theirs.ad.id
+
+    def records() -> Iterator[PerformanceRecord]:
+        yield from _records(mine.ad.id or 0, 9)
+        yield from _records(theirs.ad.id or 0, 1)
+
+    with pytest.raises(NotFoundError) as caught:
+        await factory.create_performance_repository().bulk_upsert(records(), user_id=A)
+    assert str(theirs.ad.id) in str(caught.value)
+    assert await _stored(factory, A) == {} and await _stored(factory, B) == {}
+
+
+async def test_a_bad_record_in_a_later_chunk_names_the_field_and_writes_nothing(
+    factory: RepositoryFactory,
+) -> None:
+    tree = await make_tree(factory, A)
+    assert tree.ad.id
+
+    def records() -> Iterator[PerformanceRecord]:
+        yield from _records(tree.ad.id or 0, 9)
+        yield PerformanceRecord(ad_id=tree.ad.id or 0, date=DAY, impressions=1, clicks=5)
+
+    with pytest.raises(ValidationError) as caught:
+        await factory.create_performance_repository().bulk_upsert(records(), user_id=A)
+    assert caught.value.field == "clicks"
+    assert await _stored(factory, A) == {}
+
+
+async def test_a_streamed_upsert_in_a_unit_of_work_is_seen_by_its_reads(
+    factory: RepositoryFactory,
+) -> None:
+    tree = await make_tree(factory, A)
+    assert tree.ad.id
+    async with factory.unit_of_work() as uow:
+        assert await uow.performance.bulk_upsert(_records(tree.ad.id, 7), user_id=A) == 7
+        assert await uow.performance.count(user_id=A, filters=PerformanceFilter()) == 7
+    assert len(await _stored(factory, A)) == 7
