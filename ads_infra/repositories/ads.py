@@ -71,7 +71,9 @@ class AdsRepositoryImpl(EntityRepositoryBase[Ad, AdFilter], AdsRepository):
                 lambda s: load_user_stats(s, user_id), primary=self._caching
             )
 
-        stats = await self._cached(stats_key(user_id), load, stats_to_json, stats_from_json)
+        stats = await self._cached(
+            stats_key(user_id), user_id, load, stats_to_json, stats_from_json
+        )
         assert stats is not None
         return stats
 

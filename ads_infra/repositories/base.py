@@ -53,7 +53,7 @@ from ads_infra.domain.validation import (
     check_text,
     validate,
 )
-from ads_infra.repositories.keys import entity_key, stats_key
+from ads_infra.repositories.keys import entity_key, stats_key, user_tag
 from ads_infra.repositories.mapping import EntityMapper
 from ads_infra.repositories.pagination import KeysetQuery
 from ads_infra.repositories.scope import CacheLike, RepositoryScope, StandaloneScope
@@ -208,16 +208,19 @@ class BaseRepository:
             logger.warning("cache read of %s failed, reading the database: %s", key, exc)
             return None
 
-    async def _cache_set(self, key: str, value: Any) -> None:
+    async def _cache_set(self, key: str, value: Any, user_id: int) -> None:
         assert self._cache is not None
         try:
-            await self._cache.set(key, value, ttl=self._ttl)
+            # Tagged with its user: invalidate_tags(user_tag(user_id)) drops every
+            # entry of that user at a cost proportional to them, not to the cache.
+            await self._cache.set(key, value, ttl=self._ttl, tags=(user_tag(user_id),))
         except Exception as exc:
             logger.warning("cache write of %s failed: %s", key, exc)
 
     async def _cached(
         self,
         key: str,
+        user_id: int,
         load: Callable[[], Awaitable[T | None]],
         dump: Callable[[T], Any],
         restore: Callable[[Any], T],
@@ -230,7 +233,7 @@ class BaseRepository:
             return restore(hit)
         value = await load()
         if value is not None:
-            await self._cache_set(key, dump(value))
+            await self._cache_set(key, dump(value), user_id)
         return value
 
 
@@ -399,7 +402,7 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
             return self._mapper.from_mapping(rows[0]) if rows else None
 
         return await self._cached(
-            self.cache_key(user_id, entity_id), load, to_json_dict, self._mapper.from_json
+            self.cache_key(user_id, entity_id), user_id, load, to_json_dict, self._mapper.from_json
         )
 
     @property

@@ -1,12 +1,15 @@
 """Cache keys of the repositories: every key of a user starts with that user's prefix.
 
-One prefix per user is what lets a cascading delete drop everything of that
-user with one pattern, and keeps one user's entries out of another's reach.
+One prefix per user keeps one user's entries out of another's reach. Every
+entry a repository caches is also tagged with :func:`user_tag`, so
+``cache.invalidate_tags(user_tag(42))`` drops everything cached for user 42
+at a cost proportional to those entries (``invalidate_pattern(user_pattern(42))``
+does the same by scanning the whole cache).
 """
 
 from __future__ import annotations
 
-__all__ = ["KEY_PREFIX", "entity_key", "stats_key", "user_key", "user_pattern"]
+__all__ = ["KEY_PREFIX", "entity_key", "stats_key", "user_key", "user_pattern", "user_tag"]
 
 KEY_PREFIX = "repo"
 
@@ -19,6 +22,11 @@ def user_key(user_id: int) -> str:
 def user_pattern(user_id: int) -> str:
     """A pattern matching every key of ``user_id`` (for ``invalidate_pattern``)."""
     return f"{KEY_PREFIX}:u{user_id}:*"
+
+
+def user_tag(user_id: int) -> str:
+    """The cache tag every entry of ``user_id`` is stored with."""
+    return f"{KEY_PREFIX}:u{user_id}"
 
 
 def stats_key(user_id: int) -> str:

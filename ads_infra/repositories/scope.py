@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, TypeVar, cast, runtime_checkable
 
 from sqlalchemy import exc as sa_exc
@@ -76,7 +76,9 @@ class CacheLike(Protocol):
 
     async def get(self, key: str) -> Any: ...
 
-    async def set(self, key: str, value: Any, ttl: int | None = None) -> Any: ...
+    async def set(
+        self, key: str, value: Any, ttl: int | None = None, *, tags: Iterable[str] = ()
+    ) -> Any: ...
 
     async def delete(self, key: str) -> Any: ...
 

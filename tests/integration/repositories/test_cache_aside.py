@@ -232,3 +232,22 @@ async def test_a_cascading_delete_drops_exactly_what_the_database_deleted(
     assert await cache.get(ads.cache_key(USER, kept_id)) is not None
     assert await suggestions.get_by_id(sid, user_id=USER) is None
     assert await ads.get_by_id(ad_id, user_id=USER) is None
+
+
+async def test_one_users_entries_are_dropped_by_their_tag(
+    cached: RepositoryFactory, cache: CacheManager
+) -> None:
+    """Everything a repository caches carries its user's tag, and only that user's."""
+    from ads_infra.repositories.keys import user_tag
+
+    mine, theirs = await make_tree(cached, USER), await make_tree(cached, OTHER)
+    ads, campaigns = cached.create_ads_repository(), cached.create_campaign_repository()
+    for tree, user in ((mine, USER), (theirs, OTHER)):
+        await ads.get_by_id(tree.ad.id or 0, user_id=user)
+        await campaigns.get_by_id(tree.campaign.id or 0, user_id=user)
+        await ads.get_user_stats(user)
+
+    assert await cache.invalidate_tags(user_tag(USER)) == 3
+    assert await cache.get(ads.cache_key(USER, mine.ad.id or 0)) is None
+    assert await cache.get(ads.cache_key(OTHER, theirs.ad.id or 0)) is not None
+    assert await cache.invalidate_tags(user_tag(OTHER)) == 3
