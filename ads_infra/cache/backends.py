@@ -10,7 +10,6 @@ uses :func:`build_strategy`, so the two can never disagree about what
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
@@ -23,6 +22,8 @@ from ads_infra.core.settings import CacheConfig, CacheType
 
 __all__ = ["CACHE_BACKENDS", "build_plugin_strategy", "build_strategy", "cache_backends"]
 
+_OPTIONS = "cache.options"
+
 CACHE_BACKENDS: Mapping[CacheType, type[CacheStrategy]] = MappingProxyType(
     {
         CacheType.MEMORY: MemoryCacheStrategy,
@@ -33,29 +34,18 @@ CACHE_BACKENDS: Mapping[CacheType, type[CacheStrategy]] = MappingProxyType(
 
 
 def build_plugin_strategy(name: str, config: CacheConfig) -> CacheStrategy:
-    """The installed plugin ``name``'s strategy, built on ``config`` and its ``options``.
-
-    A plugin class is called as ``cls(config)``, or ``cls(config, options)``
-    when it declares an ``options_type``.
-    """
-    cls: type[CacheStrategy] = plugins.load_class(plugins.CACHE_GROUP, name, CacheStrategy)
-    return plugins.instantiate(
-        cls, plugins.CACHE_GROUP, name, config, options=config.options, key="cache.options"
+    """The installed plugin ``name``'s strategy, built on ``config`` and its ``options``."""
+    strategy: CacheStrategy = plugins.build_backend(
+        plugins.CACHE_GROUP, name, CacheStrategy, _OPTIONS, config
     )
+    return strategy
 
 
 def cache_backends() -> dict[str, Callable[[CacheConfig], CacheStrategy]]:
-    """Every name ``cache_type`` accepts and what builds it: built-ins, then plugins.
-
-    A plugin is imported only when its builder is called; a plugin named like a
-    built-in backend is shadowed by it.
-    """
-    table: dict[str, Callable[[CacheConfig], CacheStrategy]] = {
-        str(name): cls for name, cls in CACHE_BACKENDS.items()
-    }
-    for name in plugins.names(plugins.CACHE_GROUP):
-        table.setdefault(name, functools.partial(build_plugin_strategy, name))
-    return table
+    """Every name ``cache_type`` accepts and what builds it: built-ins, then plugins."""
+    return plugins.backends_with_plugins(
+        CACHE_BACKENDS, plugins.CACHE_GROUP, CacheStrategy, _OPTIONS
+    )
 
 
 def build_strategy(config: CacheConfig) -> CacheStrategy:

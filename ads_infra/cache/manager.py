@@ -156,6 +156,11 @@ class CacheManager:
         return self._breaker is not None and not self._breaker.up
 
     @property
+    def supports_tags(self) -> bool:
+        """Whether ``tags=`` and :meth:`invalidate_tags` work on this backend."""
+        return self.strategy.supports_tags
+
+    @property
     def active_backend(self) -> str:
         return "memory" if self.in_fallback else self.backend
 
@@ -264,7 +269,7 @@ class CacheManager:
         started = perf_counter() if self._timed else 0.0
         full, data = self._prefix + key, self._codec.encode(value)
         if tags:
-            stored = await remote.set_tagged([(full, data)], seconds, self._tag_keys(tags))
+            stored = await remote.set_many([(full, data)], seconds, self._tag_keys(tags))
         else:
             stored = await remote.set(full, data, seconds)
         stats = self.stats
@@ -331,10 +336,8 @@ class CacheManager:
             else:
                 self._local.store_many(items, seconds)
             stored = True
-        elif tagged:
-            stored = await self._remote.set_tagged(items, seconds, tagged)
         else:
-            stored = await self._remote.set_many(items, seconds)
+            stored = await self._remote.set_many(items, seconds, tagged)
         if stored:
             self.stats.sets += len(items)
         self._timed_op(started)

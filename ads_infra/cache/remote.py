@@ -138,12 +138,20 @@ class RemoteTier:
         self.stats.fallbacks += 1
         return [local.lookup(k) for k in full]
 
-    async def set_many(self, items: list[tuple[str, bytes]], seconds: float) -> bool:
-        """False when Redis refused the write (the keys then miss, best effort)."""
+    async def set_many(
+        self, items: list[tuple[str, bytes]], seconds: float, tags: list[str] | None = None
+    ) -> bool:
+        """False when Redis refused the write (the keys then miss, best effort).
+
+        ``tags`` (the keys of tag sets) records the keys under each tag too.
+        """
         self._writes += 1
         if self.breaker.up:
             try:
-                await self.remote.set_many_raw(items, seconds)
+                if tags:
+                    await self.remote.set_tagged_raw(items, seconds, tags)
+                else:
+                    await self.remote.set_many_raw(items, seconds)
             except REMOTE_ERRORS as exc:
                 if not self.breaker.failed(exc, "set_many"):
                     await self._drop_refused([key for key, _ in items])
@@ -155,32 +163,10 @@ class RemoteTier:
                     await self.coherence.keys([key for key, _ in items])
                 return True
         self.stats.fallbacks += 1
-        self.local.store_many(items, seconds)
-        for key, _ in items:
-            self.breaker.mark_dirty(key)
-        return True
-
-    async def set_tagged(
-        self, items: list[tuple[str, bytes]], seconds: float, tags: list[str]
-    ) -> bool:
-        """``set_many`` that also records the keys under each tag key in ``tags``."""
-        self._writes += 1
-        if self.breaker.up:
-            try:
-                await self.remote.set_tagged_raw(items, seconds, tags)
-            except REMOTE_ERRORS as exc:
-                if not self.breaker.failed(exc, "set"):
-                    await self._drop_refused([key for key, _ in items])
-                    return False
-            else:
-                if self.two_level:
-                    self.local.store_many(items, self._local_seconds(seconds))
-                if self.coherence is not None:
-                    await self.coherence.keys([key for key, _ in items])
-                return True
-        self.stats.fallbacks += 1
-        # Tagged here too, so invalidating the tag during the outage finds them.
-        self.local.store_tagged(items, seconds, tags)
+        if tags:  # tagged here too, so invalidating the tag during the outage finds them
+            self.local.store_tagged(items, seconds, tags)
+        else:
+            self.local.store_many(items, seconds)
         for key, _ in items:
             self.breaker.mark_dirty(key)
         return True

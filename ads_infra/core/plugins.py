@@ -27,7 +27,7 @@ import difflib
 import functools
 import importlib.metadata
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ads_infra.core.errors import ConfigurationError, PluginError
 from ads_infra.core.section import ConfigSection
@@ -227,3 +227,40 @@ def reset() -> None:
     """Forget the entry points read and the plugins loaded (tests that install one)."""
     _declared.cache_clear()
     _load.cache_clear()
+
+
+class _HasOptions(Protocol):
+    @property
+    def options(self) -> Mapping[str, Any]: ...
+
+
+Config = TypeVar("Config", bound=_HasOptions)
+
+
+def build_backend(group: str, name: str, interface: type, options_key: str, config: Config) -> Any:
+    """Backend plugin ``name`` of ``group``, built on ``config`` and its ``options``.
+
+    A plugin class is called as ``cls(config)``, or ``cls(config, options)``
+    when it declares an ``options_type``.
+    """
+    cls = load_class(group, name, interface)
+    return instantiate(cls, group, name, config, options=config.options, key=options_key)
+
+
+def backends_with_plugins(
+    builtins: Mapping[Any, Callable[[Config], T]],
+    group: str,
+    interface: type,
+    options_key: str,
+) -> dict[str, Callable[[Config], T]]:
+    """Every backend name a section accepts and what builds it: ``builtins``, then plugins.
+
+    A plugin is imported only when its builder is called; a plugin named like a
+    built-in backend is shadowed by it.
+    """
+    table: dict[str, Callable[[Config], T]] = {str(name): b for name, b in builtins.items()}
+    for name in names(group):
+        table.setdefault(
+            name, functools.partial(build_backend, group, name, interface, options_key)
+        )
+    return table

@@ -172,6 +172,8 @@ class BaseRepository:
         self._cache = cache
         self._scope = scope if scope is not None else StandaloneScope(db_manager, cache)
         self._ttl = cache_ttl or self.CACHE_TTL
+        # A cache whose backend has no tags (a plugin's, any CacheLike) is still used.
+        self._tagged = bool(getattr(cache, "supports_tags", False))
         # Fixed here rather than looked up per call: both are on get_by_id's hot path.
         self._own_transactions = not self._scope.shares_transaction
         self._caching = cache is not None and self._own_transactions
@@ -213,7 +215,10 @@ class BaseRepository:
         try:
             # Tagged with its user: invalidate_tags(user_tag(user_id)) drops every
             # entry of that user at a cost proportional to them, not to the cache.
-            await self._cache.set(key, value, ttl=self._ttl, tags=(user_tag(user_id),))
+            if self._tagged:
+                await self._cache.set(key, value, ttl=self._ttl, tags=(user_tag(user_id),))
+            else:
+                await self._cache.set(key, value, ttl=self._ttl)
         except Exception as exc:
             logger.warning("cache write of %s failed: %s", key, exc)
 

@@ -78,7 +78,8 @@ class CacheLike(Protocol):
 
     async def set(
         self, key: str, value: Any, ttl: int | None = None, *, tags: Iterable[str] = ()
-    ) -> Any: ...
+    ) -> Any:
+        """``tags`` is passed only when the cache has a true ``supports_tags``."""
 
     async def delete(self, key: str) -> Any: ...
 

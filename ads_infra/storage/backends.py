@@ -10,7 +10,6 @@ without a strategy.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 
 from ads_infra.core import plugins
@@ -21,6 +20,8 @@ from ads_infra.storage.s3 import CloudStorageStrategy
 
 __all__ = ["STORAGE_BACKENDS", "build_plugin_strategy", "storage_backends", "strategy_for"]
 
+_OPTIONS = "storage.options"
+
 STORAGE_BACKENDS: Mapping[StorageType, Callable[[StorageConfig], StorageStrategy]] = {
     StorageType.LOCAL: LocalStorageStrategy,
     StorageType.S3: CloudStorageStrategy,
@@ -28,29 +29,18 @@ STORAGE_BACKENDS: Mapping[StorageType, Callable[[StorageConfig], StorageStrategy
 
 
 def build_plugin_strategy(name: str, config: StorageConfig) -> StorageStrategy:
-    """The installed plugin ``name``'s strategy, built on ``config`` and its ``options``.
-
-    A plugin class is called as ``cls(config)``, or ``cls(config, options)``
-    when it declares an ``options_type``.
-    """
-    cls: type[StorageStrategy] = plugins.load_class(plugins.STORAGE_GROUP, name, StorageStrategy)
-    return plugins.instantiate(
-        cls, plugins.STORAGE_GROUP, name, config, options=config.options, key="storage.options"
+    """The installed plugin ``name``'s strategy, built on ``config`` and its ``options``."""
+    strategy: StorageStrategy = plugins.build_backend(
+        plugins.STORAGE_GROUP, name, StorageStrategy, _OPTIONS, config
     )
+    return strategy
 
 
 def storage_backends() -> dict[str, Callable[[StorageConfig], StorageStrategy]]:
-    """Every name ``storage_type`` accepts and what builds it: built-ins, then plugins.
-
-    A plugin is imported only when its builder is called; a plugin named like a
-    built-in backend is shadowed by it.
-    """
-    table: dict[str, Callable[[StorageConfig], StorageStrategy]] = {
-        str(name): build for name, build in STORAGE_BACKENDS.items()
-    }
-    for name in plugins.names(plugins.STORAGE_GROUP):
-        table.setdefault(name, functools.partial(build_plugin_strategy, name))
-    return table
+    """Every name ``storage_type`` accepts and what builds it: built-ins, then plugins."""
+    return plugins.backends_with_plugins(
+        STORAGE_BACKENDS, plugins.STORAGE_GROUP, StorageStrategy, _OPTIONS
+    )
 
 
 def strategy_for(config: StorageConfig) -> StorageStrategy:
