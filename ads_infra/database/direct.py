@@ -96,10 +96,16 @@ def _terminated(exc: BaseException) -> bool:
 async def on_driver(engine: AsyncEngine, fn: Callable[[Any], Awaitable[T]]) -> T:
     """``fn(asyncpg connection)`` on a connection of ``engine``'s pool, handed back after.
 
-    The pool's own calls run in SQLAlchemy's greenlet (handing back an
-    overflow connection closes it, which awaits the driver).
+    The pool's own calls run in SQLAlchemy's greenlet when they may await
+    (opening, replacing or waiting for a connection; handing back an
+    overflow connection closes it); an idle connection fit for use is taken
+    without it (:meth:`~ads_infra.database.pool.CountingQueuePool.connect_ready`).
     """
-    fairy = await engine.raw_connection()
+    pool = engine.pool
+    take_ready = getattr(pool, "connect_ready", None)
+    fairy = take_ready() if take_ready is not None else None
+    if fairy is None:
+        fairy = await engine.raw_connection()
     try:
         result = await fn(fairy.driver_connection)
     except BaseException as exc:
@@ -108,7 +114,6 @@ async def on_driver(engine: AsyncEngine, fn: Callable[[Any], Awaitable[T]]) -> T
         else:
             await greenlet_spawn(fairy.invalidate)  # its state is unknown: never reuse it
         raise
-    pool = engine.pool
     overflow = getattr(pool, "overflow", None)
     if callable(overflow) and overflow() <= 0:
         # Back into a queue that has room, from a connection on which the

@@ -2,17 +2,20 @@
 
 :class:`CountingQueuePool` is SQLAlchemy's async queue pool plus a count of
 the callers waiting for a connection, so that a checkout that times out
-says how exhausted the pool was (:class:`~ads_infra.database.errors.PoolTimeout`).
+says how exhausted the pool was (:class:`~ads_infra.database.errors.PoolTimeout`),
+and a checkout that needs no await (:meth:`CountingQueuePool.connect_ready`).
 :class:`ConnectionPool` is what ``DatabaseManager.pool`` returns.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolProxiedConnection
+from sqlalchemy.util.queue import Empty
 
 from ads_infra.database.errors import PoolTimeout
 
@@ -27,8 +30,53 @@ class CountingQueuePool(AsyncAdaptedQueuePool):
     """
 
     waiting = 0
+    _ready_only = False
+
+    def connect_ready(self) -> PoolProxiedConnection | None:
+        """A pooled connection checked out without leaving this task's frame, or None when
+        the checkout could await (then :meth:`connect` in SQLAlchemy's greenlet does it).
+
+        An async engine checks out in a greenlet because a checkout may await:
+        waiting for a connection, opening one, replacing one that is too old
+        or invalidated, a pre-ping, a checkout listener. When none of those
+        can happen (an idle connection that is fit for use, nobody waiting,
+        no ping, no listener), the checkout is plain synchronous bookkeeping
+        and the greenlet's spawn and switches are a tenth of a primary-key
+        read. Anything the checks here miss meets SQLAlchemy's MissingGreenlet
+        before it awaits; the record is then checked back in by SQLAlchemy and
+        None is returned, so the general checkout still happens.
+        """
+        if self._pre_ping or self.dispatch.checkout or self.waiting or self._pool.empty():
+            return None
+        self._ready_only = True
+        try:
+            return self.connect()
+        except (_NotReady, sa_exc.MissingGreenlet):
+            return None
+        finally:
+            self._ready_only = False
+
+    def _ready(self, record: Any) -> bool:
+        """Whether checking ``record`` out uses its connection as it is: the conditions under
+        which SQLAlchemy's ``_ConnectionRecord.get_connection`` would reconnect, negated."""
+        start = record.starttime
+        return bool(
+            record.dbapi_connection is not None
+            and (self._recycle < 0 or time.time() - start <= self._recycle)
+            and self._invalidate_time <= start
+            and record._soft_invalidate_time <= start
+        )
 
     def _do_get(self) -> Any:
+        if self._ready_only:
+            try:
+                record = self._pool.get_nowait()
+            except Empty:
+                raise _NotReady from None
+            if not self._ready(record):
+                self._pool.put_nowait(record)  # the general checkout will renew it
+                raise _NotReady
+            return record
         self.waiting += 1
         try:
             return super()._do_get()
@@ -43,6 +91,10 @@ class CountingQueuePool(AsyncAdaptedQueuePool):
             ) from exc
         finally:
             self.waiting -= 1
+
+
+class _NotReady(Exception):
+    """The checkout would have to await (see :meth:`CountingQueuePool.connect_ready`)."""
 
 
 class ConnectionPool:
