@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
 from ads_infra.database.errors import ROLLED_BACK_SQLSTATES, is_transient_error
+from ads_infra.database.pool import CountingQueuePool
 
 __all__ = ["on_driver", "outcome_unknown", "server_refused"]
 
@@ -102,8 +103,9 @@ async def on_driver(engine: AsyncEngine, fn: Callable[[Any], Awaitable[T]]) -> T
     without it (:meth:`~ads_infra.database.pool.CountingQueuePool.connect_ready`).
     """
     pool = engine.pool
-    take_ready = getattr(pool, "connect_ready", None)
-    fairy = take_ready() if take_ready is not None else None
+    fairy = None
+    if isinstance(pool, CountingQueuePool):
+        fairy = pool.connect_ready() or await pool.connect_queued()
     if fairy is None:
         fairy = await engine.raw_connection()
     try:
