@@ -36,6 +36,7 @@ class CountingQueuePool(AsyncAdaptedQueuePool):
     _ready_only = False
     _queued: collections.deque[asyncio.Future[None]] | None = None
     _woken = 0  # callers in line told a connection is there, not yet running
+    _in_line = 0  # callers in connect_queued
 
     def connect_ready(self) -> PoolProxiedConnection | None:
         """A pooled connection checked out without leaving this task's frame, or None when
@@ -51,7 +52,7 @@ class CountingQueuePool(AsyncAdaptedQueuePool):
         before it awaits; the record is then checked back in by SQLAlchemy and
         None is returned, so the general checkout still happens.
         """
-        if self.waiting or self._queued or self._woken:
+        if self.waiting or self._in_line:
             return None  # first come, first served
         return self._take_ready()
 
@@ -75,41 +76,49 @@ class CountingQueuePool(AsyncAdaptedQueuePool):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
         first = False
-        while True:
-            waiter = loop.create_future()
-            if first:
-                queued.appendleft(waiter)
-            else:
-                queued.append(waiter)
-            if not self._woken:
-                self._wake_next()  # a connection already back is never left waiting
-            try:
-                async with asyncio.timeout_at(deadline):
-                    await waiter
-            except BaseException as exc:
-                if waiter.done() and not waiter.cancelled():
-                    # Woken, then cancelled before it ran: the turn goes to the next.
-                    self._woken -= 1
-                    self._wake_next()
+        self._in_line += 1
+        try:
+            while True:
+                waiter = loop.create_future()
+                if first:
+                    queued.appendleft(waiter)
                 else:
-                    with contextlib.suppress(ValueError):
-                        queued.remove(waiter)
-                if isinstance(exc, TimeoutError):
-                    raise PoolTimeout(
-                        size=self.size(),
-                        overflow=self._max_overflow,
-                        waiting=self.waiting + len(queued) + 1,
-                        timeout=self._timeout,
-                    ) from None
-                raise
-            self._woken -= 1
-            if self._pool.empty() and not self._room_to_open():
-                first = True  # taken by a caller of the general checkout: wait again, first
-                continue
-            try:
-                return self._take_ready()
-            finally:
-                self._wake_next()
+                    queued.append(waiter)
+                if not self._woken:
+                    self._wake_next()  # a connection already back is never left waiting
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        await waiter
+                except BaseException as exc:
+                    if waiter.done() and not waiter.cancelled():
+                        # Woken, then cancelled before it ran: the turn goes to the next.
+                        self._woken -= 1
+                        self._wake_next()
+                    else:
+                        with contextlib.suppress(ValueError):
+                            queued.remove(waiter)
+                    if isinstance(exc, TimeoutError):
+                        raise PoolTimeout(
+                            size=self.size(),
+                            overflow=self._max_overflow,
+                            waiting=self._waiting_all(),
+                            timeout=self._timeout,
+                        ) from None
+                    raise
+                self._woken -= 1
+                if self._pool.empty() and not self._room_to_open():
+                    first = True  # taken by a caller of the general checkout: wait again, first
+                    continue
+                try:
+                    return self._take_ready()
+                finally:
+                    self._wake_next()
+        finally:
+            self._in_line -= 1
+
+    def _waiting_all(self) -> int:
+        """Callers waiting for a connection, in either line."""
+        return self.waiting + self._in_line
 
     def _room_to_open(self) -> bool:
         return self._max_overflow < 0 or self._overflow < self._max_overflow
@@ -172,7 +181,7 @@ class CountingQueuePool(AsyncAdaptedQueuePool):
             raise PoolTimeout(
                 size=self.size(),
                 overflow=self._max_overflow,
-                waiting=self.waiting,
+                waiting=self._waiting_all(),
                 timeout=self._timeout,
             ) from exc
         finally:
