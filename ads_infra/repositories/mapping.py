@@ -147,14 +147,13 @@ class EntityMapper(Generic[E]):
         self.fields = _entity_fields(entity_cls)
         # What an INSERT or UPDATE writes: every field with a column, but the generated id.
         self.columns = [name for name, _ in self.fields if name in table.c and name != "id"]
-        self._build = _builder(entity_cls, self.fields)
+        #: An entity from anything indexable by column name (a Row mapping, an asyncpg
+        #: Record): the generated function itself, since a method around it is one more
+        #: call per row of a page.
+        self.from_mapping: Callable[[Any], E] = _builder(entity_cls, self.fields)
 
     def from_row(self, row: Row[Any]) -> E:
         return self.from_mapping(row._mapping)
-
-    def from_mapping(self, m: Any) -> E:
-        """An entity from anything indexable by column name (a Row mapping, an asyncpg Record)."""
-        return cast(E, self._build(m))
 
     def to_values(self, entity: E) -> dict[str, Any]:
         """The column values of ``entity`` (enums as their stored values)."""
