@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
 from ads_infra.database.errors import ROLLED_BACK_SQLSTATES, is_transient_error
+from ads_infra.database.pool import CountingQueuePool
 
 __all__ = ["on_driver", "outcome_unknown", "server_refused"]
 
@@ -96,10 +97,17 @@ def _terminated(exc: BaseException) -> bool:
 async def on_driver(engine: AsyncEngine, fn: Callable[[Any], Awaitable[T]]) -> T:
     """``fn(asyncpg connection)`` on a connection of ``engine``'s pool, handed back after.
 
-    The pool's own calls run in SQLAlchemy's greenlet (handing back an
-    overflow connection closes it, which awaits the driver).
+    The pool's own calls run in SQLAlchemy's greenlet when they may await
+    (opening, replacing or waiting for a connection; handing back an
+    overflow connection closes it); an idle connection fit for use is taken
+    without it (:meth:`~ads_infra.database.pool.CountingQueuePool.connect_ready`).
     """
-    fairy = await engine.raw_connection()
+    pool = engine.pool
+    fairy = None
+    if isinstance(pool, CountingQueuePool):
+        fairy = pool.connect_ready() or await pool.connect_queued()
+    if fairy is None:
+        fairy = await engine.raw_connection()
     try:
         result = await fn(fairy.driver_connection)
     except BaseException as exc:
@@ -108,7 +116,6 @@ async def on_driver(engine: AsyncEngine, fn: Callable[[Any], Awaitable[T]]) -> T
         else:
             await greenlet_spawn(fairy.invalidate)  # its state is unknown: never reuse it
         raise
-    pool = engine.pool
     overflow = getattr(pool, "overflow", None)
     if callable(overflow) and overflow() <= 0:
         # Back into a queue that has room, from a connection on which the
