@@ -112,6 +112,10 @@ class MemoryCacheStrategy(CacheStrategy):
         # index is pruned, which keeps it within a few times max_size.
         self._tags: dict[str, set[str]] = {}
         self._tag_members = 0
+        # The next prune's threshold: twice what the last one kept, so that keys
+        # carrying several tags (live members alone past the floor) do not make
+        # every tagged write walk the whole index.
+        self._prune_at = self._prune_floor()
 
     @staticmethod
     def _default_codec(config: CacheConfig) -> Codec:
@@ -164,7 +168,7 @@ class MemoryCacheStrategy(CacheStrategy):
             before = len(members)
             members.update(key for key, _ in items)
             self._tag_members += len(members) - before
-        if self._tag_members > 2 * self.max_size + 1024:
+        if self._tag_members > self._prune_at:
             self._prune_tags()
 
     def remove_tagged(self, tags: Sequence[str]) -> tuple[int, list[str]]:
@@ -187,6 +191,10 @@ class MemoryCacheStrategy(CacheStrategy):
             else:
                 del self._tags[tag]
         self._tag_members = sum(len(members) for members in self._tags.values())
+        self._prune_at = max(self._prune_floor(), 2 * self._tag_members)
+
+    def _prune_floor(self) -> int:
+        return 2 * self.max_size + 1024
 
     def remove(self, keys: Iterable[str]) -> int:
         pop, removed = self._entries.pop, 0
@@ -212,6 +220,7 @@ class MemoryCacheStrategy(CacheStrategy):
         self._entries.clear()
         self._tags.clear()
         self._tag_members = 0
+        self._prune_at = self._prune_floor()
 
     def hot_paths(self, stats: CacheStats, default_ttl: float) -> tuple[MemoryGet, MemorySet]:
         """``CacheManager.get`` and ``set`` on this store, counting into ``stats``.
