@@ -10,6 +10,7 @@ coroutines :meth:`MemoryCacheStrategy.hot_paths` builds for it.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from time import monotonic
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -202,6 +203,11 @@ class MemoryCacheStrategy(CacheStrategy):
             if pop(key, None) is not None:
                 removed += 1
         return removed
+
+    def remove_except(self, kept: AbstractSet[str]) -> int:
+        """Delete every entry whose key is not in ``kept``; how many went."""
+        keys = self._entries.keys()  # LRU is not iterable: keys() is its snapshot
+        return self.remove([key for key in keys if key not in kept])
 
     def remove_matching(self, prefix: str, pattern: str) -> int:
         match = compile_glob(pattern).match
