@@ -105,22 +105,34 @@ class EtcdClient:
                 # when the URL holds credentials: that one is a request already.
                 await client.connect()
             except (aetcd_errors.ClientError, OSError, TimeoutError) as exc:
-                raise await self._failed(exc) from None
+                raise await self._failed(exc, client) from None
         return self._client
 
-    async def _failed(self, exc: BaseException) -> DiscoveryError:
-        """Note the failure, move to the next endpoint, and the error to raise."""
+    async def _failed(self, exc: BaseException, failed: Any) -> DiscoveryError:
+        """Note the failure of ``failed`` (a connection), move to the next endpoint, and
+        the error to raise.
+
+        Several callers share the connection (two watches, the keep-alive) and
+        each sees it fail: only the first moves on. The others' connection is
+        already replaced, and moving again would skip (with two endpoints: go
+        back to) an endpoint, or close the connection another caller just made.
+        """
+        if failed is not self._client:
+            problem = self.problem or f"{mask_url(self.endpoint)}: {_reason(exc)}"
+            return self._error(problem)
         problem = f"{mask_url(self.endpoint)}: {_reason(exc)}"
         self.problem = problem
         if self.down_since is None:
             self.down_since = time.time()
             logger.warning("etcd unreachable: %s", problem)
             self._tell(False)
-        client, self._client = self._client, None
+        self._client = None
         self._index = (self._index + 1) % len(self.endpoints)
-        if client is not None:
-            with contextlib.suppress(Exception):
-                await client.close()
+        with contextlib.suppress(Exception):
+            await failed.close()
+        return self._error(problem)
+
+    def _error(self, problem: str) -> DiscoveryError:
         return DiscoveryError(
             f"etcd: {problem}; check that etcd runs at ADS_ETCD_URL "
             f"({', '.join(mask_url(e) for e in self.endpoints)})"
@@ -138,7 +150,7 @@ class EtcdClient:
         try:
             result = await getattr(client, method)(*args, **kwargs)
         except (aetcd_errors.ClientError, OSError, TimeoutError) as exc:
-            raise await self._failed(exc) from None
+            raise await self._failed(exc, client) from None
         self._ok()
         return result
 
@@ -213,7 +225,7 @@ class EtcdClient:
                 except (aetcd_errors.ClientError, OSError, TimeoutError) as exc:
                     if isinstance(exc, aetcd_errors.RevisionCompactedError):
                         raise
-                    raise await self._failed(exc) from None
+                    raise await self._failed(exc, client) from None
                 self._ok()
                 delay = _FIRST_RETRY
                 if on_live is not None:
@@ -231,7 +243,7 @@ class EtcdClient:
                 except aetcd_errors.RevisionCompactedError:
                     raise
                 except (aetcd_errors.ClientError, OSError, TimeoutError) as exc:
-                    raise await self._failed(exc) from None
+                    raise await self._failed(exc, client) from None
                 finally:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(watch.cancel(), self.timeout)
