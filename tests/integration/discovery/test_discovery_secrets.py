@@ -61,3 +61,26 @@ async def test_a_service_status_shows_no_instance_password(etcd_server: EtcdServ
     assert len(status["instances"]) == 1
     assert SECRET not in repr(status)
     assert "127.0.0.1:9" in repr(status)
+
+
+async def test_a_value_that_is_no_url_is_not_an_instance_and_is_reported(
+    etcd_server: EtcdServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A key written by hand (etcdctl) without a scheme would get every call sent to it
+    failing with aiohttp's InvalidURL; it is left out, with a warning naming the key."""
+    config = DiscoveryConfig(backend="etcd", etcd_url=etcd_server.url)  # type: ignore[arg-type]
+    writer = EtcdClient([etcd_server.url])
+    try:
+        await writer.put(f"{config.key_prefix}copywriter/good", "http://127.0.0.1:9/")
+        await writer.put(f"{config.key_prefix}copywriter/bad", f"svc:{SECRET}@10.0.0.5:8080")
+    finally:
+        await writer.close()
+    with caplog.at_level(logging.WARNING, logger="ads_infra"):
+        async with EtcdDiscovery(config) as discovery:
+            found = await discovery.resolve("copywriter")
+            await eventually(lambda: bool(found.instances))
+            assert found.urls == ["http://127.0.0.1:9"]
+            health = await discovery.health_check()
+    assert health.healthy
+    assert f"{config.key_prefix}copywriter/bad" in caplog.text
+    assert SECRET not in caplog.text
