@@ -155,17 +155,39 @@ class DnsDiscovery(ServiceDiscovery):
                 addresses.setdefault(owner, []).extend(r.address for r in rrset)
                 ttl = min(ttl, float(rrset.ttl))
         found: list[Instance] = []
+        failed: dict[str, Exception] = {}
         for record in records:
             if record.priority != best:
                 continue
             target = record.target.to_text()
             hosts = addresses.get(target)
-            if hosts is None:
-                hosts, host_ttl = await self._addresses(resolver, target)
-                ttl = min(ttl, host_ttl)
-            for host in hosts:
+            if hosts is None and target not in failed:
+                # Asked once per target (one may stand behind several records); a
+                # target that cannot be resolved must not take the others out of use.
+                try:
+                    hosts, host_ttl = await self._addresses(resolver, target)
+                except dns.exception.DNSException as exc:
+                    failed[target] = exc
+                else:
+                    addresses[target] = hosts
+                    ttl = min(ttl, host_ttl)
+            for host in hosts or ():
                 shown = f"[{host}]" if ":" in host else host
                 found.append(Instance(f"{self.config.dns_scheme}://{shown}:{record.port}", target))
+        if failed:
+            target, error = next(iter(failed.items()))
+            if not found:
+                raise error  # nothing resolved: the last known instances stay, marked stale
+            logger.warning(
+                "DNS discovery: %s: %d target(s) not resolved, left out until the next lookup "
+                "(%s: %s: %s)",
+                name,
+                len(failed),
+                target,
+                type(error).__name__,
+                str(error)[:200],
+            )
+            ttl = min(ttl, self.config.dns_min_ttl)  # try them again soon
         return found, ttl
 
     async def _addresses(
