@@ -8,7 +8,8 @@ target's A/AAAA from the answer's additional section, else asked for, so that
 the calls need no further lookup), keeps the records of the lowest priority
 (SRV's rule; weights are not applied: the balancer spreads the calls), and
 asks again when the shortest TTL of the answer runs out. A failed lookup
-keeps the last known instances, marked stale, and is retried sooner.
+keeps the last known instances, marked stale, and is retried sooner; a
+target whose addresses cannot be looked up is left out while others resolve.
 """
 
 from __future__ import annotations
