@@ -165,14 +165,14 @@ class EtcdClient:
     async def get_prefix(self, prefix: str) -> tuple[int, dict[str, str]]:
         """Every key under ``prefix`` with its value, and the revision they are read at."""
         result = await self._call("get_prefix", prefix.encode())
-        values = {kv.key.decode(): kv.value.decode() for kv in result}
+        values = {_key(kv.key): _value(kv.value) for kv in result}
         return int(result.header.revision), values
 
     async def put(self, key: str, value: str, *, lease: int | None = None) -> None:
-        await self._call("put", key.encode(), value.encode(), lease=lease)
+        await self._call("put", _raw(key), value.encode(), lease=lease)
 
     async def delete(self, key: str) -> None:
-        await self._call("delete", key.encode())
+        await self._call("delete", _raw(key))
 
     async def grant(self, ttl: int) -> int:
         """A new lease of ``ttl`` seconds; its id."""
@@ -232,14 +232,14 @@ class EtcdClient:
                     on_live()
                 try:
                     async for event in watch:
-                        key = event.kv.key.decode()
+                        key = _key(event.kv.key)
                         revision = int(event.kv.mod_revision) + 1
                         if event.kind == "DELETE":
                             present.discard(key)
                             yield WatchEvent(key, None, revision - 1)
                         else:
                             present.add(key)
-                            yield WatchEvent(key, event.kv.value.decode(), revision - 1)
+                            yield WatchEvent(key, _value(event.kv.value), revision - 1)
                 except aetcd_errors.RevisionCompactedError:
                     raise
                 except (aetcd_errors.ClientError, OSError, TimeoutError) as exc:
@@ -266,6 +266,23 @@ class EtcdClient:
         present.clear()
         present.update(values)
         return revision, events
+
+
+# Anyone may write under a watched prefix (etcdctl), bytes that are not UTF-8
+# included: decoding must not raise, or one such key would end every watch of
+# the prefix and every read of it. A key keeps its bytes (surrogateescape: the
+# same key, deletable); a value's undecodable bytes become U+FFFD, which no
+# reader takes for a URL or a setting's value, and says so naming the key.
+def _key(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _raw(key: str) -> bytes:
+    return key.encode("utf-8", "surrogateescape")
+
+
+def _value(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
 
 
 def _reason(exc: BaseException) -> str:
