@@ -196,12 +196,22 @@ class DnsDiscovery(ServiceDiscovery):
     ) -> tuple[list[str], float]:
         hosts: list[str] = []
         ttl = self.config.dns_max_ttl
+        failure: dns.exception.DNSException | None = None
         for rdtype in ("A", "AAAA"):
             try:
                 answer = await resolver.resolve(target, rdtype)
             except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
                 continue
+            except dns.exception.DNSException as exc:
+                # One family failing (a resolver answering SERVFAIL to AAAA) leaves
+                # the other's addresses usable; both failing is the target's failure.
+                failure = exc
+                continue
             hosts.extend(r.address for r in answer)
             if answer.rrset is not None:
                 ttl = min(ttl, float(answer.rrset.ttl))
+        if failure is not None:
+            if not hosts:
+                raise failure
+            ttl = min(ttl, self.config.dns_min_ttl)  # ask the failed family again soon
         return hosts, ttl

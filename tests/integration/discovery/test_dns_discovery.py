@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
-from dnslib import RCODE, DNSRecord
+from dnslib import QTYPE, RCODE, DNSRecord
 from dnslib.server import DNSHandler
 
 from ads_infra.core.errors import NoInstancesError
@@ -134,6 +134,34 @@ async def test_a_target_that_cannot_be_resolved_leaves_the_others_in_use(
     server.start()
     try:
         server.zone.set(SRV_NAME, ("a.ads.test", two_instances["A"]), (_OneBrokenTarget.BROKEN, 9))
+        async with DnsDiscovery(_config(server, timeout=0.5)) as discovery:
+            live = await discovery.resolve("ai")
+            assert live.urls == [f"http://127.0.0.1:{two_instances['A']}"]
+    finally:
+        server.stop()
+
+
+class _NoAaaaAnswer(Zone):
+    """A zone that sends no address in the SRV answer and answers SERVFAIL to every
+    AAAA question, as some resolvers in front of IPv4-only zones do."""
+
+    def resolve(self, request: DNSRecord, handler: DNSHandler) -> DNSRecord:
+        if QTYPE[request.q.qtype] == "AAAA":
+            reply = request.reply()
+            reply.header.rcode = RCODE.SERVFAIL
+            return reply
+        reply = super().resolve(request, handler)
+        reply.ar = []
+        return reply
+
+
+async def test_a_target_whose_aaaa_lookup_fails_is_used_by_its_a_records(
+    two_instances: dict[str, int],
+) -> None:
+    server = DnsTestServer(_NoAaaaAnswer(ttl=1))
+    server.start()
+    try:
+        server.zone.set(SRV_NAME, ("a.ads.test", two_instances["A"]))
         async with DnsDiscovery(_config(server, timeout=0.5)) as discovery:
             live = await discovery.resolve("ai")
             assert live.urls == [f"http://127.0.0.1:{two_instances['A']}"]
