@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Set as AbstractSet
 
 from redis.exceptions import (
     BusyLoadingError,
@@ -163,6 +164,10 @@ class FallbackBreaker:
             self._dirty_keys.clear()
             self._dirty_patterns.append("*")
             self._dirty_overflow = True
+
+    def written_during_outage(self) -> AbstractSet[str]:
+        """The keys written or deleted in memory only (empty once too many to track)."""
+        return self._dirty_keys
 
     def mark_dirty_pattern(self, pattern: str) -> None:
         """A pattern was invalidated in memory only: invalidate it on Redis on return."""

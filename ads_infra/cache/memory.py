@@ -10,6 +10,7 @@ coroutines :meth:`MemoryCacheStrategy.hot_paths` builds for it.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from time import monotonic
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -112,6 +113,10 @@ class MemoryCacheStrategy(CacheStrategy):
         # index is pruned, which keeps it within a few times max_size.
         self._tags: dict[str, set[str]] = {}
         self._tag_members = 0
+        # The next prune's threshold: twice what the last one kept, so that keys
+        # carrying several tags (live members alone past the floor) do not make
+        # every tagged write walk the whole index.
+        self._prune_at = self._prune_floor()
 
     @staticmethod
     def _default_codec(config: CacheConfig) -> Codec:
@@ -164,7 +169,7 @@ class MemoryCacheStrategy(CacheStrategy):
             before = len(members)
             members.update(key for key, _ in items)
             self._tag_members += len(members) - before
-        if self._tag_members > 2 * self.max_size + 1024:
+        if self._tag_members > self._prune_at:
             self._prune_tags()
 
     def remove_tagged(self, tags: Sequence[str]) -> tuple[int, list[str]]:
@@ -187,6 +192,10 @@ class MemoryCacheStrategy(CacheStrategy):
             else:
                 del self._tags[tag]
         self._tag_members = sum(len(members) for members in self._tags.values())
+        self._prune_at = max(self._prune_floor(), 2 * self._tag_members)
+
+    def _prune_floor(self) -> int:
+        return 2 * self.max_size + 1024
 
     def remove(self, keys: Iterable[str]) -> int:
         pop, removed = self._entries.pop, 0
@@ -194,6 +203,11 @@ class MemoryCacheStrategy(CacheStrategy):
             if pop(key, None) is not None:
                 removed += 1
         return removed
+
+    def remove_except(self, kept: AbstractSet[str]) -> int:
+        """Delete every entry whose key is not in ``kept``; how many went."""
+        keys = self._entries.keys()  # LRU is not iterable: keys() is its snapshot
+        return self.remove([key for key in keys if key not in kept])
 
     def remove_matching(self, prefix: str, pattern: str) -> int:
         match = compile_glob(pattern).match
@@ -212,6 +226,7 @@ class MemoryCacheStrategy(CacheStrategy):
         self._entries.clear()
         self._tags.clear()
         self._tag_members = 0
+        self._prune_at = self._prune_floor()
 
     def hot_paths(self, stats: CacheStats, default_ttl: float) -> tuple[MemoryGet, MemorySet]:
         """``CacheManager.get`` and ``set`` on this store, counting into ``stats``.

@@ -8,6 +8,7 @@ backend (:mod:`ads_infra.cache.cluster`) builds on :class:`RedisCacheStrategy`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -304,7 +305,18 @@ class RedisCacheStrategy(CacheStrategy):
                 members = await self._bounded(client.spop(tag, batch_size))
                 if not members:
                     break
-                deleted += int(await self._bounded(client.unlink(*members)))
+                try:
+                    deleted += int(await self._bounded(client.unlink(*members)))
+                except BaseException:
+                    # SPOP took them out of the set but they may still be cached: put
+                    # them back (best effort), so invalidating the tag again finds them.
+                    # A set SPOP emptied is gone: recreated, it gets the longest TTL.
+                    with contextlib.suppress(Exception):
+                        async with client.pipeline(transaction=False) as pipe:
+                            pipe.sadd(tag, *members)
+                            pipe.pexpire(tag, MAX_TTL * 1000, nx=True)
+                            await self._bounded(pipe.execute())
+                    raise
                 named.extend(member.decode() for member in members)
                 if len(members) < batch_size:
                     break  # that emptied the set, and Redis deleted it

@@ -187,6 +187,11 @@ class RemoteTier:
                         await self.coherence.keys(named)
                 return removed
         self.stats.fallbacks += 1
+        if self.two_level:
+            # The copies kept from Redis before the outage: only Redis knows which
+            # carry these tags, so none may be served now; what was written
+            # meanwhile (tagged in memory, handled above) stays.
+            self.local.remove_except(self.breaker.written_during_outage())
         for tag in tags:
             self.breaker.mark_dirty_tag(tag)
         return removed

@@ -8,7 +8,8 @@ target's A/AAAA from the answer's additional section, else asked for, so that
 the calls need no further lookup), keeps the records of the lowest priority
 (SRV's rule; weights are not applied: the balancer spreads the calls), and
 asks again when the shortest TTL of the answer runs out. A failed lookup
-keeps the last known instances, marked stale, and is retried sooner.
+keeps the last known instances, marked stale, and is retried sooner; a
+target whose addresses cannot be looked up is left out while others resolve.
 """
 
 from __future__ import annotations
@@ -155,17 +156,39 @@ class DnsDiscovery(ServiceDiscovery):
                 addresses.setdefault(owner, []).extend(r.address for r in rrset)
                 ttl = min(ttl, float(rrset.ttl))
         found: list[Instance] = []
+        failed: dict[str, Exception] = {}
         for record in records:
             if record.priority != best:
                 continue
             target = record.target.to_text()
             hosts = addresses.get(target)
-            if hosts is None:
-                hosts, host_ttl = await self._addresses(resolver, target)
-                ttl = min(ttl, host_ttl)
-            for host in hosts:
+            if hosts is None and target not in failed:
+                # Asked once per target (one may stand behind several records); a
+                # target that cannot be resolved must not take the others out of use.
+                try:
+                    hosts, host_ttl = await self._addresses(resolver, target)
+                except dns.exception.DNSException as exc:
+                    failed[target] = exc
+                else:
+                    addresses[target] = hosts
+                    ttl = min(ttl, host_ttl)
+            for host in hosts or ():
                 shown = f"[{host}]" if ":" in host else host
                 found.append(Instance(f"{self.config.dns_scheme}://{shown}:{record.port}", target))
+        if failed:
+            target, error = next(iter(failed.items()))
+            if not found:
+                raise error  # nothing resolved: the last known instances stay, marked stale
+            logger.warning(
+                "DNS discovery: %s: %d target(s) not resolved, left out until the next lookup "
+                "(%s: %s: %s)",
+                name,
+                len(failed),
+                target,
+                type(error).__name__,
+                str(error)[:200],
+            )
+            ttl = min(ttl, self.config.dns_min_ttl)  # try them again soon
         return found, ttl
 
     async def _addresses(
@@ -173,12 +196,22 @@ class DnsDiscovery(ServiceDiscovery):
     ) -> tuple[list[str], float]:
         hosts: list[str] = []
         ttl = self.config.dns_max_ttl
+        failure: dns.exception.DNSException | None = None
         for rdtype in ("A", "AAAA"):
             try:
                 answer = await resolver.resolve(target, rdtype)
             except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
                 continue
+            except dns.exception.DNSException as exc:
+                # One family failing (a resolver answering SERVFAIL to AAAA) leaves
+                # the other's addresses usable; both failing is the target's failure.
+                failure = exc
+                continue
             hosts.extend(r.address for r in answer)
             if answer.rrset is not None:
                 ttl = min(ttl, float(answer.rrset.ttl))
+        if failure is not None:
+            if not hosts:
+                raise failure
+            ttl = min(ttl, self.config.dns_min_ttl)  # ask the failed family again soon
         return hosts, ttl

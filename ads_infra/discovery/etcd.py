@@ -18,6 +18,7 @@ import logging
 from ads_infra.core.errors import DiscoveryError
 from ads_infra.core.health import HealthStatus
 from ads_infra.core.redact import mask_url
+from ads_infra.core.section import url_problem
 from ads_infra.core.settings import DiscoveryConfig
 from ads_infra.discovery.base import ServiceDiscovery
 from ads_infra.discovery.etcd_client import EtcdClient
@@ -27,6 +28,9 @@ from ads_infra.discovery.registration import Registration
 __all__ = ["EtcdDiscovery"]
 
 logger = logging.getLogger("ads_infra.discovery")
+
+# An instance's base URL; a longer value is something else written under the prefix.
+_MAX_URL = 2048
 
 
 class EtcdDiscovery(ServiceDiscovery):
@@ -94,10 +98,11 @@ class EtcdDiscovery(ServiceDiscovery):
                     if not service:
                         continue
                     urls = self._keys.setdefault(service, {})
-                    if event.value is None:
+                    url = None if event.value is None else self._url(event.key, event.value)
+                    if url is None:
                         urls.pop(event.key, None)
                     else:
-                        urls[event.key] = event.value.strip().rstrip("/")
+                        urls[event.key] = url
                     self._apply(service)
             except Exception:
                 # watch_prefix handles etcd's failures itself; anything else is a bug,
@@ -107,6 +112,33 @@ class EtcdDiscovery(ServiceDiscovery):
                 await asyncio.sleep(self.config.timeout)
             finally:
                 await events.aclose()
+
+    def _url(self, key: str, value: str) -> str | None:
+        """The instance URL ``key`` holds, or None (logged) when it is none.
+
+        Registration writes checked URLs, but anyone may write under the
+        prefix (etcdctl): a value without a scheme would make every call sent
+        to it fail with an error naming no key.
+        """
+        url = value.strip().rstrip("/")
+        problem = (
+            f"is longer than {_MAX_URL} characters"
+            if len(url) > _MAX_URL
+            else url_problem(url, ("http", "https"))
+        )
+        if problem is None:
+            return url
+        shown = mask_url(url if len(url) <= 60 else url[:57] + "...")
+        if "://" not in shown and "@" in shown:  # no scheme: mask_url cannot find a password
+            shown = "***@" + shown.rpartition("@")[2]
+        logger.warning(
+            "etcd discovery: %s holds %r, which %s; not an instance (write its base URL, "
+            "e.g. http://10.0.0.5:8080)",
+            ascii(key[:200]),
+            shown,
+            problem,
+        )
+        return None
 
     def _live(self) -> None:
         """The watch is established: every set is current."""
@@ -143,10 +175,11 @@ class EtcdDiscovery(ServiceDiscovery):
                 pass  # client.problem says why; the report below carries it
             else:
                 self._keys.clear()
-                for key, url in values.items():
+                for key, value in values.items():
                     service = key[len(self.config.key_prefix) :].partition("/")[0]
-                    if service:
-                        self._keys.setdefault(service, {})[key] = url.strip().rstrip("/")
+                    url = self._url(key, value)
+                    if service and url is not None:
+                        self._keys.setdefault(service, {})[key] = url
                 for service in self._keys:
                     self._apply(service)
         return await super().health_check()

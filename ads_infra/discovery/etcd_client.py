@@ -105,22 +105,34 @@ class EtcdClient:
                 # when the URL holds credentials: that one is a request already.
                 await client.connect()
             except (aetcd_errors.ClientError, OSError, TimeoutError) as exc:
-                raise await self._failed(exc) from None
+                raise await self._failed(exc, client) from None
         return self._client
 
-    async def _failed(self, exc: BaseException) -> DiscoveryError:
-        """Note the failure, move to the next endpoint, and the error to raise."""
+    async def _failed(self, exc: BaseException, failed: Any) -> DiscoveryError:
+        """Note the failure of ``failed`` (a connection), move to the next endpoint, and
+        the error to raise.
+
+        Several callers share the connection (two watches, the keep-alive) and
+        each sees it fail: only the first moves on. The others' connection is
+        already replaced, and moving again would skip (with two endpoints: go
+        back to) an endpoint, or close the connection another caller just made.
+        """
+        if failed is not self._client:
+            problem = self.problem or f"{mask_url(self.endpoint)}: {_reason(exc)}"
+            return self._error(problem)
         problem = f"{mask_url(self.endpoint)}: {_reason(exc)}"
         self.problem = problem
         if self.down_since is None:
             self.down_since = time.time()
             logger.warning("etcd unreachable: %s", problem)
             self._tell(False)
-        client, self._client = self._client, None
+        self._client = None
         self._index = (self._index + 1) % len(self.endpoints)
-        if client is not None:
-            with contextlib.suppress(Exception):
-                await client.close()
+        with contextlib.suppress(Exception):
+            await failed.close()
+        return self._error(problem)
+
+    def _error(self, problem: str) -> DiscoveryError:
         return DiscoveryError(
             f"etcd: {problem}; check that etcd runs at ADS_ETCD_URL "
             f"({', '.join(mask_url(e) for e in self.endpoints)})"
@@ -138,7 +150,7 @@ class EtcdClient:
         try:
             result = await getattr(client, method)(*args, **kwargs)
         except (aetcd_errors.ClientError, OSError, TimeoutError) as exc:
-            raise await self._failed(exc) from None
+            raise await self._failed(exc, client) from None
         self._ok()
         return result
 
@@ -153,14 +165,14 @@ class EtcdClient:
     async def get_prefix(self, prefix: str) -> tuple[int, dict[str, str]]:
         """Every key under ``prefix`` with its value, and the revision they are read at."""
         result = await self._call("get_prefix", prefix.encode())
-        values = {kv.key.decode(): kv.value.decode() for kv in result}
+        values = {_key(kv.key): _value(kv.value) for kv in result}
         return int(result.header.revision), values
 
     async def put(self, key: str, value: str, *, lease: int | None = None) -> None:
-        await self._call("put", key.encode(), value.encode(), lease=lease)
+        await self._call("put", _raw(key), value.encode(), lease=lease)
 
     async def delete(self, key: str) -> None:
-        await self._call("delete", key.encode())
+        await self._call("delete", _raw(key))
 
     async def grant(self, ttl: int) -> int:
         """A new lease of ``ttl`` seconds; its id."""
@@ -213,25 +225,25 @@ class EtcdClient:
                 except (aetcd_errors.ClientError, OSError, TimeoutError) as exc:
                     if isinstance(exc, aetcd_errors.RevisionCompactedError):
                         raise
-                    raise await self._failed(exc) from None
+                    raise await self._failed(exc, client) from None
                 self._ok()
                 delay = _FIRST_RETRY
                 if on_live is not None:
                     on_live()
                 try:
                     async for event in watch:
-                        key = event.kv.key.decode()
+                        key = _key(event.kv.key)
                         revision = int(event.kv.mod_revision) + 1
                         if event.kind == "DELETE":
                             present.discard(key)
                             yield WatchEvent(key, None, revision - 1)
                         else:
                             present.add(key)
-                            yield WatchEvent(key, event.kv.value.decode(), revision - 1)
+                            yield WatchEvent(key, _value(event.kv.value), revision - 1)
                 except aetcd_errors.RevisionCompactedError:
                     raise
                 except (aetcd_errors.ClientError, OSError, TimeoutError) as exc:
-                    raise await self._failed(exc) from None
+                    raise await self._failed(exc, client) from None
                 finally:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(watch.cancel(), self.timeout)
@@ -254,6 +266,23 @@ class EtcdClient:
         present.clear()
         present.update(values)
         return revision, events
+
+
+# Anyone may write under a watched prefix (etcdctl), bytes that are not UTF-8
+# included: decoding must not raise, or one such key would end every watch of
+# the prefix and every read of it. A key keeps its bytes (surrogateescape: the
+# same key, deletable); a value's undecodable bytes become U+FFFD, which no
+# reader takes for a URL or a setting's value, and says so naming the key.
+def _key(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _raw(key: str) -> bytes:
+    return key.encode("utf-8", "surrogateescape")
+
+
+def _value(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
 
 
 def _reason(exc: BaseException) -> str:

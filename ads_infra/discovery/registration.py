@@ -18,6 +18,7 @@ import os
 import socket
 
 from ads_infra.core.errors import DiscoveryError
+from ads_infra.core.redact import mask_url
 from ads_infra.discovery.etcd_client import EtcdClient
 
 __all__ = ["Registration"]
@@ -56,7 +57,9 @@ class Registration:
             await self.client.put(key, url, lease=lease)
             keys.append(key)
         self.lease, self.keys = lease, keys
-        logger.info("registered %s under lease %x (ttl %d s)", self.entries, lease, self.ttl)
+        # A URL may carry user:password@; the log shows it masked, as everywhere else.
+        shown = ", ".join(f"{service}={mask_url(url)}" for service, url in self.entries)
+        logger.info("registered %s under lease %x (ttl %d s)", shown, lease, self.ttl)
 
     async def _keep_alive(self) -> None:
         interval = self.ttl / 3

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
+from ads_infra.core.redact import mask_url
 from ads_infra.core.settings import LoadBalancing
 from ads_infra.discovery.instances import InstanceSet
 from ads_infra.external_services.breaker import REJECTED, CircuitBreaker, CircuitState
@@ -38,7 +39,8 @@ class Member:
 
     def describe(self) -> dict[str, object]:
         return {
-            "url": self.url,
+            # The URL comes from the discovery backend and may carry user:password@.
+            "url": mask_url(self.url),
             "state": self.breaker.state.label,
             "outstanding": self.outstanding,
             "calls": self.calls,

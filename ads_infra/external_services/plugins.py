@@ -12,6 +12,7 @@ retries, breaker, status, health and metrics.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any, Self
 
@@ -70,9 +71,21 @@ class PluginServices(Mapping[str, ManagedService]):
         return f"PluginServices({', '.join(self._services) or 'none'})"
 
     async def start(self) -> None:
-        """Start each service (register its upstreams with the manager), in order."""
-        for service in self._services.values():
-            await service.start()
+        """Start each service (register its upstreams with the manager), in order.
+
+        If one fails, those already started are closed before the error is
+        raised: the container closes only what started, and this did not.
+        """
+        started: list[ManagedService] = []
+        try:
+            for service in self._services.values():
+                await service.start()
+                started.append(service)
+        except BaseException:
+            for service in reversed(started):
+                with contextlib.suppress(Exception):  # the start's error is the one to see
+                    await service.close()
+            raise
 
     async def close(self) -> None:
         """Close each service, last started first; every one is closed even if one fails."""

@@ -62,3 +62,25 @@ async def test_purge_forgets_tags() -> None:
     await cache.set("k", 2)
     assert await cache.invalidate_tags("t") == 0
     assert await cache.get("k") == 2
+
+
+async def test_the_tag_index_is_not_pruned_on_every_write_when_keys_carry_several_tags() -> None:
+    """Three tags a key: the live members alone pass twice max_size, and each prune
+    walks the whole index; it must run once in a while, not on every tagged write."""
+    strategy = MemoryCacheStrategy(CacheConfig(max_size=1000))
+    cache = CacheManager(strategy=strategy)
+    prunes = 0
+    prune = strategy._prune_tags
+
+    def counted() -> None:
+        nonlocal prunes
+        prunes += 1
+        prune()
+
+    strategy._prune_tags = counted  # type: ignore[method-assign]
+    for i in range(5000):
+        await cache.set(f"k{i}", i, tags=[f"user:{i}", f"campaign:{i % 7}", f"kind:{i % 3}"])
+    assert prunes < 50
+    assert strategy._tag_members <= 4 * 3 * 1000 + 1024  # still bounded
+    removed = sum([await cache.invalidate_tags(f"kind:{k}") for k in range(3)])
+    assert removed == 1000 and len(strategy) == 0

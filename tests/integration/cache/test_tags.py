@@ -12,6 +12,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from ads_infra.cache import CacheConfig, CacheManager, CacheType
 from ads_infra.coordination import Coordinator
+from ads_infra.core.errors import CacheError
 from ads_infra.core.settings import CoordinationConfig
 from tests.redis_server import RedisServer
 
@@ -174,6 +175,57 @@ async def test_a_tag_invalidated_during_an_outage_is_invalidated_on_return(
         assert await cache.get("ad:1") is None  # never the value tagged before the outage
         assert await raw.get("ads:ad:1") is None
         assert await cache.get("ad:2") == 2
+    finally:
+        await cache.close()
+        await raw.aclose()
+
+
+async def test_a_tag_whose_delete_failed_midway_still_finds_its_keys(
+    private_redis: RedisServer,
+) -> None:
+    """SPOP took the members out of the set, then the UNLINK failed: the keys are
+    still cached, so invalidating the tag again must still find them."""
+    raw = Redis.from_url(private_redis.url)
+    cache = _manager(private_redis.url, "ads", fallback_enabled=False)
+    try:
+        await cache.set("ad:1", 1, tags=["user:1"])
+        # The server refuses UNLINK (as a dropped connection would fail it) after SPOP.
+        await raw.execute_command("ACL", "SETUSER", "default", "-unlink")
+        try:
+            with pytest.raises(CacheError, match="invalidate_tags"):
+                await cache.invalidate_tags("user:1")
+        finally:
+            await raw.execute_command("ACL", "SETUSER", "default", "+unlink")
+        assert await cache.invalidate_tags("user:1") == 1
+        assert await cache.get("ad:1") is None
+    finally:
+        await cache.close()
+        await raw.aclose()
+
+
+async def test_a_two_level_copy_is_dropped_by_a_tag_invalidated_during_an_outage(
+    private_redis: RedisServer,
+) -> None:
+    """The copy this process keeps of a key tagged before the outage is served from
+    memory during it: invalidating its tag then must drop that copy too."""
+    raw = Redis.from_url(private_redis.url)
+    cache = _manager(
+        private_redis.url,
+        "ads",
+        two_level=True,
+        local_ttl=60,
+        socket_timeout=0.2,
+        fallback_probe_interval=0.1,
+        fallback_probe_max_interval=0.3,
+    )
+    try:
+        await cache.set("ad:1", 1, tags=["user:1"])
+        assert await cache.get("ad:1") == 1  # a copy in memory too
+        await raw.execute_command("CLIENT", "PAUSE", "1200", "ALL")
+        await cache.set("ad:2", 2)  # times out: the outage begins
+        assert cache.in_fallback
+        await cache.invalidate_tags("user:1")
+        assert await cache.get("ad:1") is None
     finally:
         await cache.close()
         await raw.aclose()

@@ -11,12 +11,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
+from dnslib import QTYPE, RCODE, DNSRecord
+from dnslib.server import DNSHandler
 
 from ads_infra.core.errors import NoInstancesError
 from ads_infra.core.settings import DiscoveryConfig
 from ads_infra.discovery import DnsDiscovery
 from ads_infra.external_services import ExternalServiceConfig, ExternalServiceManager
-from tests.dns_server import DnsTestServer, dns_server  # noqa: F401  (fixture)
+from tests.dns_server import DnsTestServer, Zone, dns_server  # noqa: F401  (fixture)
 from tests.integration.discovery.conftest import eventually
 
 SRV_NAME = "_ai._tcp.ads.test"
@@ -106,3 +108,62 @@ async def test_an_unreachable_dns_server_keeps_the_last_known_instances(
         health = await discovery.health_check()
         assert not health.healthy
         assert "serving last known instances since" in health.detail
+
+
+class _OneBrokenTarget(Zone):
+    """A zone whose target ``broken.ads.test`` has no address in the SRV answer and
+    whose own lookups fail (SERVFAIL), as a half-configured DNS would have it."""
+
+    BROKEN = "broken.ads.test."
+
+    def resolve(self, request: DNSRecord, handler: DNSHandler) -> DNSRecord:
+        if str(request.q.qname) == self.BROKEN:
+            reply = request.reply()
+            reply.header.rcode = RCODE.SERVFAIL
+            return reply
+        reply = super().resolve(request, handler)
+        reply.ar = [rr for rr in reply.ar if str(rr.rname) != self.BROKEN]
+        return reply
+
+
+async def test_a_target_that_cannot_be_resolved_leaves_the_others_in_use(
+    two_instances: dict[str, int],
+) -> None:
+    """One SRV target whose address lookup fails must not take the others out of use."""
+    server = DnsTestServer(_OneBrokenTarget(ttl=1))
+    server.start()
+    try:
+        server.zone.set(SRV_NAME, ("a.ads.test", two_instances["A"]), (_OneBrokenTarget.BROKEN, 9))
+        async with DnsDiscovery(_config(server, timeout=0.5)) as discovery:
+            live = await discovery.resolve("ai")
+            assert live.urls == [f"http://127.0.0.1:{two_instances['A']}"]
+    finally:
+        server.stop()
+
+
+class _NoAaaaAnswer(Zone):
+    """A zone that sends no address in the SRV answer and answers SERVFAIL to every
+    AAAA question, as some resolvers in front of IPv4-only zones do."""
+
+    def resolve(self, request: DNSRecord, handler: DNSHandler) -> DNSRecord:
+        if QTYPE[request.q.qtype] == "AAAA":
+            reply = request.reply()
+            reply.header.rcode = RCODE.SERVFAIL
+            return reply
+        reply = super().resolve(request, handler)
+        reply.ar = []
+        return reply
+
+
+async def test_a_target_whose_aaaa_lookup_fails_is_used_by_its_a_records(
+    two_instances: dict[str, int],
+) -> None:
+    server = DnsTestServer(_NoAaaaAnswer(ttl=1))
+    server.start()
+    try:
+        server.zone.set(SRV_NAME, ("a.ads.test", two_instances["A"]))
+        async with DnsDiscovery(_config(server, timeout=0.5)) as discovery:
+            live = await discovery.resolve("ai")
+            assert live.urls == [f"http://127.0.0.1:{two_instances['A']}"]
+    finally:
+        server.stop()

@@ -7,6 +7,7 @@ imports its module, and the managers run on the strategy it names.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -264,3 +265,56 @@ def test_a_group_with_no_plugin_says_none_is_installed() -> None:
         error.reason == "unknown value 'x'; allowed: a, b (no plugin installed in group "
         "ads_infra.no_such_group)"
     )
+
+
+TICKER_PLUGIN = """
+import asyncio
+
+from ads_infra.external_services.service import ManagedService
+
+class Ticker(ManagedService):
+    task = None
+
+    async def start(self):
+        await super().start()
+        type(self).task = asyncio.create_task(asyncio.sleep(3600))
+
+    async def close(self):
+        if type(self).task is not None:
+            type(self).task.cancel()
+"""
+
+BROKEN_PLUGIN = """
+from ads_infra.external_services.service import ManagedService
+
+class Broken(ManagedService):
+    async def start(self):
+        raise RuntimeError("cannot start")
+"""
+
+
+async def test_services_started_before_one_that_fails_to_start_are_closed(
+    install_plugin: InstallPlugin,
+) -> None:
+    """The container closes only what started: a failed start must close what it opened."""
+    install_plugin(
+        "ticker-service",
+        {plugins.SERVICES_GROUP: {"ticker": "ticker_service:Ticker"}},
+        {"ticker_service": TICKER_PLUGIN},
+    )
+    install_plugin(
+        "broken-service",
+        {plugins.SERVICES_GROUP: {"broken": "broken_service:Broken"}},
+        {"broken_service": BROKEN_PLUGIN},
+    )
+    settings = Settings.from_dict({"services": {"plugins": {"ticker": {}, "broken": {}}}})
+    async with ExternalServiceManager(settings.services.http) as manager:
+        services = PluginServices(manager, settings.services.plugins)
+        assert list(services) == ["ticker", "broken"]
+        with pytest.raises(RuntimeError, match="cannot start"):
+            await services.start()
+        ticker = type(services["ticker"])
+        task = ticker.task  # type: ignore[attr-defined]
+        assert task is not None
+        await asyncio.sleep(0)
+        assert task.cancelled()
