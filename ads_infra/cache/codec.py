@@ -141,7 +141,7 @@ class Codec:
                 f"serializer ({exc}); cache JSON-compatible values (dict, list, str, "
                 "numbers, bool, None) or choose another cache.serializer"
             ) from None
-        if self.serializer == "json" and b"null" in data:
+        if self.serializer == "json" and data.rfind(b"null") >= 0:  # see MemoryCacheStrategy
             refuse_non_finite(value)  # orjson writes NaN and infinities as null
         threshold = self.compression_threshold
         if threshold is not None and len(data) > threshold:
