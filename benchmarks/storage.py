@@ -190,8 +190,8 @@ async def _local(quick: bool) -> list[Measurement]:
                 row(
                     AREA, f"local save {label}", saves["ours"], "to_thread(write+fsync+rename)",
                     saves["raw"], peers={"aiofiles": saves["aiofiles"]}, target=LOCAL_TARGET,
-                    note="compression and encryption off; ours also validates, hashes (sha256) "
-                    "and writes its metadata (an xattr, fsynced with the data)",
+                    note="compression and encryption off; ours also validates, hashes (sha256, "
+                    "xxh3) and writes its metadata (an xattr, fsynced with the data)",
                 )
             )  # fmt: skip
             # This size's files on both sides (the store also holds the smaller ones).
@@ -210,7 +210,7 @@ async def _local(quick: bool) -> list[Measurement]:
                 row(
                     AREA, f"local read {label}", reads["ours"], "to_thread(open+read)",
                     reads["raw"], peers={"aiofiles": reads["aiofiles"]}, target=LOCAL_TARGET,
-                    note="ours also reads its metadata (the xattr) and verifies size and sha256",
+                    note="ours also reads its metadata (the xattr) and verifies size and xxh3-128",
                 )
             )  # fmt: skip
             for folder in (thread_dir, peer_dir):  # the next size starts from empty folders

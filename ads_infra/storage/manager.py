@@ -4,7 +4,8 @@ It decides what a file becomes before a backend sees a byte: the caller's name
 is cleaned and kept only as metadata (the stored name is random), the
 extension must be allowed and match the content, the size limit holds while a
 stream arrives, and the content is hashed, gzip-compressed when that can help,
-and encrypted when configured. Reads reverse that and verify size and sha256.
+and encrypted when configured. Reads reverse that and verify the size and a checksum
+(xxh3-128, or the sha256 of files written before it was recorded: codec.py says why).
 """
 
 from __future__ import annotations
@@ -331,7 +332,7 @@ class FileStorageManager:
         )
 
     async def get_file(self, filename: str) -> bytes:
-        """The file's content, verified against its size and sha256 (IntegrityCheckError)."""
+        """The file's content, verified against its size and checksum (IntegrityCheckError)."""
         key = validate_key(filename)
         info, stored = await self.strategy.get_with_info(key)
         self._check_not_orphaned(key, info, stored)
