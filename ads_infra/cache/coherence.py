@@ -23,6 +23,9 @@ __all__ = ["Coherence"]
 logger = logging.getLogger("ads_infra.cache.manager")
 
 _SEP = "\x00"  # between keys in one announcement: never part of a key we write
+# Keys per announcement: a million-key delete in one message would pass Redis's
+# pub/sub output-buffer limit (32 MB by default) and disconnect every subscriber.
+MAX_KEYS_PER_MESSAGE = 1000
 
 
 class Coherence:
@@ -49,7 +52,8 @@ class Coherence:
         bus.on_reset(self.drop_all)
 
     async def keys(self, full: Sequence[str]) -> None:
-        await self._send("k" + _SEP.join(full))
+        for start in range(0, len(full), MAX_KEYS_PER_MESSAGE):
+            await self._send("k" + _SEP.join(full[start : start + MAX_KEYS_PER_MESSAGE]))
 
     async def pattern(self, pattern: str) -> None:
         await self._send("p" + pattern)

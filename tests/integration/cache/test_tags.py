@@ -147,6 +147,64 @@ async def test_two_level_copies_in_other_processes_are_dropped(
             await fleet.close()
 
 
+async def test_a_large_invalidation_is_announced_in_bounded_messages(
+    redis_url: str, namespace: str, raw: Redis
+) -> None:
+    """2,500 keys go out as several announcements (a million in one would pass Redis's
+    pub/sub buffer limit and disconnect the fleet), and the other process drops them all."""
+    from ads_infra.cache.coherence import MAX_KEYS_PER_MESSAGE
+
+    fleets = [
+        Coordinator(
+            CoordinationConfig(
+                backend="redis",  # type: ignore[arg-type]
+                redis_url=redis_url,
+                key_prefix=f"{namespace}:coord",
+            )
+        )
+        for _ in range(2)
+    ]
+    config = CacheConfig(
+        cache_type=CacheType.REDIS,
+        redis_url=redis_url,
+        namespace=namespace,
+        two_level=True,
+        local_ttl=60,
+    )
+    caches = [CacheManager(config, fleet=fleet) for fleet in fleets]
+    listener = raw.pubsub()
+    await listener.subscribe(fleets[0].invalidation_channel)
+    for fleet in fleets:
+        await fleet.start()
+    for cache in caches:
+        await cache.start()
+    try:
+        await asyncio.sleep(0.5)  # the bus subscribes
+        writer, reader = caches
+        keys = {f"ad:{i}": i for i in range(2_500)}
+        await writer.set_many(keys, tags=["user:1"])
+        assert len(await reader.get_many(list(keys))) == 2_500  # local copies now
+        while await listener.get_message(timeout=0.2) is not None:
+            pass  # what set_many announced
+        assert await writer.invalidate_tags("user:1") == 2_500
+        sizes = []
+        while (message := await listener.get_message(timeout=1.0)) is not None:
+            if message["type"] == "message":
+                sizes.append(message["data"].count(b"\x00") + 1)
+        assert len(sizes) >= 3 and max(sizes) <= MAX_KEYS_PER_MESSAGE + 1, sizes
+        for _ in range(100):
+            if not await reader.get_many(list(keys)):
+                break
+            await asyncio.sleep(0.05)
+        assert await reader.get_many(list(keys)) == {}
+    finally:
+        await listener.aclose()
+        for cache in caches:
+            await cache.close()
+        for fleet in fleets:
+            await fleet.close()
+
+
 async def test_a_tag_invalidated_during_an_outage_is_invalidated_on_return(
     private_redis: RedisServer,
 ) -> None:
