@@ -101,10 +101,11 @@ async def test_tags_on_redis_cluster(redis_cluster_url: str, namespace: str) -> 
         await raw.aclose()
 
 
-async def test_two_level_copies_in_other_processes_are_dropped(
-    redis_url: str, namespace: str, raw: Redis
-) -> None:
-    """Two managers on one fleet link: a tag invalidated by one drops the other's copies."""
+@pytest.fixture
+async def two_processes(
+    redis_url: str, namespace: str
+) -> AsyncIterator[tuple[CacheManager, CacheManager, str]]:
+    """A writer and a reader in two-level mode on one fleet link, and its invalidation channel."""
     fleets = [
         Coordinator(
             CoordinationConfig(
@@ -129,17 +130,7 @@ async def test_two_level_copies_in_other_processes_are_dropped(
         await cache.start()
     try:
         await asyncio.sleep(0.5)  # the bus subscribes
-        writer, reader = caches
-        await writer.set("ad:1", 1, tags=["user:1"])
-        assert await reader.get("ad:1") == 1  # now a local copy in the reader
-        await raw.set(f"{namespace}:ad:1", b"1")  # invisible to the reader's copy...
-        assert await writer.invalidate_tags("user:1") == 1
-        for _ in range(100):  # ...until the announcement arrives
-            if await reader.get("ad:1") is None:
-                break
-            await asyncio.sleep(0.02)
-        assert await reader.get("ad:1") is None
-        assert await writer.get("ad:1") is None  # its own copy went at once
+        yield caches[0], caches[1], fleets[0].invalidation_channel
     finally:
         for cache in caches:
             await cache.close()
@@ -147,45 +138,39 @@ async def test_two_level_copies_in_other_processes_are_dropped(
             await fleet.close()
 
 
+async def test_two_level_copies_in_other_processes_are_dropped(
+    two_processes: tuple[CacheManager, CacheManager, str], namespace: str, raw: Redis
+) -> None:
+    """Two managers on one fleet link: a tag invalidated by one drops the other's copies."""
+    writer, reader, _ = two_processes
+    await writer.set("ad:1", 1, tags=["user:1"])
+    assert await reader.get("ad:1") == 1  # now a local copy in the reader
+    await raw.set(f"{namespace}:ad:1", b"1")  # invisible to the reader's copy...
+    assert await writer.invalidate_tags("user:1") == 1
+    for _ in range(100):  # ...until the announcement arrives
+        if await reader.get("ad:1") is None:
+            break
+        await asyncio.sleep(0.02)
+    assert await reader.get("ad:1") is None
+    assert await writer.get("ad:1") is None  # its own copy went at once
+
+
 async def test_a_large_invalidation_is_announced_in_bounded_messages(
-    redis_url: str, namespace: str, raw: Redis
+    two_processes: tuple[CacheManager, CacheManager, str], raw: Redis
 ) -> None:
     """2,500 keys go out as several announcements (a million in one would pass Redis's
     pub/sub buffer limit and disconnect the fleet), and the other process drops them all."""
     from ads_infra.cache.coherence import MAX_KEYS_PER_MESSAGE
 
-    fleets = [
-        Coordinator(
-            CoordinationConfig(
-                backend="redis",  # type: ignore[arg-type]
-                redis_url=redis_url,
-                key_prefix=f"{namespace}:coord",
-            )
-        )
-        for _ in range(2)
-    ]
-    config = CacheConfig(
-        cache_type=CacheType.REDIS,
-        redis_url=redis_url,
-        namespace=namespace,
-        two_level=True,
-        local_ttl=60,
-    )
-    caches = [CacheManager(config, fleet=fleet) for fleet in fleets]
+    writer, reader, channel = two_processes
     listener = raw.pubsub()
-    await listener.subscribe(fleets[0].invalidation_channel)
-    for fleet in fleets:
-        await fleet.start()
-    for cache in caches:
-        await cache.start()
+    await listener.subscribe(channel)
     try:
-        await asyncio.sleep(0.5)  # the bus subscribes
-        writer, reader = caches
         keys = {f"ad:{i}": i for i in range(2_500)}
         await writer.set_many(keys, tags=["user:1"])
         assert len(await reader.get_many(list(keys))) == 2_500  # local copies now
         while await listener.get_message(timeout=0.2) is not None:
-            pass  # what set_many announced
+            pass  # the subscription's confirmation and what set_many announced
         assert await writer.invalidate_tags("user:1") == 2_500
         sizes = []
         while (message := await listener.get_message(timeout=1.0)) is not None:
@@ -199,10 +184,6 @@ async def test_a_large_invalidation_is_announced_in_bounded_messages(
         assert await reader.get_many(list(keys)) == {}
     finally:
         await listener.aclose()
-        for cache in caches:
-            await cache.close()
-        for fleet in fleets:
-            await fleet.close()
 
 
 async def test_a_tag_invalidated_during_an_outage_is_invalidated_on_return(
