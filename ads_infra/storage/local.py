@@ -88,6 +88,7 @@ class LocalStorageStrategy(StorageStrategy):
     def __init__(self, config: StorageConfig | None = None) -> None:
         self.config = config or StorageConfig()
         self.root = os.path.abspath(self.config.base_path)
+        self._shards = os.path.join(self.root, "")  # the root with one trailing separator
         self._xattr = self.config.local_metadata == "auto"
         self._sweeper: asyncio.Task[None] | None = None
         self._threads = WorkerThreads("ads-infra storage")
@@ -99,15 +100,15 @@ class LocalStorageStrategy(StorageStrategy):
     def path_for(self, key: str) -> str:
         """The file that holds ``key`` (whether or not it exists)."""
         validate_key(key)
-        name = files.encode_key(key)
-        if len(name.encode()) > files.MAX_ENCODED_NAME:
+        name = files.encode_key(key)  # ASCII: as many bytes as characters
+        if len(name) > files.MAX_ENCODED_NAME:
             raise InvalidFileNameError(
                 f"file name {ascii(key)[:60]}... is too long for local storage once encoded "
                 f"({len(name)} > {files.MAX_ENCODED_NAME} bytes); use a shorter name"
             )
         if name in (".", "..") or os.sep in name:  # cannot happen; belt and braces
             raise InvalidFileNameError(f"file name {ascii(key)[:60]} leaves the storage root")
-        return os.path.join(self.root, files.shard_of(key), name)
+        return f"{self._shards}{files.shard_of(key)}{os.sep}{name}"
 
     async def start(self) -> None:
         """Create the shard folders, remove abandoned temporary files, keep doing that.
