@@ -29,7 +29,7 @@ from ads_infra.core.errors import (
     StoredFileNotFoundError,
 )
 from ads_infra.storage.base import ListPage, ObjectInfo
-from ads_infra.storage.local_syscalls import get_xattr, rename_noreplace
+from ads_infra.storage.local_syscalls import rename_noreplace
 
 META_SUFFIX = "~meta"
 TMP_SUFFIX = "~tmp"
@@ -47,12 +47,9 @@ _NO_XATTR = {errno.ENOTSUP, errno.EOPNOTSUPP, errno.E2BIG, errno.ENOSPC, errno.E
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
-_HAS_XATTRS = hasattr(os, "getxattr")  # Linux
-
-
 def _set_meta_xattr(fd: int, meta: bytes) -> bool:
     """Attach ``meta`` to the open file; False where the filesystem cannot."""
-    if not _HAS_XATTRS:
+    if not hasattr(os, "setxattr"):
         return False
     try:
         os.setxattr(fd, XATTR, meta)
@@ -234,9 +231,9 @@ def _read_meta(fd: int, path: str) -> dict[str, Any]:
     overwrite (see docs/storage.md).
     """
     raw: bytes | None = None
-    if _HAS_XATTRS:
+    if hasattr(os, "getxattr"):
         with contextlib.suppress(OSError):  # no xattr here: the sidecar has it
-            raw = get_xattr(fd, XATTR)
+            raw = os.getxattr(fd, XATTR)
     if raw is None:
         try:
             fd_meta = os.open(path + META_SUFFIX, os.O_RDONLY | _CLOEXEC | _NOFOLLOW)

@@ -242,29 +242,6 @@ async def test_create_only_never_overwrites(
     )  # no temporary name left beside the objects
 
 
-@pytest.mark.skipif(not hasattr(os, "getxattr"), reason="no extended attributes here")
-@pytest.mark.parametrize("size", [300, 6000], ids=["one-call", "larger-than-its-buffer"])
-def test_get_xattr_reads_what_os_getxattr_reads(tmp_path: Path, size: int) -> None:
-    # ext4 keeps an attribute within one block; tmpfs takes larger ones.
-    folder = Path("/dev/shm") if size > 4096 and Path("/dev/shm").is_dir() else tmp_path
-    path = folder / f"xattr-{os.getpid()}-{size}"
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        try:
-            os.setxattr(fd, "user.t", b"m" * size)
-        except OSError as exc:
-            pytest.skip(f"this filesystem refuses a {size}-byte attribute: {exc.strerror}")
-        assert local_syscalls.get_xattr(fd, "user.t") == os.getxattr(fd, "user.t")
-        with pytest.raises(OSError) as caught:
-            local_syscalls.get_xattr(fd, "user.absent")
-        with pytest.raises(OSError) as expected:
-            os.getxattr(fd, "user.absent")
-        assert caught.value.errno == expected.value.errno
-    finally:
-        os.close(fd)
-        path.unlink()
-
-
 async def test_folders_are_sharded(tmp_path: Path) -> None:
     manager = FileStorageManager(StorageConfig(base_path=str(tmp_path / "s")))
     names = [await manager.save_file(b"x", f"{i}.txt") for i in range(40)]
