@@ -18,12 +18,14 @@ cannot be created up front, and with it most writes of a young store created a
 folder and measured slower than the raw baseline.
 
 A write goes to a temporary file in the object's own folder, is fsynced, and is
-published with ``os.link`` (which fails if the name exists: create-only without
-a check-then-act race). The metadata (content type, checksum, ...) is kept
-beside the data as JSON in the file's extended attribute ``user.ads.meta``:
-set on the temporary file before its fsync, it is made durable by the same
-fsync and published by the same link, so data and metadata appear together or
-not at all, for the cost of one durable write. Where xattrs are unavailable
+published by a rename that fails if the name exists (Linux
+``renameat2(RENAME_NOREPLACE)``, one atomic call; elsewhere ``os.link`` and
+the removal of the temporary name): create-only without a check-then-act
+race. The metadata (content type, checksum, ...) is kept beside the data as
+JSON in the file's extended attribute ``user.ads.meta``: set on the temporary
+file before its fsync, it is made durable by the same fsync and published by
+the same rename, so data and metadata appear together or not at all, for the
+cost of one durable write. Where xattrs are unavailable
 (FAT, some network filesystems) or ``local_metadata: sidecar`` asks for it
 (backups that drop xattrs: ``cp`` without ``--preserve=xattr``, ``rsync``
 without ``-X``), the metadata goes to a ``~meta`` file instead, fsynced and
@@ -33,7 +35,7 @@ Like the benchmark's raw baseline (write, fsync, rename) the folder itself is
 not fsynced: after a power loss the newest file may be missing, never partial.
 Each whole-object operation is one blocking function of :mod:`.local_files`
 run in one thread hop (:mod:`.local_threads`): a save's folder check, write,
-xattr, fsync and link, or a read's open, stat, xattr and read, instead of a
+xattr, fsync and rename, or a read's open, stat, xattr and read, instead of a
 hop per syscall. Streams are written chunk by chunk with aiofiles.
 """
 
@@ -86,6 +88,7 @@ class LocalStorageStrategy(StorageStrategy):
     def __init__(self, config: StorageConfig | None = None) -> None:
         self.config = config or StorageConfig()
         self.root = os.path.abspath(self.config.base_path)
+        self._shards = os.path.join(self.root, "")  # the root with one trailing separator
         self._xattr = self.config.local_metadata == "auto"
         self._sweeper: asyncio.Task[None] | None = None
         self._threads = WorkerThreads("ads-infra storage")
@@ -97,15 +100,15 @@ class LocalStorageStrategy(StorageStrategy):
     def path_for(self, key: str) -> str:
         """The file that holds ``key`` (whether or not it exists)."""
         validate_key(key)
-        name = files.encode_key(key)
-        if len(name.encode()) > files.MAX_ENCODED_NAME:
+        name = files.encode_key(key)  # ASCII: as many bytes as characters
+        if len(name) > files.MAX_ENCODED_NAME:
             raise InvalidFileNameError(
                 f"file name {ascii(key)[:60]}... is too long for local storage once encoded "
                 f"({len(name)} > {files.MAX_ENCODED_NAME} bytes); use a shorter name"
             )
         if name in (".", "..") or os.sep in name:  # cannot happen; belt and braces
             raise InvalidFileNameError(f"file name {ascii(key)[:60]} leaves the storage root")
-        return os.path.join(self.root, files.shard_of(key), name)
+        return f"{self._shards}{files.shard_of(key)}{os.sep}{name}"
 
     async def start(self) -> None:
         """Create the shard folders, remove abandoned temporary files, keep doing that.

@@ -1,6 +1,6 @@
 """Local storage's blocking file operations, each run in one worker-thread hop.
 
-Atomic create-only writes (temporary file, fsync, ``os.link``), metadata in
+Atomic create-only writes (temporary file, fsync, create-only rename), metadata in
 the ``user.ads.meta`` xattr or a ``~meta`` sidecar, reads, deletes, sharded
 listing and the cleanup of abandoned temporary files. :mod:`.local` (the
 async strategy) runs each in one hop of its worker threads; the layout they keep
@@ -29,6 +29,7 @@ from ads_infra.core.errors import (
     StoredFileNotFoundError,
 )
 from ads_infra.storage.base import ListPage, ObjectInfo
+from ads_infra.storage.local_syscalls import rename_noreplace
 
 META_SUFFIX = "~meta"
 TMP_SUFFIX = "~tmp"
@@ -116,9 +117,16 @@ def unlink_quietly(*paths: str) -> None:
 
 
 def _publish(src: str, dst: str, overwrite: bool) -> None:
-    """Move ``src`` to ``dst``: create-only via link unless ``overwrite``."""
+    """Move ``src`` to ``dst``: create-only unless ``overwrite``.
+
+    Create-only is one ``renameat2(RENAME_NOREPLACE)`` where the system has it,
+    else ``os.link`` (which fails on an existing name) and the removal of the
+    temporary name: either way without a check-then-act race.
+    """
     if overwrite:
         os.replace(src, dst)
+        return
+    if rename_noreplace(src, dst):
         return
     try:
         os.link(src, dst)
@@ -203,7 +211,7 @@ def put_bytes(
         finally:
             os.close(fd)
         if in_xattr:
-            # Create-only by os.link, which fails on an existing name by itself.
+            # Create-only by a rename or link that fails on an existing name by itself.
             _publish(tmp_data, path, overwrite)
             if overwrite:  # an older sidecar would be read after the xattr; drop it
                 unlink_quietly(path + META_SUFFIX)

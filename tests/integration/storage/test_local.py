@@ -18,7 +18,14 @@ from typing import Any
 import pytest
 
 from ads_infra.errors import ObjectExistsError, StorageValidationError
-from ads_infra.storage import FileStorageManager, LocalStorageStrategy, StorageConfig, StorageType
+from ads_infra.storage import (
+    FileStorageManager,
+    LocalStorageStrategy,
+    StorageConfig,
+    StorageType,
+    local_files,
+    local_syscalls,
+)
 from ads_infra.storage.local_threads import WorkerThreads
 
 STORED_NAME = re.compile(r"^[0-9a-f]{32}\.[a-z0-9]+$")
@@ -200,7 +207,15 @@ async def test_strategy_refuses_keys_that_could_leave_the_root(tmp_path: Path) -
     assert await strategy.cleanup_temp(0) == 0  # "x~tmp" is an object, not a temp file
 
 
-async def test_create_only_never_overwrites(tmp_path: Path) -> None:
+@pytest.mark.parametrize("publish", ["renameat2", "link"])
+async def test_create_only_never_overwrites(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, publish: str
+) -> None:
+    if publish == "link":  # a system or filesystem without renameat2(RENAME_NOREPLACE)
+        monkeypatch.setattr(local_files, "rename_noreplace", lambda src, dst: False)
+    elif sys.platform.startswith("linux"):
+        assert local_files.rename_noreplace is local_syscalls.rename_noreplace
+        assert local_syscalls._renameat2 is not None  # the one-call path is the one tested
     strategy = LocalStorageStrategy(StorageConfig(base_path=str(tmp_path / "s")))
     await strategy.put("k.txt", b"first", metadata={"v": "1"})
     with pytest.raises(ObjectExistsError, match="already stored"):
@@ -222,6 +237,9 @@ async def test_create_only_never_overwrites(tmp_path: Path) -> None:
     assert sum(not isinstance(r, BaseException) for r in results) == 1
     assert all(isinstance(r, ObjectExistsError) for r in results if isinstance(r, BaseException))
     assert await strategy.cleanup_temp(0) == 0
+    assert sorted(p.name for p in files_under(tmp_path / "s")) == sorted(
+        os.path.basename(strategy.path_for(k)) for k in ("k.txt", "race.txt")
+    )  # no temporary name left beside the objects
 
 
 async def test_folders_are_sharded(tmp_path: Path) -> None:
