@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.util import greenlet_spawn
 
 from ads_infra.database.errors import ROLLED_BACK_SQLSTATES, is_transient_error
@@ -99,15 +100,31 @@ async def on_driver(engine: AsyncEngine, fn: Callable[[Any], Awaitable[T]]) -> T
 
     The pool's own calls run in SQLAlchemy's greenlet when they may await
     (opening, replacing or waiting for a connection; handing back an
-    overflow connection closes it); an idle connection fit for use is taken
-    without it (:meth:`~ads_infra.database.pool.CountingQueuePool.connect_ready`).
+    overflow connection closes it). An idle connection fit for use, or one
+    waited for in line, is lent as its bare pool entry, without the
+    greenlet or SQLAlchemy's proxy around it
+    (:meth:`~ads_infra.database.pool.CountingQueuePool.lease_ready`).
     """
     pool = engine.pool
-    fairy = None
     if isinstance(pool, CountingQueuePool):
-        fairy = pool.connect_ready() or await pool.connect_queued()
-    if fairy is None:
-        fairy = await engine.raw_connection()
+        record = pool.lease_ready() or await pool.lease_queued()
+        if record is not None:
+            try:
+                result = await fn(record.driver_connection)
+            except BaseException as exc:
+                if server_refused(exc):
+                    await _give_back(pool, record)
+                else:  # its state is unknown: never reuse it
+                    await greenlet_spawn(pool.discard, record, exc)
+                raise
+            if pool.overflow() <= 0:
+                pool.give_back(record)  # back into a queue that has room: nothing awaits
+            else:
+                await greenlet_spawn(pool.give_back, record)  # an overflow one may be closed
+            if pool.waiting:
+                await asyncio.sleep(0)  # see _after_return
+            return result
+    fairy = await engine.raw_connection()
     try:
         result = await fn(fairy.driver_connection)
     except BaseException as exc:
@@ -120,10 +137,21 @@ async def on_driver(engine: AsyncEngine, fn: Callable[[Any], Awaitable[T]]) -> T
     if callable(overflow) and overflow() <= 0:
         # Back into a queue that has room, from a connection on which the
         # adapter opened no transaction (so the reset is a no-op): nothing in
-        # the hand-back awaits, and the greenlet would cost a fifth of a read.
+        # the hand-back awaits.
         fairy.close()
     else:
         await greenlet_spawn(fairy.close)  # an overflow connection may be closed
+    return await _after_return(pool, result)
+
+
+async def _give_back(pool: CountingQueuePool, record: ConnectionPoolEntry) -> None:
+    if pool.overflow() <= 0:
+        pool.give_back(record)  # back into a queue that has room: nothing awaits
+    else:
+        await greenlet_spawn(pool.give_back, record)  # an overflow connection may be closed
+
+
+async def _after_return(pool: Any, result: T) -> T:
     if getattr(pool, "waiting", 0):
         # First come, first served: the caller this return woke takes the
         # connection before this task, straight back for its next statement,

@@ -3,7 +3,8 @@
 :class:`CountingQueuePool` is SQLAlchemy's async queue pool plus a count of
 the callers waiting for a connection, so that a checkout that times out
 says how exhausted the pool was (:class:`~ads_infra.database.errors.PoolTimeout`),
-and a checkout that needs no await (:meth:`CountingQueuePool.connect_ready`).
+and the driver path's own checkout of a pooled connection
+(:meth:`CountingQueuePool.lease_ready`, :meth:`CountingQueuePool.lease_queued`).
 :class:`ConnectionPool` is what ``DatabaseManager.pool`` returns.
 """
 
@@ -17,12 +18,16 @@ from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolProxiedConnection
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
+from sqlalchemy.pool.base import reset_none, reset_rollback
 from sqlalchemy.util.queue import Empty
 
 from ads_infra.database.errors import PoolTimeout
 
 __all__ = ["ConnectionPool", "CountingQueuePool"]
+
+# A rollback on return does nothing on a connection the driver path used (no transaction).
+_NO_OP_RESETS = (reset_rollback, reset_none)
 
 
 class CountingQueuePool(AsyncAdaptedQueuePool):
@@ -33,32 +38,34 @@ class CountingQueuePool(AsyncAdaptedQueuePool):
     """
 
     waiting = 0
-    _ready_only = False
     _queued: collections.deque[asyncio.Future[None]] | None = None
     _woken = 0  # callers in line told a connection is there, not yet running
-    _in_line = 0  # callers in connect_queued
+    _in_line = 0  # callers in lease_queued
 
-    def connect_ready(self) -> PoolProxiedConnection | None:
-        """A pooled connection checked out without leaving this task's frame, or None when
-        the checkout could await (then :meth:`connect` in SQLAlchemy's greenlet does it).
+    # --- the driver path's checkout: a pool entry lent as it is ---------------------------
+
+    def lease_ready(self) -> ConnectionPoolEntry | None:
+        """An idle pooled connection fit for use, lent without awaiting, or None when the
+        checkout could await (then :meth:`lease_queued`, or the general checkout in
+        SQLAlchemy's greenlet, does it).
 
         An async engine checks out in a greenlet because a checkout may await:
         waiting for a connection, opening one, replacing one that is too old
-        or invalidated, a pre-ping, a checkout listener. When none of those
-        can happen (an idle connection that is fit for use, nobody waiting,
-        no ping, no listener), the checkout is plain synchronous bookkeeping
-        and the greenlet's spawn and switches are a tenth of a primary-key
-        read. Anything the checks here miss meets SQLAlchemy's MissingGreenlet
-        before it awaits; the record is then checked back in by SQLAlchemy and
-        None is returned, so the general checkout still happens.
+        or invalidated, a pre-ping, a listener. When none of those can happen
+        (an idle connection that is fit for use, nobody waiting, no ping, no
+        listener), a checkout is plain bookkeeping, and the driver path needs
+        none of what SQLAlchemy's checkout wraps around the entry (a proxy
+        object with a weakref and a finalizer each, the reset on return): the
+        entry itself is lent, and :meth:`give_back` returns it. It must come
+        back exactly once, by :meth:`give_back` or :meth:`discard`.
         """
         if self.waiting or self._in_line:
             return None  # first come, first served
-        return self._take_ready()
+        return self._lend()
 
-    async def connect_queued(self) -> PoolProxiedConnection | None:
-        """Wait in line for a connection to come back when every one is in use, and take it
-        as :meth:`connect_ready` does; None when the general checkout has to do it (a
+    async def lease_queued(self) -> ConnectionPoolEntry | None:
+        """Wait in line for a connection to come back when every one is in use, and lend it
+        as :meth:`lease_ready` does; None when the general checkout has to do it (a
         connection may be opened, or the one that came back must be renewed).
 
         The general wait runs in SQLAlchemy's greenlet, on a queue wait with its
@@ -68,7 +75,7 @@ class CountingQueuePool(AsyncAdaptedQueuePool):
         come back (:meth:`_do_return_conn`), under ``pool_timeout`` like the
         general wait, which raises the same :class:`PoolTimeout`.
         """
-        if self._pre_ping or self.dispatch.checkout or self._room_to_open():
+        if not self._lendable() or self._room_to_open():
             return None
         queued = self._queued
         if queued is None:
@@ -110,11 +117,56 @@ class CountingQueuePool(AsyncAdaptedQueuePool):
                     first = True  # taken by a caller of the general checkout: wait again, first
                     continue
                 try:
-                    return self._take_ready()
+                    return self._lend()
                 finally:
                     self._wake_next()
         finally:
             self._in_line -= 1
+
+    def give_back(self, record: ConnectionPoolEntry) -> None:
+        """Return an entry :meth:`lease_ready` or :meth:`lease_queued` lent, after a call that
+        succeeded or that the server refused (the connection is fine).
+
+        Nothing is reset: the driver path opens no transaction on the adapter, so
+        SQLAlchemy's rollback on return would do nothing. Returning an overflow
+        connection to a full pool closes it, which awaits: call it in SQLAlchemy's
+        greenlet when :meth:`overflow` is above zero.
+        """
+        record.checkin(_fairy_was_created=False)  # type: ignore[attr-defined]
+
+    def discard(self, record: ConnectionPoolEntry, exc: BaseException | None = None) -> None:
+        """Close a lent entry's connection (its state is unknown) and return the entry, which
+        the next checkout reconnects. Awaits: call it in SQLAlchemy's greenlet."""
+        try:
+            record.invalidate(e=exc)
+        finally:
+            record.checkin(_fairy_was_created=False)  # type: ignore[attr-defined]
+
+    def _lendable(self) -> bool:
+        """Whether a checkout here skips nothing SQLAlchemy's own would do: no pre-ping, no
+        pool listener, no reset other than a rollback (a no-op on a connection the driver
+        path used), no pool logging."""
+        dispatch = self.dispatch
+        return not (
+            self._pre_ping
+            or dispatch.checkout
+            or dispatch.checkin
+            or dispatch.reset
+            or self._reset_on_return not in _NO_OP_RESETS
+            or self._should_log_debug()
+        )
+
+    def _lend(self) -> ConnectionPoolEntry | None:
+        if not self._lendable():
+            return None
+        try:
+            record = self._pool.get_nowait()
+        except Empty:
+            return None
+        if not self._ready(record):
+            self._pool.put_nowait(record)  # the general checkout will renew it
+            return None
+        return record
 
     def _waiting_all(self) -> int:
         """Callers waiting for a connection, in either line."""
@@ -140,17 +192,6 @@ class CountingQueuePool(AsyncAdaptedQueuePool):
         if self._queued:
             self._wake_next()
 
-    def _take_ready(self) -> PoolProxiedConnection | None:
-        if self._pre_ping or self.dispatch.checkout or self._pool.empty():
-            return None
-        self._ready_only = True
-        try:
-            return self.connect()
-        except (_NotReady, sa_exc.MissingGreenlet):
-            return None
-        finally:
-            self._ready_only = False
-
     def _ready(self, record: Any) -> bool:
         """Whether checking ``record`` out uses its connection as it is: the conditions under
         which SQLAlchemy's ``_ConnectionRecord.get_connection`` would reconnect, negated."""
@@ -163,15 +204,6 @@ class CountingQueuePool(AsyncAdaptedQueuePool):
         )
 
     def _do_get(self) -> Any:
-        if self._ready_only:
-            try:
-                record = self._pool.get_nowait()
-            except Empty:
-                raise _NotReady from None
-            if not self._ready(record):
-                self._pool.put_nowait(record)  # the general checkout will renew it
-                raise _NotReady
-            return record
         self.waiting += 1
         try:
             return super()._do_get()
@@ -186,10 +218,6 @@ class CountingQueuePool(AsyncAdaptedQueuePool):
             ) from exc
         finally:
             self.waiting -= 1
-
-
-class _NotReady(Exception):
-    """The checkout would have to await (see :meth:`CountingQueuePool.connect_ready`)."""
 
 
 class ConnectionPool:

@@ -1,4 +1,4 @@
-"""The driver path's own checkout (CountingQueuePool.connect_ready / connect_queued) on a real
+"""The driver path's own checkout (CountingQueuePool.lease_ready / lease_queued) on a real
 PostgreSQL: callers take turns on a full pool, a wait ends in PoolTimeout, a cancelled waiter
 passes its turn on, and a connection that must be renewed still is."""
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from ads_infra.config import DatabaseConfig
 from ads_infra.database import DatabaseManager
@@ -115,3 +115,28 @@ async def test_a_backend_killed_while_idle_is_replaced(db: DatabaseManager) -> N
         await backend_pid(db)
     # ... and the next is served by a new one.
     assert await backend_pid(db) != pid
+
+
+async def test_a_refused_statement_hands_its_connection_back_as_it_is(db: DatabaseManager) -> None:
+    before = await backend_pid(db)
+
+    async def bad(driver: Any) -> Any:
+        return await driver.fetchval("SELECT 1 / 0")
+
+    with pytest.raises(asyncpg.DivisionByZeroError):
+        await db.run_read_driver(bad)
+    assert db.pool.checked_out == 0
+    assert await backend_pid(db) == before  # the same connection, reused
+
+
+async def test_pool_listeners_see_every_driver_call(db: DatabaseManager) -> None:
+    # A listener is something the driver path's own checkout would skip: with one,
+    # the call takes SQLAlchemy's checkout, so the listener runs.
+    seen: list[str] = []
+    pool = db.engine.sync_engine.pool
+    event.listen(pool, "checkout", lambda *_: seen.append("out"))
+    event.listen(pool, "checkin", lambda *_: seen.append("in"))
+    await backend_pid(db)
+    await backend_pid(db)
+    assert seen == ["out", "in", "out", "in"]
+    assert db.pool.checked_out == 0
