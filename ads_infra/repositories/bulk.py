@@ -18,6 +18,11 @@ iterable. What fits in one chunk goes the in-memory way (see
   earlier one, so the last record still wins), after the check of its ads;
   the keys are counted in a temporary table.
 
+Each chunk is checked as it is read, straight into the COPY's rows (its
+position first). A plain iterable reaches the COPY as a plain iterator, so
+asyncpg encodes row after row without an ``await`` each; an async iterable
+goes through an async generator.
+
 Only a chunk is ever held in memory (the input's own memory aside). An
 input that can be iterated once (a generator, an async iterator) cannot be
 run again after a transient failure: that failure is raised, and running
@@ -27,8 +32,9 @@ the upsert again is safe (it is idempotent).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from decimal import Decimal
+from itertools import chain, islice
 from typing import Any
 
 from sqlalchemy import text
@@ -37,11 +43,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ads_infra.domain.entities import PerformanceRecord
 from ads_infra.domain.errors import NotFoundError
 
-__all__ = ["CHUNK", "Records", "chunks", "stream_postgres", "stream_sqlite"]
+__all__ = ["CHUNK", "Parts", "Records", "parts", "stream_postgres", "stream_sqlite"]
 
 Records = Iterable[PerformanceRecord] | AsyncIterable[PerformanceRecord]
 Key = tuple[int, dt.date]
 StageRow = tuple[int, dt.date, int, int, Decimal, int, int]
+Part = list[PerformanceRecord]
+Parts = Iterator[Part] | AsyncIterator[Part]
+# ``stage(part, user_id, seq)``: the part's checked rows, deduplicated, each led by
+# its record's position in the input (the part's first record is at ``seq``), and the
+# part's ad ids.
+Stage = Callable[[Part, int, int], tuple[list[tuple[Any, ...]], Iterable[int]]]
 
 # Records held at once (a few MB of Python objects); each chunk costs a COPY.
 CHUNK = 10_000
@@ -93,34 +105,34 @@ UPSERT_LAST = (
 CARDINALITY_VIOLATION = "21000"  # ON CONFLICT DO UPDATE met the same key twice
 
 
-async def chunks(
-    records: Records, rows_of: Any, user_id: int, size: int | None = None
-) -> AsyncIterator[dict[Key, StageRow]]:
-    """``records`` as checked, deduplicated chunks of at most ``size`` (default
-    :data:`CHUNK`) keys; ``rows_of(records, user_id)`` checks one chunk's records."""
+def parts(records: Records, size: int | None = None) -> Parts:
+    """``records`` as lists of at most ``size`` (default :data:`CHUNK`) records: a plain
+    iterator for a plain iterable, an async one for an async iterable. Unchecked."""
     size = size or CHUNK
     if isinstance(records, AsyncIterable):
-        part: list[PerformanceRecord] = []
-        async for record in records:
-            part.append(record)
-            if len(part) >= size:
-                yield rows_of(part, user_id)
-                part = []
-        if part:
-            yield rows_of(part, user_id)
-        return
-    iterator: Iterator[PerformanceRecord] = iter(records)
+        return _async_parts(records, size)
+    return _parts(iter(records), size)
+
+
+def _parts(iterator: Iterator[PerformanceRecord], size: int) -> Iterator[Part]:
     while True:
-        part = []
-        for record in iterator:
-            part.append(record)
-            if len(part) >= size:
-                break
+        part = list(islice(iterator, size))
         if not part:
             return
-        yield rows_of(part, user_id)
+        yield part
         if len(part) < size:
             return
+
+
+async def _async_parts(records: AsyncIterable[PerformanceRecord], size: int) -> AsyncIterator[Part]:
+    part: Part = []
+    async for record in records:
+        part.append(record)
+        if len(part) >= size:
+            yield part
+            part = []
+    if part:
+        yield part
 
 
 def _missing(ad_ids: list[int], user_id: int) -> NotFoundError:
@@ -129,15 +141,12 @@ def _missing(ad_ids: list[int], user_id: int) -> NotFoundError:
 
 
 async def stream_postgres(
-    session: AsyncSession,
-    first: dict[Key, StageRow],
-    rest: AsyncIterator[dict[Key, StageRow]],
-    user_id: int,
+    session: AsyncSession, head: list[Part], rest: Parts, user_id: int, stage: Stage
 ) -> int:
-    """One COPY of every chunk into the stage, the ads checked, one upsert; the number of
-    distinct keys.
+    """One COPY of every part, as ``stage`` checks it, into the stage table; the ads
+    checked; one upsert; the number of distinct keys.
 
-    The COPY reads the chunks as they are made, so checking the next chunk
+    The COPY reads the parts as they are made, so checking the next part
     overlaps with the server storing the last one.
     """
     # Through the session, so its transaction is begun on this connection.
@@ -145,28 +154,43 @@ async def stream_postgres(
     conn = await session.connection()
     driver: Any = (await conn.get_raw_connection()).driver_connection
     await driver.execute(STREAM_TRUNCATE)
-    pending = [first]
-    del first  # only the chunk in hand is referenced: the memory bound
     ad_ids: set[int] = set()
-    staged = 0
+    read = staged = 0
     too_many_ads = False
 
-    async def rows() -> AsyncIterator[tuple[Any, ...]]:
-        nonlocal staged, too_many_ads
-        chunk: dict[Key, StageRow] | None = pending.pop()
-        while chunk is not None:
-            if not too_many_ads:
-                ad_ids.update(ad_id for ad_id, _ in chunk)
-                too_many_ads = len(ad_ids) > MAX_TRACKED_ADS
-                if too_many_ads:
-                    ad_ids.clear()
-            for row in chunk.values():
-                yield (staged, *row)
-                staged += 1
-            chunk = None
-            chunk = await anext(rest, None)
+    def staged_rows(part: Part) -> list[tuple[Any, ...]]:
+        nonlocal read, staged, too_many_ads
+        # Positions in the input (not in the stage, which a part's repeated keys shorten):
+        # they order the records of a key across parts.
+        rows, ads_of_part = stage(part, user_id, read)
+        read += len(part)
+        staged += len(rows)
+        if not too_many_ads:
+            ad_ids.update(ads_of_part)
+            too_many_ads = len(ad_ids) > MAX_TRACKED_ADS
+            if too_many_ads:
+                ad_ids.clear()
+        return rows
 
-    await driver.copy_records_to_table(STREAM, records=rows(), columns=STREAM_COLUMNS)
+    def taken() -> Iterator[Part]:
+        while head:  # each part dropped once staged: the memory bound
+            yield head.pop(0)
+
+    records: Iterable[tuple[Any, ...]] | AsyncIterator[tuple[Any, ...]]
+    if isinstance(rest, AsyncIterator):
+
+        async def async_rows() -> AsyncIterator[tuple[Any, ...]]:
+            for part in taken():
+                for row in staged_rows(part):
+                    yield row
+            async for part in rest:
+                for row in staged_rows(part):
+                    yield row
+
+        records = async_rows()
+    else:
+        records = chain.from_iterable(map(staged_rows, chain(taken(), rest)))
+    await driver.copy_records_to_table(STREAM, records=records, columns=STREAM_COLUMNS)
     if too_many_ads:  # more ads than are worth keeping in memory: ask the stage itself
         missing = [r[0] for r in await driver.fetch(NOT_THE_USERS, user_id)]
     else:
@@ -187,13 +211,14 @@ async def stream_postgres(
 
 async def stream_sqlite(
     session: AsyncSession,
-    first: dict[Key, StageRow],
-    rest: AsyncIterator[dict[Key, StageRow]],
+    head: list[Part],
+    rest: Parts,
     user_id: int,
-    upsert_chunk: Any,
+    upsert_chunk: Callable[[AsyncSession, Part], Any],
 ) -> int:
-    """Upsert chunk after chunk (``upsert_chunk(session, chunk)`` checks its ads and writes
-    it); the number of distinct keys, counted in a temporary table."""
+    """Upsert part after part (``upsert_chunk(session, part)`` checks it, checks its ads and
+    writes it, returning its keys); the number of distinct keys, counted in a temporary
+    table."""
     await session.execute(
         text(
             "CREATE TEMP TABLE IF NOT EXISTS ads_infra_perf_keys "
@@ -202,13 +227,20 @@ async def stream_sqlite(
     )
     await session.execute(text("DELETE FROM ads_infra_perf_keys"))
     count = text("INSERT OR IGNORE INTO ads_infra_perf_keys (ad_id, date) VALUES (:a, :d)")
-    chunk: dict[Key, StageRow] | None = first
-    del first
-    while chunk is not None:
-        await upsert_chunk(session, chunk)
-        await session.execute(count, [{"a": a, "d": d.isoformat()} for a, d in chunk])
-        chunk = None
-        chunk = await anext(rest, None)
+
+    async def each() -> AsyncIterator[Part]:
+        while head:
+            yield head.pop(0)
+        if isinstance(rest, AsyncIterator):
+            async for part in rest:
+                yield part
+        else:
+            for part in rest:
+                yield part
+
+    async for part in each():
+        keys: Iterable[Key] = await upsert_chunk(session, part)
+        await session.execute(count, [{"a": a, "d": d.isoformat()} for a, d in keys])
     found = await session.execute(text("SELECT count(*) FROM ads_infra_perf_keys"))
     await session.execute(text("DELETE FROM ads_infra_perf_keys"))
     return int(found.scalar_one())

@@ -117,3 +117,23 @@ async def test_a_streamed_upsert_in_a_unit_of_work_is_seen_by_its_reads(
         assert await uow.performance.bulk_upsert(_records(tree.ad.id, 7), user_id=A) == 7
         assert await uow.performance.count(user_id=A, filters=PerformanceFilter()) == 7
     assert len(await _stored(factory, A)) == 7
+
+
+async def test_a_key_repeated_within_a_chunk_and_again_in_the_next_the_last_wins(
+    factory: RepositoryFactory,
+) -> None:
+    """A chunk's own repeats are removed before the COPY; the positions that order a key
+    across chunks are the records' places in the input, so they stay distinct."""
+    tree = await make_tree(factory, A)
+    ad_id = tree.ad.id or 0
+
+    def at(day: int, impressions: int) -> PerformanceRecord:
+        return PerformanceRecord(
+            ad_id=ad_id, date=DAY + dt.timedelta(days=day), impressions=impressions
+        )
+
+    # Chunks of 4: [d0, d0, d1, d2] then [d2, d3].
+    records = [at(0, 1), at(0, 2), at(1, 3), at(2, 4), at(2, 999), at(3, 5)]
+    assert await factory.create_performance_repository().bulk_upsert(iter(records), user_id=A) == 4
+    stored = await _stored(factory, A)
+    assert [stored[DAY + dt.timedelta(days=d)] for d in range(4)] == [2, 3, 999, 5]
