@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ads_infra.domain.entities import PerformanceRecord
 from ads_infra.domain.errors import NotFoundError
 
-__all__ = ["CHUNK", "Parts", "Records", "parts", "stream_postgres", "stream_sqlite"]
+__all__ = ["CHUNK", "Parts", "Records", "parts", "stream_postgres", "stream_sqlite", "upsert_stage"]
 
 Records = Iterable[PerformanceRecord] | AsyncIterable[PerformanceRecord]
 Key = tuple[int, dt.date]
@@ -85,7 +85,7 @@ _INSERT = (
     "INSERT INTO performance_daily AS p (ad_id, date, " + ", ".join(_VALUES) + ") "  # noqa: S608
     "SELECT s.ad_id, s.date, a.user_id, a.campaign_id, a.group_id, s.impressions, s.clicks, "
     "s.conversions, s.cost_micros, s.conversion_value_micros "
-    "FROM {source} s JOIN ads a ON a.id = s.ad_id AND a.user_id = $1 "
+    "FROM {source} s JOIN ads a ON a.id = s.ad_id AND a.user_id = $1 {order}"
     "ON CONFLICT (ad_id, date) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in _VALUES)
     + " WHERE ("
@@ -94,12 +94,16 @@ _INSERT = (
     + ", ".join(f"EXCLUDED.{c}" for c in _VALUES)
     + ")"
 )
-UPSERT_ALL = _INSERT.format(source=STREAM)
+# In input order: a key staged twice must meet ON CONFLICT's "cannot affect row a
+# second time" (and go to UPSERT_LAST). A join that hashes the stage hands a key's rows
+# back latest first: a latest record equal to the stored row is then skipped by the
+# IS DISTINCT FROM, and the earlier one is written without an error.
+UPSERT_ALL = _INSERT.format(source=STREAM, order="ORDER BY s.seq ")
 # The last record of each key (by its position in the input), counted as the keys written.
 UPSERT_LAST = (
     f"WITH last AS (SELECT DISTINCT ON (ad_id, date) * FROM {STREAM} "  # noqa: S608
     "ORDER BY ad_id, date, seq DESC), written AS ("
-    + _INSERT.format(source="last")
+    + _INSERT.format(source="last", order="")
     + " RETURNING 1) SELECT count(*) FROM last"
 )
 CARDINALITY_VIOLATION = "21000"  # ON CONFLICT DO UPDATE met the same key twice
@@ -199,6 +203,12 @@ async def stream_postgres(
         missing = [a for a in ids if a not in owned]
     if missing:
         raise _missing(missing, user_id)
+    return await upsert_stage(driver, user_id, staged)
+
+
+async def upsert_stage(driver: Any, user_id: int, staged: int) -> int:
+    """Write the ``staged`` rows of the stage table, the last of each key by input
+    position; the number of distinct keys. ``driver`` is in a transaction."""
     try:
         async with driver.transaction():  # a savepoint: a repeated key undoes only this try
             await driver.execute(UPSERT_ALL, user_id)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
+from ads_infra.database import DatabaseManager
 from ads_infra.domain.entities import PerformanceRecord
 from ads_infra.domain.errors import NotFoundError, ValidationError
 from ads_infra.domain.repositories import PerformanceFilter
@@ -137,3 +139,69 @@ async def test_a_key_repeated_within_a_chunk_and_again_in_the_next_the_last_wins
     assert await factory.create_performance_repository().bulk_upsert(iter(records), user_id=A) == 4
     stored = await _stored(factory, A)
     assert [stored[DAY + dt.timedelta(days=d)] for d in range(4)] == [2, 3, 999, 5]
+
+
+async def test_a_repeated_key_whose_last_record_is_the_stored_row_wins_whatever_the_join(
+    db: DatabaseManager,
+) -> None:
+    """The stage hashed by the join hands a key's rows back latest first: the upsert
+    must still end on the last record, also when that record equals the stored row
+    (the IS DISTINCT FROM would skip it and let the earlier one through)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the staged upsert is PostgreSQL's")
+    factory = RepositoryFactory(db)
+    tree = await make_tree(factory, A)
+    ad_id = tree.ad.id or 0
+    perf = factory.create_performance_repository()
+    await perf.bulk_upsert([PerformanceRecord(ad_id=ad_id, date=DAY, impressions=100)], user_id=A)
+
+    async with db.engine.connect() as conn:
+        driver: Any = (await conn.get_raw_connection()).driver_connection
+        async with driver.transaction():
+            # Many ads and a small analysed stage: the planner hashes the stage.
+            columns = [
+                r[0]
+                for r in await driver.fetch(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_name = 'ads' AND column_name <> 'id'"
+                )
+            ]
+            listed = ", ".join(columns)
+            await driver.execute(
+                f"INSERT INTO ads ({listed}) SELECT {listed} FROM ads, generate_series(1, 3000) "
+                "WHERE id = $1",
+                ad_id,
+            )
+            await driver.execute(bulk.STREAM_CREATE)
+            await driver.execute(bulk.STREAM_TRUNCATE)
+            # Input order: 5 first, then 100 (the stored value) last: 100 must win.
+            await driver.copy_records_to_table(
+                bulk.STREAM,
+                records=[(0, ad_id, DAY, 5, 0, Decimal(0), 0, 0),
+                         (1, ad_id, DAY, 100, 0, Decimal(0), 0, 0)],
+                columns=bulk.STREAM_COLUMNS,
+            )  # fmt: skip
+            await driver.execute(f"ANALYZE ads; ANALYZE {bulk.STREAM}")
+            await driver.execute(
+                "SET LOCAL enable_nestloop = off; SET LOCAL enable_mergejoin = off"
+            )
+            plan = "\n".join(
+                r[0]
+                for r in await driver.fetch(
+                    f"EXPLAIN SELECT s.seq FROM {bulk.STREAM} s JOIN ads a ON a.id = s.ad_id"
+                )
+            )
+            assert "Hash Join" in plan
+            unordered = [
+                r[0]
+                for r in await driver.fetch(
+                    f"SELECT s.seq FROM {bulk.STREAM} s JOIN ads a ON a.id = s.ad_id"
+                )
+            ]
+            assert unordered == [1, 0]  # the premise: latest first
+            assert await bulk.upsert_stage(driver, A, 2) == 1
+            stored = await driver.fetchval(
+                "SELECT impressions FROM performance_daily WHERE ad_id = $1 AND date = $2",
+                ad_id, DAY,
+            )  # fmt: skip
+            assert stored == 100
