@@ -7,13 +7,17 @@ itself is measured by ``ads-infra bench db`` (peak RSS of a million streamed row
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from ads_infra.core.settings import DatabaseConfig
 from ads_infra.database import DatabaseManager
 from ads_infra.domain.entities import PerformanceRecord
 from ads_infra.domain.errors import NotFoundError, ValidationError
@@ -205,3 +209,33 @@ async def test_a_repeated_key_whose_last_record_is_the_stored_row_wins_whatever_
                 ad_id, DAY,
             )  # fmt: skip
             assert stored == 100
+
+
+async def test_a_stream_slower_than_statement_timeout_is_written(
+    migrated_postgres_url: str,
+) -> None:
+    """statement_timeout bounds statements, not how long the caller's input takes: the
+    COPY of a slow stream goes on, and the timeout is in force again after it."""
+    db = DatabaseManager(
+        DatabaseConfig(
+            url=migrated_postgres_url, pool_size=1, max_overflow=0, statement_timeout=0.3
+        )
+    )
+    try:
+        factory = RepositoryFactory(db)
+        tree = await make_tree(factory, A)
+
+        async def slow() -> AsyncIterator[PerformanceRecord]:
+            for record in _records(tree.ad.id or 0, 24):
+                await asyncio.sleep(0.05)  # 1.2 s in all, past the 0.3 s timeout
+                yield record
+
+        assert await factory.create_performance_repository().bulk_upsert(slow(), user_id=A) == 24
+        assert len(await _stored(factory, A)) == 24
+
+        async def setting(session: AsyncSession) -> str:
+            return str((await session.execute(text("SHOW statement_timeout"))).scalar_one())
+
+        assert await db.run(setting) == "300ms"  # the connection's own, untouched
+    finally:
+        await db.close()
