@@ -47,6 +47,10 @@ class Member:
         }
 
 
+def _outstanding(member: Member) -> int:
+    return member.outstanding
+
+
 class Balancer:
     """Picks the instance of ``instances`` each attempt goes to.
 
@@ -114,17 +118,28 @@ class Balancer:
 
     def admit(self) -> tuple[Member, int] | None:
         """The instance this attempt goes to and its breaker token; None if all refuse."""
-        self._sync()
+        if self._version != self.instances.version:
+            self._sync()
         members = self.members
         count = len(members)
         if not count:
             return None
         start = self._cursor % count
         self._cursor = start + 1
-        order: Iterable[Member] = (members[(start + i) % count] for i in range(count))
+        order: Iterable[Member]
         if self._least:
             # Fewest in flight; among equals the round-robin order decides (a stable sort).
-            order = sorted(order, key=lambda m: m.outstanding)
+            order = sorted((members[(start + i) % count] for i in range(count)), key=_outstanding)
+        else:
+            # Round robin: the instance whose turn it is, nearly always admitted, is
+            # tried before building the order of the others.
+            member = members[start]
+            token = member.breaker.admit()
+            if token != REJECTED:
+                member.outstanding += 1
+                member.calls += 1
+                return member, token
+            order = [members[(start + i) % count] for i in range(1, count)]
         for member in order:
             token = member.breaker.admit()
             if token != REJECTED:

@@ -36,6 +36,15 @@ class CircuitState(enum.IntEnum):
         return self.name.lower()
 
 
+# The states as module globals, for the checks every call makes: on Python 3.11
+# reading a member off its Enum class goes through a Python-level descriptor
+# (``CircuitState.CLOSED`` costs as much as a small function call), a global
+# is one dict lookup.
+CLOSED = CircuitState.CLOSED
+HALF_OPEN = CircuitState.HALF_OPEN
+OPEN = CircuitState.OPEN
+
+
 class CircuitBreaker:
     """Opens after ``failure_threshold`` consecutive failures, for ``recovery_timeout`` s.
 
@@ -70,8 +79,8 @@ class CircuitBreaker:
             raise ValueError("failure_threshold must be >= 1")
         self.failure_threshold = failure_threshold
         self.recovery_timeout = recovery_timeout
-        self.state = CircuitState.CLOSED
-        self.previous = CircuitState.CLOSED  # the state before the last change
+        self.state = CLOSED
+        self.previous = CLOSED  # the state before the last change
         self.failures = 0
         self.generation = 0
         self.opened_at = 0.0
@@ -84,12 +93,12 @@ class CircuitBreaker:
     def admit(self) -> int:
         """A token to send one request under, or REJECTED."""
         state = self.state
-        if state is CircuitState.CLOSED:
+        if state is CLOSED:
             return self.generation
-        if state is CircuitState.OPEN:
+        if state is OPEN:
             if self._clock() - self.opened_at < self.recovery_timeout:
                 return REJECTED
-            self._move(CircuitState.HALF_OPEN)
+            self._move(HALF_OPEN)
         if self._probe_in_flight:
             return REJECTED
         self._probe_in_flight = True
@@ -98,15 +107,15 @@ class CircuitBreaker:
     def would_reject(self) -> bool:
         """True when :meth:`admit` would surely reject now (claims nothing)."""
         state = self.state
-        if state is CircuitState.CLOSED:
+        if state is CLOSED:
             return False
-        if state is CircuitState.OPEN:
+        if state is OPEN:
             return self._clock() - self.opened_at < self.recovery_timeout
         return self._probe_in_flight
 
     def retry_after(self) -> float:
         """Seconds until an open circuit lets a probe through (0 when not open)."""
-        if self.state is not CircuitState.OPEN:
+        if self.state is not OPEN:
             return 0.0
         return max(0.0, self.recovery_timeout - (self._clock() - self.opened_at))
 
@@ -116,14 +125,14 @@ class CircuitBreaker:
         if token != self.generation:
             return  # admitted under an older state: says nothing about this one
         self.failures = 0
-        if self.state is not CircuitState.CLOSED:
+        if self.state is not CLOSED:
             self._probe_in_flight = False
-            self._move(CircuitState.CLOSED)
+            self._move(CLOSED)
 
     def failure(self, token: int) -> None:
         if token != self.generation:
             return
-        if self.state is CircuitState.HALF_OPEN:
+        if self.state is HALF_OPEN:
             self._open()
             return
         self.failures += 1
@@ -132,38 +141,38 @@ class CircuitBreaker:
 
     def abandon(self, token: int) -> None:
         """The call was cancelled: free the probe slot so the next caller probes."""
-        if token == self.generation and self.state is CircuitState.HALF_OPEN:
+        if token == self.generation and self.state is HALF_OPEN:
             self._probe_in_flight = False
 
     @property
     def probing(self) -> bool:
         """True while this breaker's half-open probe is out."""
-        return self.state is CircuitState.HALF_OPEN and self._probe_in_flight
+        return self.state is HALF_OPEN and self._probe_in_flight
 
     def follow_open(self, left: float) -> None:
         """Another process holds the circuit open: be open here, probe-able in ``left`` s."""
         self.opened_at = self._clock() - max(0.0, self.recovery_timeout - left)
         self._probe_in_flight = False
-        if self.state is not CircuitState.OPEN:
-            self._move(CircuitState.OPEN)
+        if self.state is not OPEN:
+            self._move(OPEN)
 
     def reset(self) -> None:
         self.failures = 0
         self._probe_in_flight = False
-        if self.state is not CircuitState.CLOSED:
-            self._move(CircuitState.CLOSED)
+        if self.state is not CLOSED:
+            self._move(CLOSED)
 
     # --- internals --------------------------------------------------------------
 
     def _open(self) -> None:
         self.opened_at = self._clock()
         self._probe_in_flight = False
-        self._move(CircuitState.OPEN)
+        self._move(OPEN)
 
     def _move(self, state: CircuitState) -> None:
         self.previous, self.state = self.state, state
         self.generation += 1
-        if state is CircuitState.CLOSED:
+        if state is CLOSED:
             self.failures = 0
         if self._on_change is not None:
             self._on_change(state)

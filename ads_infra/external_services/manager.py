@@ -3,7 +3,7 @@
 A little over the usual module size: the request loop and the session's
 lifecycle share state that would otherwise pass between modules on every call.
 
-Each registered service gets, on that path: a rate limit (aiolimiter), a
+Each registered service gets, on that path: a rate limit (paced), a
 timeout, retries with backoff and jitter (honouring ``Retry-After`` up to a
 cap), a circuit breaker, Prometheus metrics and a status for health checks.
 
@@ -41,8 +41,10 @@ from ads_infra.external_services.config import ExternalServiceConfig, ServiceTyp
 from ads_infra.external_services.fleet import BreakerSync, FleetLink
 from ads_infra.external_services.identity import USER_AGENT
 from ads_infra.external_services.metrics import LATENCY_BUCKETS, ServiceMetrics
+from ads_infra.external_services.pacing import LocalPacer
 from ads_infra.external_services.policy import (
     PERMANENT_ERROR_CODES,
+    SUCCESS,
     Failure,
     GiveUp,
     Verdict,
@@ -349,17 +351,28 @@ class ExternalServiceManager:
         svc = self._services.get(service)
         if svc is None:
             svc = self._service(service)  # raises the explanatory error
-        call = svc.prepare(
-            method,
-            path,
-            json=json,
-            data=data,
-            params=params,
-            headers=headers,
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-            per_attempt=per_attempt,
-        )
+        if (
+            json is None
+            and data is None
+            and params is None
+            and headers is None
+            and idempotency_key is None
+            and timeout is None
+            and per_attempt is None
+        ):
+            call = svc.plain(method, path)
+        else:
+            call = svc.prepare(
+                method,
+                path,
+                json=json,
+                data=data,
+                params=params,
+                headers=headers,
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+                per_attempt=per_attempt,
+            )
         closes = self._closes
         deadline = svc.config.deadline
         started = time.monotonic() if deadline is not None else 0.0
@@ -400,7 +413,9 @@ class ExternalServiceManager:
             raise failures.circuit_open(svc, call.method)
         if svc.rate_spacing:
             limiter = svc.limiter or svc.make_limiter()
-            await limiter.acquire()
+            # A free slot is taken without awaiting; otherwise queue for the next.
+            if not (isinstance(limiter, LocalPacer) and limiter.try_take()):
+                await limiter.acquire()
             while svc.limiter is not limiter and svc.rate_spacing:
                 # A reload changed the rate while this call queued: queue again on
                 # the new limiter, so the upstream sees the new rate at once.
@@ -455,7 +470,18 @@ class ExternalServiceManager:
                 headers=headers,
                 timeout=timeout,
             ) as resp:
-                payload = await read_bounded(resp, svc.name, svc.config.max_response_bytes)
+                limit = svc.config.max_response_bytes
+                declared = resp.content_length
+                if (
+                    declared is not None
+                    and declared <= limit
+                    and "Content-Encoding" not in resp.headers
+                ):
+                    # read_bounded's fast path, without a coroutine of its own:
+                    # aiohttp stops reading at Content-Length.
+                    payload = await resp.read()
+                else:
+                    payload = await read_bounded(resp, svc.name, limit)
                 status_code = resp.status
                 resp_headers = resp.headers
         except BaseException as exc:
@@ -477,7 +503,7 @@ class ExternalServiceManager:
             svc.latency_counts[bisect_left(LATENCY_BUCKETS, elapsed)] += 1
             svc.latency_sum += elapsed
             verdict = classify_status(status_code, svc.retry_statuses)
-            if verdict is Verdict.SUCCESS:
+            if verdict is SUCCESS:
                 breaker.success(token)
                 svc.succeeded(elapsed)
                 return ServiceResponse(status_code, resp_headers, payload, svc.name)

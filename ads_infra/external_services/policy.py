@@ -28,7 +28,10 @@ from ads_infra.external_services.retry import IDEMPOTENT_METHODS, backoff_delay,
 
 __all__ = [
     "DEFAULT_RETRY_STATUSES",
+    "PERMANENT",
     "PERMANENT_ERROR_CODES",
+    "RETRYABLE",
+    "SUCCESS",
     "Failure",
     "GiveUp",
     "Retry",
@@ -61,14 +64,21 @@ class Verdict(enum.Enum):
     RETRYABLE = "retryable"  # 5xx and the retry set (429, 408...): the upstream failed
 
 
+# The verdicts as module globals: on Python 3.11 reading a member off its Enum
+# class goes through a Python-level descriptor, and every call reads one.
+SUCCESS = Verdict.SUCCESS
+PERMANENT = Verdict.PERMANENT
+RETRYABLE = Verdict.RETRYABLE
+
+
 def classify_status(
     status: int, retry_statuses: frozenset[int] = DEFAULT_RETRY_STATUSES
 ) -> Verdict:
     if status < 400:
-        return Verdict.SUCCESS
+        return SUCCESS
     if status < 500 and status not in retry_statuses:
-        return Verdict.PERMANENT
-    return Verdict.RETRYABLE
+        return PERMANENT
+    return RETRYABLE
 
 
 def should_retry_hint(value: str | None) -> bool | None:

@@ -18,7 +18,6 @@ from typing import Any
 
 import aiohttp
 import orjson
-from aiolimiter import AsyncLimiter
 
 from ads_infra.core.redact import Secret, mask_url
 from ads_infra.core.settings import HttpConfig
@@ -27,6 +26,7 @@ from ads_infra.external_services.breaker import CircuitBreaker, CircuitState
 from ads_infra.external_services.config import AuthScheme, ExternalServiceConfig
 from ads_infra.external_services.fleet import FleetLink, Pacer
 from ads_infra.external_services.metrics import ERROR_KINDS, LATENCY_BUCKETS, ServiceMetrics
+from ads_infra.external_services.pacing import LocalPacer
 from ads_infra.external_services.policy import RetryPolicy
 
 __all__ = [
@@ -42,6 +42,10 @@ __all__ = [
 BreakerListener = Callable[[str, CircuitState, CircuitState], None]
 
 MASK = "********"
+
+# How many distinct plain calls (method, path) a service keeps prepared; past
+# that, further ones are prepared per call, as any other call is.
+PLAIN_CALLS = 256
 
 
 def client_timeout(total: float, connect: float) -> aiohttp.ClientTimeout:
@@ -112,6 +116,7 @@ class RegisteredService:
     __slots__ = (
         "avg_latency",
         "breaker",
+        "calls",
         "config",
         "connect_timeout",
         "errors",
@@ -185,6 +190,9 @@ class RegisteredService:
     def _derive(self, config: ExternalServiceConfig) -> None:
         """Everything the request path reads from ``config``, computed once."""
         self.config = config
+        # Plain calls prepared under the previous config keep their timeout and
+        # attempts; the next ones are built from this config.
+        self.calls: dict[tuple[str, str], Call] = {}
         if self.pool is None:  # a discovered upstream's URL comes from its instances
             self.url_prefix = config.base_url
             self.target = mask_url(config.base_url)
@@ -281,6 +289,25 @@ class RegisteredService:
             per_attempt,
         )
 
+    def plain(self, method: str, path: str) -> Call:
+        """The :class:`Call` of ``method path`` with no body, query, extra headers or own
+        timeout: the common call, prepared once and reused (a Call is never changed)."""
+        call = self.calls.get((method, path))
+        if call is None:
+            call = self.prepare(
+                method,
+                path,
+                json=None,
+                data=None,
+                params=None,
+                headers=None,
+                idempotency_key=None,
+                timeout=None,
+            )
+            if len(self.calls) < PLAIN_CALLS:  # paths carrying ids must not grow it forever
+                self.calls[(method, path)] = call
+        return call
+
     def use_pool(self, pool: Balancer, described: str) -> None:
         """Send every attempt to an instance ``pool`` picks; a call's URL is then its path.
 
@@ -289,6 +316,7 @@ class RegisteredService:
         self.pool = pool
         self.url_prefix = ""
         self.target = described
+        self.calls = {}  # their URLs held the base URL
 
     def make_limiter(self) -> Pacer:
         config = self.config
@@ -296,8 +324,8 @@ class RegisteredService:
             # One schedule for every process (Redis), this process's share while it is away.
             self.limiter = self.fleet.pacer(self.name, config.rate_limit, config.rate_period)
         else:
-            # Capacity 1, refilled every rate_spacing seconds: pacing, no burst.
-            self.limiter = AsyncLimiter(1, self.rate_spacing)
+            # One call every rate_spacing seconds: pacing, no burst.
+            self.limiter = LocalPacer(self.rate_spacing)
         return self.limiter
 
     def scrub(self, text: str) -> str:
