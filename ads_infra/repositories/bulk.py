@@ -35,6 +35,7 @@ import datetime as dt
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from decimal import Decimal
 from itertools import chain, islice
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import text
@@ -90,7 +91,7 @@ _INSERT = (
     "INSERT INTO performance_daily AS p (ad_id, date, " + ", ".join(_VALUES) + ") "  # noqa: S608
     "SELECT s.ad_id, s.date, a.user_id, a.campaign_id, a.group_id, s.impressions, s.clicks, "
     "s.conversions, s.cost_micros, s.conversion_value_micros "
-    "FROM {source} s JOIN ads a ON a.id = s.ad_id AND a.user_id = $1 {order}"
+    "FROM {source} s JOIN ads a ON a.id = s.ad_id AND a.user_id = $1 "
     "ON CONFLICT (ad_id, date) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in _VALUES)
     + " WHERE ("
@@ -99,19 +100,24 @@ _INSERT = (
     + ", ".join(f"EXCLUDED.{c}" for c in _VALUES)
     + ")"
 )
-# In input order: a key staged twice must meet ON CONFLICT's "cannot affect row a
-# second time" (and go to UPSERT_LAST). A join that hashes the stage hands a key's rows
-# back latest first: a latest record equal to the stored row is then skipped by the
-# IS DISTINCT FROM, and the earlier one is written without an error.
-UPSERT_ALL = _INSERT.format(source=STREAM, order="ORDER BY s.seq ")
+# Only for a stage without repeated keys. With one, ON CONFLICT's "cannot affect row a
+# second time" cannot be relied on: a join that hashes the stage hands a key's rows back
+# latest first, the latest is skipped by the IS DISTINCT FROM when it equals the stored
+# row, and the earlier one is then written without an error.
+UPSERT_ALL = _INSERT.format(source=STREAM)
+# Whether the stage repeats a key, when the parts were too many to tell while staging.
+REPEATED = f"SELECT EXISTS (SELECT FROM {STREAM} GROUP BY ad_id, date HAVING count(*) > 1)"  # noqa: S608
+# Keys remembered while staging to tell whether a later part repeats one (about 15 MB
+# at most); past that the stage is asked (REPEATED).
+MAX_TRACKED_KEYS = 100_000
+_KEY = itemgetter(1, 2)  # (ad_id, date) of a stage row
 # The last record of each key (by its position in the input), counted as the keys written.
 UPSERT_LAST = (
     f"WITH last AS (SELECT DISTINCT ON (ad_id, date) * FROM {STREAM} "  # noqa: S608
     "ORDER BY ad_id, date, seq DESC), written AS ("
-    + _INSERT.format(source="last", order="")
+    + _INSERT.format(source="last")
     + " RETURNING 1) SELECT count(*) FROM last"
 )
-CARDINALITY_VIOLATION = "21000"  # ON CONFLICT DO UPDATE met the same key twice
 
 
 def parts(records: Records, size: int | None = None) -> Parts:
@@ -166,14 +172,22 @@ async def stream_postgres(
     ad_ids: set[int] = set()
     read = staged = 0
     too_many_ads = False
+    keys: set[tuple[int, dt.date]] | None = set()  # None: too many to remember
+    repeated = False
 
     def staged_rows(part: Part) -> list[tuple[Any, ...]]:
-        nonlocal read, staged, too_many_ads
+        nonlocal read, staged, too_many_ads, keys, repeated
         # Positions in the input (not in the stage, which a part's repeated keys shorten):
         # they order the records of a key across parts.
         rows, ads_of_part = stage(part, user_id, read)
         read += len(part)
         staged += len(rows)
+        if keys is not None and not repeated:  # a part's own repeats are removed already
+            part_keys = set(map(_KEY, rows))
+            repeated = not keys.isdisjoint(part_keys)
+            keys |= part_keys
+            if len(keys) > MAX_TRACKED_KEYS:
+                keys = None
         if not too_many_ads:
             ad_ids.update(ads_of_part)
             too_many_ads = len(ad_ids) > MAX_TRACKED_ADS
@@ -213,20 +227,19 @@ async def stream_postgres(
         missing = [a for a in ids if a not in owned]
     if missing:
         raise _missing(missing, user_id)
-    return await upsert_stage(driver, user_id, staged)
+    return await upsert_stage(driver, user_id, staged, repeated if keys is not None else None)
 
 
-async def upsert_stage(driver: Any, user_id: int, staged: int) -> int:
+async def upsert_stage(driver: Any, user_id: int, staged: int, repeated: bool | None) -> int:
     """Write the ``staged`` rows of the stage table, the last of each key by input
-    position; the number of distinct keys. ``driver`` is in a transaction."""
-    try:
-        async with driver.transaction():  # a savepoint: a repeated key undoes only this try
-            await driver.execute(UPSERT_ALL, user_id)
-        return staged
-    except Exception as exc:
-        if getattr(exc, "sqlstate", None) != CARDINALITY_VIOLATION:
-            raise
-    return int(await driver.fetchval(UPSERT_LAST, user_id))
+    position; the number of distinct keys. ``repeated``: whether the stage repeats a
+    key (None: not known, the stage is asked). ``driver`` is in a transaction."""
+    if repeated is None:
+        repeated = bool(await driver.fetchval(REPEATED))
+    if repeated:
+        return int(await driver.fetchval(UPSERT_LAST, user_id))
+    await driver.execute(UPSERT_ALL, user_id)
+    return staged
 
 
 async def stream_sqlite(

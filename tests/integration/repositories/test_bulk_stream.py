@@ -203,7 +203,7 @@ async def test_a_repeated_key_whose_last_record_is_the_stored_row_wins_whatever_
                 )
             ]
             assert unordered == [1, 0]  # the premise: latest first
-            assert await bulk.upsert_stage(driver, A, 2) == 1
+            assert await bulk.upsert_stage(driver, A, 2, None) == 1  # not known: asked
             stored = await driver.fetchval(
                 "SELECT impressions FROM performance_daily WHERE ad_id = $1 AND date = $2",
                 ad_id, DAY,
@@ -239,3 +239,25 @@ async def test_a_stream_slower_than_statement_timeout_is_written(
         assert await db.run(setting) == "300ms"  # the connection's own, untouched
     finally:
         await db.close()
+
+
+@pytest.mark.parametrize("tracked", [3, 100_000])
+async def test_a_key_repeated_in_a_later_chunk_is_found_with_few_or_many_keys_remembered(
+    factory: RepositoryFactory, monkeypatch: pytest.MonkeyPatch, tracked: int
+) -> None:
+    """Keys are remembered while staging up to a bound; past it the stage is asked. Either
+    way a key repeated in a later chunk ends on its last record."""
+    monkeypatch.setattr(bulk, "MAX_TRACKED_KEYS", tracked)
+    tree = await make_tree(factory, A)
+    ad_id = tree.ad.id or 0
+    perf = factory.create_performance_repository()
+    assert await perf.bulk_upsert(_records(ad_id, 10), user_id=A) == 10
+
+    def records() -> Iterator[PerformanceRecord]:
+        stored = list(_records(ad_id, 10))
+        yield PerformanceRecord(ad_id=ad_id, date=DAY, impressions=5)  # chunk 1: not the last
+        yield from stored[1:]
+        yield stored[0]  # day 0 again in chunk 3, as stored: this one wins
+
+    assert await perf.bulk_upsert(records(), user_id=A) == 10
+    assert (await _stored(factory, A))[DAY] == 10
