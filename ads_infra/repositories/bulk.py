@@ -71,11 +71,7 @@ STREAM_CREATE = (
     "conversion_value_micros bigint NOT NULL) ON COMMIT DELETE ROWS"
 )
 STREAM_TRUNCATE = f"TRUNCATE {STREAM}"
-# The setting in force (from the connection or SET LOCAL), then none, for this transaction.
-LIFT_TIMEOUT = (
-    "SELECT current_setting('statement_timeout'), set_config('statement_timeout', '0', true)"
-)
-RESTORE_TIMEOUT = "SELECT set_config('statement_timeout', $1, true)"
+LIFT_TIMEOUT = "SET LOCAL statement_timeout = 0"  # for this transaction only
 OWNED = "SELECT id FROM ads WHERE user_id = $1 AND id = ANY($2::bigint[])"
 NOT_THE_USERS = (
     f"SELECT DISTINCT s.ad_id FROM {STREAM} s WHERE NOT EXISTS "  # noqa: S608 - constants only
@@ -214,11 +210,11 @@ async def stream_postgres(
     else:
         records = chain.from_iterable(map(staged_rows, chain(taken(), rest)))
     # The COPY lasts as long as the input takes to produce (a slow source, a long
-    # stream), not as long as the server works: statement_timeout is lifted for it
-    # alone, in this transaction, and applies again to every statement after it.
-    timeout = await driver.fetchval(LIFT_TIMEOUT)
+    # stream), and the upsert as long as the input is large: statement_timeout, a
+    # bound for requests, is lifted for this transaction alone (a caller bounds a
+    # bulk load with its own deadline: cancelling it cancels the statement).
+    await driver.execute(LIFT_TIMEOUT)
     await driver.copy_records_to_table(STREAM, records=records, columns=STREAM_COLUMNS)
-    await driver.fetchval(RESTORE_TIMEOUT, timeout)
     if too_many_ads:  # more ads than are worth keeping in memory: ask the stage itself
         missing = [r[0] for r in await driver.fetch(NOT_THE_USERS, user_id)]
     else:

@@ -214,8 +214,8 @@ async def test_a_repeated_key_whose_last_record_is_the_stored_row_wins_whatever_
 async def test_a_stream_slower_than_statement_timeout_is_written(
     migrated_postgres_url: str,
 ) -> None:
-    """statement_timeout bounds statements, not how long the caller's input takes: the
-    COPY of a slow stream goes on, and the timeout is in force again after it."""
+    """statement_timeout bounds requests, not how long the caller's input takes: the
+    COPY of a slow stream goes on, and the connection's own timeout is untouched."""
     db = DatabaseManager(
         DatabaseConfig(
             url=migrated_postgres_url, pool_size=1, max_overflow=0, statement_timeout=0.3
