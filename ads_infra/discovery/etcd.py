@@ -51,6 +51,7 @@ class EtcdDiscovery(ServiceDiscovery):
     async def start(self) -> None:
         """Register this process's instances, read every service once, then follow changes.
 
+        This process's own instances are in its sets when start() returns.
         Raises DiscoveryError, naming the endpoints, when etcd cannot be read
         within twice ``discovery.timeout``, or refuses the registration.
         """
@@ -70,6 +71,13 @@ class EtcdDiscovery(ServiceDiscovery):
                 f"etcd: could not read {self.config.key_prefix} ({problem}); check that "
                 f"etcd runs at ADS_ETCD_URL ({self._target()})"
             ) from None
+        # Read-your-writes: this process's own instances are in its sets when start()
+        # returns, not a watch event later (the event, when it comes, changes nothing).
+        for key, (service, url) in zip(
+            self.registration.keys, self.registration.entries, strict=True
+        ):
+            self._keys.setdefault(service, {})[key] = url
+            self._apply(service)
 
     async def close(self) -> None:
         """Deregister (revoke the lease), stop following, close the connection."""

@@ -220,8 +220,9 @@ async def test_an_unreachable_first_endpoint_is_passed_over(etcd_server: EtcdSer
         register=["ai=http://127.0.0.1:9"],
     )
     async with EtcdDiscovery(config) as discovery:
-        # The registration reaches the set through the watch, a moment after start().
-        await eventually(lambda: discovery.instances("ai").urls == ["http://127.0.0.1:9"])
+        # Read-your-writes: the registration is in the set when start() returns,
+        # not only once the watch delivers it.
+        assert discovery.instances("ai").urls == ["http://127.0.0.1:9"]
         assert discovery.client.endpoint == etcd_server.url
         assert (await discovery.health_check()).healthy
 
