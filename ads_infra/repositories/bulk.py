@@ -51,10 +51,10 @@ Key = tuple[int, dt.date]
 StageRow = tuple[int, dt.date, int, int, Decimal, int, int]
 Part = list[PerformanceRecord]
 Parts = Iterator[Part] | AsyncIterator[Part]
-# ``stage(part, user_id, seq)``: the part's checked rows, deduplicated, each led by
-# its record's position in the input (the part's first record is at ``seq``), and the
-# part's ad ids.
-Stage = Callable[[Part, int, int], tuple[list[tuple[Any, ...]], Iterable[int]]]
+# ``stage(part, user_id, seq)``: the part's checked rows by key (ad_id, date),
+# deduplicated, each led by its record's position in the input (the part's first record
+# is at ``seq``).
+Stage = Callable[[Part, int, int], dict[Key, tuple[Any, ...]]]
 
 # Records held at once (a few MB of Python objects); each chunk costs a COPY.
 CHUNK = 10_000
@@ -106,7 +106,7 @@ REPEATED = f"SELECT EXISTS (SELECT FROM {STREAM} GROUP BY ad_id, date HAVING cou
 # Keys remembered while staging to tell whether a later part repeats one (about 15 MB
 # at most); past that the stage is asked (REPEATED).
 MAX_TRACKED_KEYS = 100_000
-_KEY = itemgetter(1, 2)  # (ad_id, date) of a stage row
+_AD_ID = itemgetter(0)  # of a key (ad_id, date)
 # The last record of each key (by its position in the input), counted as the keys written.
 UPSERT_LAST = (
     f"WITH last AS (SELECT DISTINCT ON (ad_id, date) * FROM {STREAM} "  # noqa: S608
@@ -175,21 +175,21 @@ async def stream_postgres(
         nonlocal read, staged, too_many_ads, keys, repeated
         # Positions in the input (not in the stage, which a part's repeated keys shorten):
         # they order the records of a key across parts.
-        rows, ads_of_part = stage(part, user_id, read)
+        batch = stage(part, user_id, read)
         read += len(part)
-        staged += len(rows)
+        staged += len(batch)
         if keys is not None and not repeated:  # a part's own repeats are removed already
-            part_keys = set(map(_KEY, rows))
-            repeated = not keys.isdisjoint(part_keys)
-            keys |= part_keys
+            known = len(keys)
+            keys.update(batch)  # the batch's own key tuples: none built again
+            repeated = len(keys) - known < len(batch)
             if len(keys) > MAX_TRACKED_KEYS:
                 keys = None
         if not too_many_ads:
-            ad_ids.update(ads_of_part)
+            ad_ids.update(map(_AD_ID, batch))
             too_many_ads = len(ad_ids) > MAX_TRACKED_ADS
             if too_many_ads:
                 ad_ids.clear()
-        return rows
+        return list(batch.values())
 
     def taken() -> Iterator[Part]:
         while head:  # each part dropped once staged: the memory bound
