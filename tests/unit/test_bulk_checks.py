@@ -30,7 +30,8 @@ def test_a_bad_conversions_is_refused_even_after_good_ones(bad: Decimal) -> None
 
 
 def test_equal_conversions_written_differently_pass_and_keep_their_value() -> None:
-    rows = _checked([_record(Decimal("2.5"), 1), _record(Decimal("2.5000"), 2), _record(3, 3)], 7, 10)
+    records = [_record(Decimal("2.5"), 1), _record(Decimal("2.5000"), 2), _record(3, 3)]
+    rows = _checked(records, 7, 10)
     assert [(row[0], row[1], row[5]) for row in rows.values()] == [
         (10, 1, Decimal("2.5")), (11, 2, Decimal("2.5000")), (12, 3, Decimal(3)),
     ]  # fmt: skip
