@@ -11,9 +11,10 @@ iterable. What fits in one chunk goes the in-memory way (see
   user's, and one
   ``INSERT ... SELECT ... JOIN ads ... ON CONFLICT DO UPDATE`` writes the
   rows (user, campaign and group from the ad; unchanged rows not
-  rewritten). It first runs without removing duplicate keys (the common
-  case, no sort): a batch that repeats a key makes it fail, and it runs
-  again from a savepoint, keeping the last record of each key;
+  rewritten). Whether a chunk repeats a key of an earlier one is found
+  while staging (keys remembered, or chunks in key order: :class:`_Ascending`;
+  else one ``GROUP BY`` on the stage): without repeats the stage is written
+  as it is (no sort), with them only the last record of each key;
 - SQLite: each chunk is upserted in turn (a later chunk overwrites an
   earlier one, so the last record still wins), after the check of its ads;
   the keys are counted in a temporary table.
@@ -110,6 +111,42 @@ REPEATED = f"SELECT EXISTS (SELECT FROM {STREAM} GROUP BY ad_id, date HAVING cou
 # at most); past that the stage is asked (REPEATED).
 MAX_TRACKED_KEYS = 100_000
 _AD_ID = itemgetter(0)  # of a key (ad_id, date)
+_DAY_FIRST = itemgetter(1, 0)  # a key (ad_id, date) as (date, ad_id)
+
+
+class _Ascending:
+    """Whether each part so far came wholly after the one before in one key order, by ad
+    then day or by day then ad (how exports are usually sorted): then no key can be in
+    two parts, however many keys there are. It tells past :data:`MAX_TRACKED_KEYS` what
+    remembering keys no longer can, for a min and a max per part.
+    """
+
+    def __init__(self) -> None:
+        self._started = False
+        # The largest key so far in each order; None once that order is broken.
+        self._ad_first: Key | None = None
+        self._day_first: tuple[dt.date, int] | None = None
+
+    def follows(self, batch: dict[Key, Any]) -> bool:
+        """Add a part's keys; whether the parts so far are still in one of the orders."""
+        if not batch:
+            return self.holds
+        swapped = list(map(_DAY_FIRST, batch)) if self._day_first or not self._started else []
+        if not self._started:
+            self._started = True
+            self._ad_first, self._day_first = max(batch), max(swapped)
+            return True
+        if self._ad_first is not None:
+            self._ad_first = max(batch) if min(batch) > self._ad_first else None
+        if self._day_first is not None:
+            self._day_first = max(swapped) if min(swapped) > self._day_first else None
+        return self.holds
+
+    @property
+    def holds(self) -> bool:
+        return self._ad_first is not None or self._day_first is not None
+
+
 # The last record of each key (by its position in the input), counted as the keys written.
 UPSERT_LAST = (
     f"WITH last AS (SELECT DISTINCT ON (ad_id, date) * FROM {STREAM} "  # noqa: S608
@@ -173,9 +210,11 @@ async def stream_postgres(
     too_many_ads = False
     keys: set[tuple[int, dt.date]] | None = set()  # None: too many to remember
     repeated = False
+    order = _Ascending()
+    ascending = True
 
     def staged_rows(part: Part) -> list[tuple[Any, ...]]:
-        nonlocal read, staged, too_many_ads, keys, repeated
+        nonlocal read, staged, too_many_ads, keys, repeated, ascending
         # Positions in the input (not in the stage, which a part's repeated keys shorten):
         # they order the records of a key across parts.
         batch = stage(part, user_id, read)
@@ -187,6 +226,8 @@ async def stream_postgres(
             repeated = len(keys) - known < len(batch)
             if len(keys) > MAX_TRACKED_KEYS:
                 keys = None
+        if ascending:
+            ascending = order.follows(batch)
         if not too_many_ads:
             ad_ids.update(map(_AD_ID, batch))
             too_many_ads = len(ad_ids) > MAX_TRACKED_ADS
@@ -226,7 +267,11 @@ async def stream_postgres(
         missing = [a for a in ids if a not in owned]
     if missing:
         raise _missing(missing, user_id)
-    return await upsert_stage(driver, user_id, staged, repeated if keys is not None else None)
+    if keys is not None:
+        known: bool | None = repeated
+    else:  # too many keys to remember: the order of the parts may still tell
+        known = False if ascending else None
+    return await upsert_stage(driver, user_id, staged, known)
 
 
 async def upsert_stage(driver: Any, user_id: int, staged: int, repeated: bool | None) -> int:

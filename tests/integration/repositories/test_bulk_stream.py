@@ -261,3 +261,34 @@ async def test_a_key_repeated_in_a_later_chunk_is_found_with_few_or_many_keys_re
 
     assert await perf.bulk_upsert(records(), user_id=A) == 10
     assert (await _stored(factory, A))[DAY] == 10
+
+
+@pytest.mark.parametrize("day_first", [False, True], ids=["by-ad-then-day", "by-day-then-ad"])
+async def test_parts_in_key_order_are_known_not_to_repeat_past_the_remembered_keys(
+    db: DatabaseManager, monkeypatch: pytest.MonkeyPatch, day_first: bool
+) -> None:
+    """Past MAX_TRACKED_KEYS, parts that each come wholly after the one before (by ad then
+    day, or by day then ad) cannot share a key: the stage is not asked. Out of order, it
+    is (here that question fails, so asking it shows)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the staged upsert is PostgreSQL's")
+    factory = RepositoryFactory(db)
+    monkeypatch.setattr(bulk, "MAX_TRACKED_KEYS", 3)
+    monkeypatch.setattr(bulk, "REPEATED", "SELECT 1 / 0")
+    ads = [(await make_tree(factory, A, name)).ad.id or 0 for name in ("t1", "t2")]
+    keys = [(a, d) for a in sorted(ads) for d in range(6)]
+    if day_first:
+        keys.sort(key=lambda key: (key[1], key[0]))
+    records = [
+        PerformanceRecord(ad_id=a, date=DAY + dt.timedelta(days=d), impressions=d + 1)
+        for a, d in keys
+    ]
+    perf = factory.create_performance_repository()
+    assert await perf.bulk_upsert(iter(records), user_id=A) == 12
+    stored = await perf.list(user_id=A, limit=100)
+    assert sorted((r.ad_id, r.date, r.impressions) for r in stored.items) == sorted(
+        (r.ad_id, r.date, r.impressions) for r in records
+    )
+    shuffled = [*records[6:], *records[:6]]  # no key repeated, but the parts out of order
+    with pytest.raises(Exception, match="division by zero"):
+        await perf.bulk_upsert(iter(shuffled), user_id=A)
