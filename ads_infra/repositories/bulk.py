@@ -57,11 +57,11 @@ Parts = Iterator[Part] | AsyncIterator[Part]
 # is at ``seq``).
 Stage = Callable[[Part, int, int], dict[Key, tuple[Any, ...]]]
 
-# Records held at once. Small: a part's records live until it is staged, and at 10,000 they
-# outlived the young GC generations, so that full collections (each a walk of every
-# object of the process) came every few parts: a streamed 300k-row upsert spent more
-# in the GC than in its checks. At 1,000 they mostly die young.
-CHUNK = 1_000
+# Records held at once. Small: a part's records live until it is staged, and in parts of
+# thousands they outlived the young GC generations, so that full collections (each a
+# walk of every object of the process) came every few parts and cost a streamed upsert
+# more than its checks did.
+CHUNK = 500
 
 STREAM = "ads_infra_perf_stream"
 STREAM_COLUMNS = (
