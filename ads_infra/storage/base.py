@@ -93,6 +93,10 @@ class ListPage:
     next_token: str | None = None
 
 
+# Passes every check below: no separator, control character or drive; short enough.
+_PLAIN_NAME = re.compile(rf"[A-Za-z0-9._-]{{1,{MAX_KEY_BYTES}}}").fullmatch
+
+
 def validate_key(key: object) -> str:
     """Return ``key`` if it is a safe relative object key, else raise InvalidFileNameError.
 
@@ -101,6 +105,8 @@ def validate_key(key: object) -> str:
     empty segments, more than 512 UTF-8 bytes. Each backend may refuse more
     (the local one: keys whose encoded file name is too long).
     """
+    if type(key) is str and _PLAIN_NAME(key) and key not in (".", ".."):
+        return key  # one segment of letters, digits, '.', '_', '-' (what save_file returns)
     if not isinstance(key, str):
         raise InvalidFileNameError(f"a file name must be a string, got {type(key).__name__}")
     if not key:
