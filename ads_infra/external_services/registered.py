@@ -244,12 +244,12 @@ class RegisteredService:
         method: str,
         path: str,
         *,
-        json: Any,
-        data: bytes | str | None,
-        params: Mapping[str, str] | None,
-        headers: Mapping[str, str] | None,
-        idempotency_key: str | None,
-        timeout: float | None,
+        json: Any = None,
+        data: bytes | str | None = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
         per_attempt: AttemptHook | None = None,
     ) -> Call:
         """The :class:`Call` for these arguments; ValueError for a bad path or timeout."""
@@ -294,16 +294,7 @@ class RegisteredService:
         timeout: the common call, prepared once and reused (a Call is never changed)."""
         call = self.calls.get((method, path))
         if call is None:
-            call = self.prepare(
-                method,
-                path,
-                json=None,
-                data=None,
-                params=None,
-                headers=None,
-                idempotency_key=None,
-                timeout=None,
-            )
+            call = self.prepare(method, path)
             if len(self.calls) < PLAIN_CALLS:  # paths carrying ids must not grow it forever
                 self.calls[(method, path)] = call
         return call
