@@ -163,6 +163,28 @@ def _json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+async def _text_json_codecs(conn: Any) -> None:
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            name, schema="pg_catalog", encoder=str, decoder=orjson.loads, format="text"
+        )
+
+
+def _json_as_text(dbapi_connection: Any, _record: Any) -> None:
+    """JSON and JSONB exchanged as text, parsed by orjson itself.
+
+    SQLAlchemy's asyncpg dialect takes them in binary form and parses each
+    value in a Python function of its own (the format's version byte cut
+    off, the bytes decoded, then the deserializer called): a frame and two
+    copies per value, the largest client-side cost of a page of ads after
+    building the entities. Here asyncpg decodes the text in C and hands it
+    to ``orjson.loads`` directly. What is sent is unchanged: the dialect
+    serializes a JSON parameter to text before any codec sees it (``str``
+    passes it on as it is).
+    """
+    dbapi_connection.run_async(_text_json_codecs)
+
+
 def _unique_statement_name() -> str:
     return f"__ads_{uuid.uuid4().hex}__"
 
@@ -185,6 +207,7 @@ def create_engine_for(url: str, cfg: DatabaseConfig, *, key: str = "database.url
         pool_timeout=cfg.pool_timeout,
         connect_args=arguments,
     )
+    event.listen(engine.sync_engine, "connect", _json_as_text)
     if cfg.pgbouncer and cfg.statement_timeout > 0:
         timeout_sql = f"SET LOCAL statement_timeout = {int(cfg.statement_timeout * 1000)}"
 

@@ -60,6 +60,33 @@ async def test_campaign_round_trip(factory: RepositoryFactory) -> None:
         await repo.update(created.id, {"name": "x"}, user_id=USER)
 
 
+# JSON values of every shape the columns take: nested, unicode beyond the BMP, escapes,
+# numbers at the edges of what JSON and int64 hold, empty containers.
+AWKWARD_JSON = {
+    "tags": ["été", "日本", "🎯", 'quote " and \\ backslash', "tab\tnewline\n"],
+    "nested": {"deep": [[{"k": None}], {}, []], "flag": False},
+    "numbers": [0, -1, 2**63 - 1, -(2**63 - 1), 1.5, 1e-300, 12345.678901],
+}
+
+
+async def test_json_columns_round_trip_on_every_path(factory: RepositoryFactory) -> None:
+    tree = await make_tree(factory, USER)
+    ads = factory.create_ads_repository()
+    assert tree.ad.id is not None
+    updated = await ads.update(tree.ad.id, {"metadata": AWKWARD_JSON}, user_id=USER)
+    assert updated.metadata == AWKWARD_JSON
+    assert (await ads.get_by_id(tree.ad.id, user_id=USER)) == updated
+    created = await ads.create(
+        Ad(user_id=USER, campaign_id=tree.campaign.id, group_id=tree.group.id, name="json",
+           metadata=AWKWARD_JSON)
+    )  # fmt: skip
+    page = await ads.list(user_id=USER)
+    assert {a.id: a.metadata for a in page.items} == {
+        tree.ad.id: AWKWARD_JSON,
+        created.id: AWKWARD_JSON,
+    }
+
+
 async def test_group_ad_and_suggestion_round_trip(factory: RepositoryFactory) -> None:
     tree = await make_tree(factory, USER)
     groups, ads, opt = (factory.create_group_repository(), factory.create_ads_repository(),
