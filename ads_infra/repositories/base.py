@@ -526,7 +526,7 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
             ("list", names, order_by, after), lambda: self._listing(names, order_by, after)
         )
         rows = await self._scope.rows(query, params)
-        return self._keyset.page(rows, order_by, limit, self._mapper.from_mapping)
+        return self._keyset.page(rows, order_by, limit, self._mapper.from_rows)
 
     async def count(self, *, user_id: int, filters: F | None = None) -> int:
         check_ids(user_id=user_id)

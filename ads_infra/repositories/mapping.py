@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 import enum
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Generic, TypeVar, cast
 
@@ -26,18 +26,16 @@ E = TypeVar("E")
 
 Fields = tuple[tuple[str, Callable[[Any], Any] | None], ...]
 
-# The keyword argument ``_builder`` writes for a field, by how it is converted: the
-# common case (a value already aware, a stored enum value) is spelled out inline and
-# the converter is called only for what it has to change (a call per field and row
-# is a tenth of building an entity).
-_AS_IS = "{name}=m[{key}]"
-_CONVERTED = "{name}=(None if (v{i} := m[{key}]) is None else convert{i}(v{i}))"
-_DATETIME = (
-    "{name}=(v{i} if (v{i} := m[{key}]) is None or v{i}.tzinfo is not None else convert{i}(v{i}))"
-)
+# The value ``_builder`` writes for a field, by how it is converted (``{v}`` reads the
+# column): the common case (a value already aware, a stored enum value) is spelled out
+# inline and the converter is called only for what it has to change (a call per field
+# and row is a tenth of building an entity).
+_AS_IS = "{v}"
+_CONVERTED = "(None if (v{i} := {v}) is None else convert{i}(v{i}))"
+_DATETIME = "(v{i} if (v{i} := {v}) is None or v{i}.tzinfo is not None else convert{i}(v{i}))"
 # A member found by its value is the answer; a miss (or a member that is falsy) goes to
 # the converter, which raises for a value that is no member.
-_ENUM = "{name}=(None if (v{i} := m[{key}]) is None else members{i}.get(v{i}) or convert{i}(v{i}))"
+_ENUM = "(None if (v{i} := {v}) is None else members{i}.get(v{i}) or convert{i}(v{i}))"
 
 
 def aware(value: dt.datetime | None) -> dt.datetime | None:
@@ -89,23 +87,42 @@ def _enum_converter(cls: type[enum.Enum]) -> Callable[[Any], Any]:
 
 # Resolving type hints is slow; one entity class's fields never change.
 _FIELDS: dict[type, Fields] = {}
-_BUILDERS: dict[type, Callable[[Any], Any]] = {}
+_BUILDERS: dict[tuple[type, tuple[str, ...] | None], Callable[[Any], Any]] = {}
 
 
-def _builder(cls: type, fields: Fields) -> Callable[[Any], Any]:
-    """A function ``build(m)`` that makes a ``cls`` from a mapping, one keyword per field.
+def _assigns_only(cls: type) -> bool:
+    """Whether ``cls(**fields)`` does nothing but set each field: a plain, mutable
+    dataclass whose ``__init__`` is the generated one."""
+    params = getattr(cls, "__dataclass_params__", None)
+    return bool(
+        params is not None
+        and not params.frozen
+        and not hasattr(cls, "__post_init__")
+        and getattr(cls, "__new__", None) is object.__new__
+        and getattr(cls, "__setattr__", None) is object.__setattr__
+        and "__slots__" not in vars(cls)
+    )
 
-    Generated once per entity class, the way ``dataclasses`` writes
-    ``__init__``: a page of 50 rows is mostly this, and spelled out it costs
-    half what a loop over the fields does. Only the class's own field names
-    (identifiers) reach the source; no value ever does.
+
+def _builder(
+    cls: type, fields: Fields, columns: tuple[str, ...] | None = None
+) -> Callable[[Any], Any]:
+    """A function ``build(m)`` that makes a ``cls`` from a row, the way ``dataclasses``
+    writes ``__init__``: generated once, one line per field.
+
+    ``m`` is read by column name, or by position when ``columns`` gives the row's
+    column order (an asyncpg Record reads by position in half the time). For a
+    class whose ``__init__`` only assigns its fields, the object is made and
+    its fields set directly: calling ``__init__`` with a keyword per field
+    costs as much again as reading the row. Only the class's own field names
+    (identifiers) and integer positions reach the source; no value ever does.
     """
-    found = _BUILDERS.get(cls)
+    found = _BUILDERS.get((cls, columns))
     if found is not None:
         return found
     namespace: dict[str, Any] = {"cls": cls}
     hints = typing.get_type_hints(cls)
-    arguments = []
+    values = []
     for i, (name, convert) in enumerate(fields):
         if not name.isidentifier():  # a dataclass field always is; never build from anything else
             raise ValueError(f"not a field name: {name!r}")
@@ -121,21 +138,18 @@ def _builder(cls: type, fields: Fields) -> Callable[[Any], Any]:
                 template = _ENUM
         if convert is not None:
             namespace[f"convert{i}"] = convert
-        arguments.append(template.format(name=name, key=repr(name), i=i))
-    if getattr(cls, "__new__", None) is object.__new__ and "__init__" in vars(cls):
-        # What ``cls(...)`` does, without calling the class: a call of a class with
-        # keywords packs them into a dict for ``__init__`` to unpack again (callgrind,
-        # a page of 50 ads: 2.30M -> 2.03M instructions per list call without it).
-        namespace.update(new=object.__new__, init=vars(cls)["__init__"])
-        source = (
-            "def build(m):\n    e = new(cls)\n    init(e, " + ", ".join(arguments) + ")\n"
-            "    return e\n"
-        )
+        key = repr(name) if columns is None else str(columns.index(name))
+        values.append((name, template.format(v=f"m[{key}]", i=i)))
+    if _assigns_only(cls):
+        namespace["new"] = object.__new__
+        body = "".join(f"    e.{name} = {value}\n" for name, value in values)
+        source = f"def build(m):\n    e = new(cls)\n{body}    return e\n"
     else:
-        source = "def build(m):\n    return cls(" + ", ".join(arguments) + ")\n"
+        arguments = ", ".join(f"{name}={value}" for name, value in values)
+        source = f"def build(m):\n    return cls({arguments})\n"
     exec(source, namespace)  # noqa: S102 - built from field names only, see above
     built: Callable[[Any], Any] = namespace["build"]
-    _BUILDERS[cls] = built
+    _BUILDERS[(cls, columns)] = built
     return built
 
 
@@ -161,6 +175,22 @@ class EntityMapper(Generic[E]):
         #: Record): the generated function itself, since a method around it is one more
         #: call per row of a page.
         self.from_mapping: Callable[[Any], E] = _builder(entity_cls, self.fields)
+        # The table's columns in order: the row of ``select(table)`` or ``RETURNING *``.
+        self._order = tuple(c.name for c in table.c)
+        self._from_record: Callable[[Any], E] | None = None
+        if all(name in self._order for name, _ in self.fields):
+            self._from_record = _builder(entity_cls, self.fields, self._order)
+
+    def from_rows(self, rows: Sequence[Any]) -> list[E]:
+        """Entities from rows as :attr:`from_mapping` takes them; a page of asyncpg Records
+        with the table's columns in order is read by position."""
+        build = self.from_mapping
+        if rows and self._from_record is not None:
+            first = rows[0]
+            # Not a Mapping (a Row's mapping, a dict): a Record, whose keys say its order.
+            if not isinstance(first, Mapping) and tuple(first.keys()) == self._order:
+                build = self._from_record
+        return [build(r) for r in rows]
 
     def from_row(self, row: Row[Any]) -> E:
         return self.from_mapping(row._mapping)

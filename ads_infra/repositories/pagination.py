@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import ColumnElement, Integer, Select, Table, bindparam, tuple_
 
 from ads_infra.domain.errors import ValidationError
@@ -61,8 +62,8 @@ def _decode_value(value: Any) -> Any:
 
 def encode_cursor(order_by: str, values: Sequence[Any]) -> str:
     """The opaque cursor after a row whose ordering columns hold ``values``."""
-    payload = json.dumps({"o": order_by, "v": [_encode_value(v) for v in values]})
-    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+    payload = orjson.dumps({"o": order_by, "v": [_encode_value(v) for v in values]})
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
 
 
 MAX_CURSOR_LENGTH = 2048  # a cursor holds a few key values: far less than this
@@ -198,9 +199,10 @@ class KeysetQuery:
         rows: Sequence[Mapping[str, Any]],
         order_by: str,
         limit: int,
-        convert: Callable[[Any], T],
+        convert: Callable[[Sequence[Any]], list[T]],
     ) -> Page[T]:
-        """The page of ``rows`` (up to ``limit + 1``, by column name), and its next cursor."""
+        """The page of ``rows`` (up to ``limit + 1``, by column name) as ``convert`` makes
+        them, and its next cursor."""
         _, cols = self.columns(order_by)
         more = len(rows) > limit
         rows = rows[:limit]
@@ -208,7 +210,7 @@ class KeysetQuery:
         if more and rows:
             last = rows[-1]
             next_cursor = encode_cursor(order_by, [last[c.name] for c in cols])
-        return Page(items=[convert(r) for r in rows], next_cursor=next_cursor)
+        return Page(items=convert(rows), next_cursor=next_cursor)
 
 
 def _check_limit(limit: object) -> None:

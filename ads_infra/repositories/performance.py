@@ -441,7 +441,9 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
             return (await session.execute(stmt)).mappings().all()
 
         rows = await self._scope.run_read(op)
-        return self._keyset.page(rows, order_by, limit, to_performance_record)
+        return self._keyset.page(
+            rows, order_by, limit, lambda page: [to_performance_record(r) for r in page]
+        )
 
     async def count(self, *, user_id: int, filters: PerformanceFilter | None = None) -> int:
         check_ids(user_id=user_id)
