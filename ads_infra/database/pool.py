@@ -38,7 +38,10 @@ class CountingQueuePool(AsyncAdaptedQueuePool):
     """
 
     waiting = 0
-    _queued: collections.deque[asyncio.Future[None]] | None = None
+    # Callers in lease_queued, first come first: (deadline, future). Deadlines only grow
+    # along the line (a caller put back at its head came before everyone behind it).
+    _queued: collections.deque[tuple[float, asyncio.Future[bool]]] | None = None
+    _expiry: asyncio.TimerHandle | None = None  # one timer, for the head's deadline
     _woken = 0  # callers in line told a connection is there, not yet running
     _in_line = 0  # callers in lease_queued
 
@@ -73,7 +76,9 @@ class CountingQueuePool(AsyncAdaptedQueuePool):
         and that machinery costs as much as the statement's client side. The
         wait here is a future per caller, woken one at a time as connections
         come back (:meth:`_do_return_conn`), under ``pool_timeout`` like the
-        general wait, which raises the same :class:`PoolTimeout`.
+        general wait, which raises the same :class:`PoolTimeout`. The line
+        shares one timer, set for its head's deadline (:meth:`_expire`): a
+        timer per caller was a tenth of a waiting read's client-side work.
         """
         if not self._lendable() or self._room_to_open():
             return None
@@ -86,32 +91,34 @@ class CountingQueuePool(AsyncAdaptedQueuePool):
         self._in_line += 1
         try:
             while True:
-                waiter = loop.create_future()
+                waiter: asyncio.Future[bool] = loop.create_future()
+                entry = (deadline, waiter)
                 if first:
-                    queued.appendleft(waiter)
+                    queued.appendleft(entry)
                 else:
-                    queued.append(waiter)
+                    queued.append(entry)
                 if not self._woken:
                     self._wake_next()  # a connection already back is never left waiting
+                if self._expiry is None and queued:
+                    self._expiry = loop.call_at(queued[0][0], self._expire)
                 try:
-                    async with asyncio.timeout_at(deadline):
-                        await waiter
-                except BaseException as exc:
-                    if waiter.done() and not waiter.cancelled():
+                    turn = await waiter
+                except BaseException:
+                    if not waiter.done() or waiter.cancelled():
+                        with contextlib.suppress(ValueError):
+                            queued.remove(entry)
+                    elif waiter.result():
                         # Woken, then cancelled before it ran: the turn goes to the next.
                         self._woken -= 1
                         self._wake_next()
-                    else:
-                        with contextlib.suppress(ValueError):
-                            queued.remove(waiter)
-                    if isinstance(exc, TimeoutError):
-                        raise PoolTimeout(
-                            size=self.size(),
-                            overflow=self._max_overflow,
-                            waiting=self._waiting_all(),
-                            timeout=self._timeout,
-                        ) from None
                     raise
+                if not turn:
+                    raise PoolTimeout(
+                        size=self.size(),
+                        overflow=self._max_overflow,
+                        waiting=self._waiting_all(),
+                        timeout=self._timeout,
+                    )
                 self._woken -= 1
                 if self._pool.empty() and not self._room_to_open():
                     first = True  # taken by a caller of the general checkout: wait again, first
@@ -122,6 +129,23 @@ class CountingQueuePool(AsyncAdaptedQueuePool):
                     self._wake_next()
         finally:
             self._in_line -= 1
+
+    def _expire(self) -> None:
+        """Tell the callers at the head of the line whose deadline has passed (the timer
+        may fire a clock tick early: a millisecond's grace), and set the timer for the
+        next head."""
+        self._expiry = None
+        queued = self._queued
+        if not queued:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time() + 0.001
+        while queued and queued[0][0] <= now:
+            _, waiter = queued.popleft()
+            if not waiter.done():
+                waiter.set_result(False)
+        if queued:
+            self._expiry = loop.call_at(queued[0][0], self._expire)
 
     def give_back(self, record: ConnectionPoolEntry) -> None:
         """Return an entry :meth:`lease_ready` or :meth:`lease_queued` lent, after a call that
@@ -181,9 +205,9 @@ class CountingQueuePool(AsyncAdaptedQueuePool):
         if not queued or (self._pool.empty() and not self._room_to_open()):
             return
         while queued:
-            waiter = queued.popleft()
+            _, waiter = queued.popleft()
             if not waiter.done():
-                waiter.set_result(None)
+                waiter.set_result(True)
                 self._woken += 1
                 return
 

@@ -72,6 +72,28 @@ async def test_a_wait_longer_than_pool_timeout_raises_pool_timeout(postgres_url:
         await db.close()
 
 
+async def test_each_caller_in_line_waits_its_own_pool_timeout(postgres_url: str) -> None:
+    """The line shares one timer: the first caller's deadline ends its wait only, and the
+    caller behind it keeps waiting to its own deadline."""
+    db = DatabaseManager(
+        DatabaseConfig(url=postgres_url, pool_size=1, max_overflow=0, pool_timeout=3)
+    )
+    try:
+        async with db.engine.connect() as held:
+            await held.execute(text("SELECT 1"))
+            first = asyncio.create_task(backend_pid(db))
+            await asyncio.sleep(2)
+            second = asyncio.create_task(backend_pid(db))
+            with pytest.raises(PoolTimeout):
+                await first
+            assert not second.done()  # its deadline is two seconds later
+        # The connection is back before the second caller's deadline: it gets it.
+        assert await asyncio.wait_for(second, 10) > 0
+        assert db.pool.checked_out == 0
+    finally:
+        await db.close()
+
+
 async def test_a_cancelled_waiter_passes_its_turn_on(db: DatabaseManager) -> None:
     async with db.engine.connect() as held:
         await held.execute(text("SELECT 1"))
