@@ -78,7 +78,8 @@ class CountingQueuePool(AsyncAdaptedQueuePool):
         come back (:meth:`_do_return_conn`), under ``pool_timeout`` like the
         general wait, which raises the same :class:`PoolTimeout`. The line
         shares one timer, set for its head's deadline (:meth:`_expire`): a
-        timer per caller was a tenth of a waiting read's client-side work.
+        timer per caller (pushed on the loop's heap and cancelled again) was a
+        large part of a waiting read's client-side work.
         """
         if not self._lendable() or self._room_to_open():
             return None
