@@ -38,10 +38,11 @@ class CountingQueuePool(AsyncAdaptedQueuePool):
     """
 
     waiting = 0
-    # Callers in lease_queued, first come first: (deadline, future). Deadlines only grow
-    # along the line (a caller put back at its head came before everyone behind it).
+    # Callers in lease_queued, first come first: (deadline, future), deadlines growing
+    # along the line (a caller put back in line goes to its place by deadline).
     _queued: collections.deque[tuple[float, asyncio.Future[bool]]] | None = None
     _expiry: asyncio.TimerHandle | None = None  # one timer, for the head's deadline
+    _expiry_loop: asyncio.AbstractEventLoop | None = None
     _woken = 0  # callers in line told a connection is there, not yet running
     _in_line = 0  # callers in lease_queued
 
@@ -95,13 +96,16 @@ class CountingQueuePool(AsyncAdaptedQueuePool):
                 waiter: asyncio.Future[bool] = loop.create_future()
                 entry = (deadline, waiter)
                 if first:
-                    queued.appendleft(entry)
+                    # Back in line (rare): at its place by deadline, ahead of the later ones.
+                    at = 0
+                    while at < len(queued) and queued[at][0] <= deadline:
+                        at += 1
+                    queued.insert(at, entry)
                 else:
                     queued.append(entry)
                 if not self._woken:
                     self._wake_next()  # a connection already back is never left waiting
-                if self._expiry is None and queued:
-                    self._expiry = loop.call_at(queued[0][0], self._expire)
+                self._arm(loop)
                 try:
                     turn = await waiter
                 except BaseException:
@@ -131,6 +135,21 @@ class CountingQueuePool(AsyncAdaptedQueuePool):
         finally:
             self._in_line -= 1
 
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Set the line's timer for its head's deadline, unless it is set for that or
+        earlier on this loop (a timer of a loop that has ended never fires)."""
+        queued = self._queued
+        if not queued:
+            return
+        head = queued[0][0]
+        expiry = self._expiry
+        if expiry is not None:
+            if self._expiry_loop is loop and not expiry.cancelled() and expiry.when() <= head:
+                return
+            expiry.cancel()
+        self._expiry = loop.call_at(head, self._expire)
+        self._expiry_loop = loop
+
     def _expire(self) -> None:
         """Tell the callers at the head of the line whose deadline has passed (the timer
         may fire a clock tick early: a millisecond's grace), and set the timer for the
@@ -145,8 +164,7 @@ class CountingQueuePool(AsyncAdaptedQueuePool):
             _, waiter = queued.popleft()
             if not waiter.done():
                 waiter.set_result(False)
-        if queued:
-            self._expiry = loop.call_at(queued[0][0], self._expire)
+        self._arm(loop)
 
     def give_back(self, record: ConnectionPoolEntry) -> None:
         """Return an entry :meth:`lease_ready` or :meth:`lease_queued` lent, after a call that

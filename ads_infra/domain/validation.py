@@ -367,8 +367,12 @@ def validate_suggestion(s: OptimizationSuggestion) -> OptimizationSuggestion:
     _text(e, "title", s.title, MAX_NAME_LENGTH, required=False)
     for name in ("payload", "evidence", "expected_impact"):
         _json_object(e, name, getattr(s, name))
-    if not isinstance(s.score, int | float) or isinstance(s.score, bool):
-        raise ValidationError("score", f"must be a number, got {s.score!r}", entity=e)
+    if (
+        not isinstance(s.score, int | float)
+        or isinstance(s.score, bool)
+        or not math.isfinite(s.score)
+    ):
+        raise ValidationError("score", f"must be a finite number, got {s.score!r}", entity=e)
     s.score = float(s.score)
     return s
 

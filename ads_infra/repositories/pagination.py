@@ -32,6 +32,9 @@ T = TypeVar("T")
 MAX_PAGE_SIZE = 1000
 
 
+_NON_FINITE = ("nan", "inf", "-inf")
+
+
 def _encode_value(value: Any) -> Any:
     # JSON has no dates or decimals: tag them so they come back as the same type.
     if isinstance(value, dt.datetime):
@@ -40,6 +43,8 @@ def _encode_value(value: Any) -> Any:
         return {"d": value.isoformat()}
     if isinstance(value, Decimal):
         return {"dec": str(value)}
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"f": str(value)}  # JSON has no NaN or infinities either ("nan", "inf", "-inf")
     return value
 
 
@@ -54,6 +59,8 @@ def _decode_value(value: Any) -> Any:
             return dt.date.fromisoformat(text)
         if tag == "dec":
             return Decimal(text)
+        if tag == "f" and text in _NON_FINITE:
+            return float(text)
         raise TypeError("not a cursor value")
     if isinstance(value, list):
         raise TypeError("not a cursor value")
@@ -125,7 +132,8 @@ def _fits(value: Any, column: ColumnElement[Any]) -> bool:
     if kind is dt.date:
         return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
     if kind is float:
-        return type(value) in (int, float) and math.isfinite(value) and abs(value) < 1e300
+        # A float column may hold NaN and the infinities (a cursor tags them).
+        return type(value) in (int, float) and (not math.isfinite(value) or abs(value) < 1e300)
     if kind is Decimal:
         return isinstance(value, Decimal) and value.is_finite() and abs(value) < Decimal(10) ** 15
     return False

@@ -69,6 +69,14 @@ def field_of(exc: pytest.ExceptionInfo[ValidationError]) -> str:
         ),
         (PerformanceRecord(ad_id=1, date=dt.date(2024, 1, 1), impressions=1, clicks=2), "clicks"),
         (OptimizationSuggestion(user_id=1, campaign_id=1, type="magic"), "type"),  # type: ignore[arg-type]
+        (
+            OptimizationSuggestion(user_id=1, campaign_id=1, type="budget", score=float("nan")),
+            "score",
+        ),  # type: ignore[arg-type]
+        (
+            OptimizationSuggestion(user_id=1, campaign_id=1, type="budget", score=float("-inf")),
+            "score",
+        ),  # type: ignore[arg-type]
     ],
 )
 def test_bad_input_names_the_field(entity: object, field: str) -> None:
