@@ -4,6 +4,7 @@ connections: who times out, in which order, on which loop."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any, cast
 
 import pytest
 
@@ -22,7 +23,7 @@ class Connection:
 
 
 def full_pool(timeout: float) -> CountingQueuePool:
-    pool = CountingQueuePool(Connection, pool_size=1, max_overflow=0, timeout=timeout)
+    pool = CountingQueuePool(cast(Any, Connection), pool_size=1, max_overflow=0, timeout=timeout)
     pool._do_get()  # the only connection, in use (never given back here)
     return pool
 
