@@ -166,7 +166,7 @@ def _json_text(value: Any) -> str:
 async def _text_json_codecs(conn: Any) -> None:
     for name in ("json", "jsonb"):
         await conn.set_type_codec(
-            name, schema="pg_catalog", encoder=str, decoder=orjson.loads, format="text"
+            name, schema="pg_catalog", encoder=str.__str__, decoder=orjson.loads, format="text"
         )
 
 
@@ -179,8 +179,8 @@ def _json_as_text(dbapi_connection: Any, _record: Any) -> None:
     copies per value, the largest client-side cost of a page of ads after
     building the entities. Here asyncpg decodes the text in C and hands it
     to ``orjson.loads`` directly. What is sent is unchanged: the dialect
-    serializes a JSON parameter to text before any codec sees it (``str``
-    passes it on as it is).
+    serializes a JSON parameter to text before any codec sees it
+    (``str.__str__`` passes text on as it is, and refuses anything else).
     """
     dbapi_connection.run_async(_text_json_codecs)
 

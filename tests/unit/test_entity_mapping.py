@@ -83,3 +83,21 @@ def test_a_class_whose_init_does_more_than_assign_is_built_by_calling_it() -> No
     assert _assigns_only(Ad) and not _assigns_only(Checked)
     build = _builder(Checked, _entity_fields(Checked))
     assert build({"name": "x", "seen": False}).seen is True
+
+
+@dataclasses.dataclass(kw_only=True)
+class HandWritten:
+    name: str
+    seen: bool = False
+
+    def __init__(self, *, name: str, seen: bool = False) -> None:  # kept by @dataclass
+        self.name, self.seen = name, True
+
+
+class Plain(Ad):
+    """Not a dataclass of its own: its fields and __init__ are Ad's."""
+
+
+def test_only_a_generated_init_of_the_class_itself_is_skipped() -> None:
+    assert not _assigns_only(HandWritten) and not _assigns_only(Plain)
+    assert _builder(HandWritten, _entity_fields(HandWritten))({"name": "x", "seen": False}).seen
