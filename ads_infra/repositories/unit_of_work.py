@@ -108,9 +108,10 @@ class UnitOfWork(RepositoryScope):
         return (await self.session.execute(stmt, params)).all()
 
     async def rows(
-        self, query: Query, params: Mapping[str, Any], *, primary: bool = False
+        self, query: Query, params: Mapping[str, Any], *, primary: bool = False, first: bool = False
     ) -> Sequence[Mapping[str, Any]]:
-        return await mappings(self.session, query, params)
+        found = await mappings(self.session, query, params)
+        return found[:1] if first else found
 
     async def write_row(
         self, query: Query, params: Mapping[str, Any], *, idempotent: bool = False
