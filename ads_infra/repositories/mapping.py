@@ -115,10 +115,10 @@ def _builder(
     writes ``__init__``: generated once, one line per field.
 
     ``m`` is read by column name, or by position when ``columns`` gives the row's
-    column order (an asyncpg Record reads by position in half the time). For a
+    column order (an asyncpg Record reads by position faster than by name). For a
     class whose ``__init__`` only assigns its fields, the object is made and
     its fields set directly: calling ``__init__`` with a keyword per field
-    costs as much again as reading the row. Only the class's own field names
+    costs about what reading the row does. Only the class's own field names
     (identifiers) and integer positions reach the source; no value ever does.
     """
     found = _BUILDERS.get((cls, columns))

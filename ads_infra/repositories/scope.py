@@ -236,9 +236,9 @@ class StandaloneScope(RepositoryScope):
         Behind PgBouncer in transaction mode a statement asyncpg parses and
         then executes may meet another server connection in between: then
         too the general way answers. ``first`` asks with the protocol's row
-        limit of one (``fetchrow``): PostgreSQL answers a lookup by key that
-        way sooner than when asked to run it to its end (timed on loopback:
-        about 70 us of a 450 us lookup).
+        limit of one (``fetchrow``), as a caller of the driver would:
+        PostgreSQL answers a lookup by key that way sooner than when asked to
+        run it to its end.
         """
         if self._on_driver:
             statement = query.driver(self._db.engine.dialect)
