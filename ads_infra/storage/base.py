@@ -24,6 +24,7 @@ from ads_infra.core.settings import MAX_PRESIGN_SECONDS
 
 __all__ = [
     "MAX_METADATA_BYTES",
+    "OFFLOAD_BYTES",
     "RESERVED_METADATA_KEYS",
     "ListPage",
     "Metadata",
@@ -48,6 +49,10 @@ Metadata: TypeAlias = dict[str, str] | Callable[[], dict[str, str]] | None
 T = TypeVar("T")
 
 MAX_KEY_BYTES = 512
+# From this size, work on a whole object's bytes (hashing, decompressing,
+# decrypting) runs in a worker thread instead of holding up the event loop
+# (hashlib, xxhash, zlib and AES-GCM release the GIL).
+OFFLOAD_BYTES = 256 * 1024
 # S3 allows 2 KiB of user metadata per object; keeping every backend inside that
 # limit means an object can move between backends without losing any.
 MAX_METADATA_BYTES = 2048
@@ -299,6 +304,19 @@ class StorageStrategy(abc.ABC):
     async def get_with_info(self, key: str) -> tuple[ObjectInfo, bytes]:
         """Info and content together (backends override it to save a round trip)."""
         return await self.stat(key), await self.get(key)
+
+    async def get_decoded(self, key: str, decode: Callable[[ObjectInfo, bytes], T]) -> T:
+        """``decode(info, content)`` of the stored object: how the manager reads a file.
+
+        ``decode`` is pure CPU work on the bytes (checks, decompression,
+        decryption) and may run in a worker thread: it must not use the event
+        loop. Here it runs in one for a large object; local storage runs it in
+        the thread that read the bytes, while they are still in that CPU's cache.
+        """
+        info, data = await self.get_with_info(key)
+        if len(data) >= OFFLOAD_BYTES:
+            return await asyncio.to_thread(decode, info, data)
+        return decode(info, data)
 
     @abc.abstractmethod
     async def open(self, key: str, *, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:

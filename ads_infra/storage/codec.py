@@ -268,6 +268,26 @@ class Decoder:
         data = self._open(chunk, final=False) if self._key is not None else chunk
         return self._plain(data)
 
+    def decode_all(self, stored: bytes) -> bytes:
+        """The plaintext of a whole stored object: :meth:`feed` and :meth:`finish` at once."""
+        if self._key is not None or self._unzip is not None:
+            head = self.feed(stored)
+            tail = self.finish()
+            return head + tail if tail else head
+        # Stored as is: the checks run on the bytes in one go, the hash one-shot
+        # (no hashing object fed in steps).
+        self.size = len(stored)
+        if self._expected_size is not None and self.size != self._expected_size:
+            raise self._corrupt(f"{self.size} bytes instead of {self._expected_size}")
+        if self._expected:
+            if self._algorithm == "xxh3-128":
+                digest = xxhash.xxh3_128_hexdigest(stored)
+            else:
+                digest = hashlib.sha256(stored).hexdigest()
+            if not hmac.compare_digest(digest, self._expected):
+                raise self._corrupt(f"{self._algorithm} checksum mismatch")
+        return stored
+
     def finish(self) -> bytes:
         out = self._plain(self._open(b"", final=True)) if self._key is not None else b""
         if self._unzip is not None:

@@ -20,7 +20,7 @@ import stat
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
 import orjson
@@ -31,6 +31,8 @@ from ads_infra.core.errors import (
 )
 from ads_infra.storage.base import ListPage, ObjectInfo
 from ads_infra.storage.local_syscalls import rename_noreplace
+
+T = TypeVar("T")
 
 META_SUFFIX = "~meta"
 TMP_SUFFIX = "~tmp"
@@ -326,6 +328,12 @@ def get_with_info(key: str, path: str) -> tuple[ObjectInfo, bytes]:
         return _info(key, st, meta), _read_all(fd, st.st_size)
     finally:
         os.close(fd)
+
+
+def get_decoded(key: str, path: str, decode: Callable[[ObjectInfo, bytes], T]) -> T:
+    """``decode(info, content)`` of the object, in the thread that read it."""
+    info, data = get_with_info(key, path)
+    return decode(info, data)
 
 
 def is_object(key: str, path: str) -> bool:

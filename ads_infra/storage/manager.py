@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import hashlib
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
@@ -32,6 +33,7 @@ from ads_infra.core.settings import StorageConfig
 from ads_infra.storage.backends import strategy_for
 from ads_infra.storage.base import (
     MAX_METADATA_BYTES,
+    OFFLOAD_BYTES,
     ObjectInfo,
     StorageStrategy,
     metadata_size,
@@ -58,9 +60,6 @@ __all__ = ["FileList", "FileStorageManager"]
 
 ENCRYPTION_KEY_ENV = "ADS_STORAGE_ENCRYPTION_KEY"
 GZIP_MAGIC = b"\x1f\x8b"
-# Above this, encoding/decoding a whole file runs in a worker thread (hashlib,
-# zlib and AES-GCM release the GIL) instead of holding up the event loop.
-_OFFLOAD_BYTES = 256 * 1024
 # A stream no longer than this is read whole before it is stored, so that
 # compression is kept only when it shrinks the file.
 _SMALL_BYTES = 64 * 1024
@@ -289,7 +288,7 @@ class FileStorageManager:
             tail = encoder.finish()
             return head + tail if tail else head
 
-        if len(content) >= _OFFLOAD_BYTES and (encoder.compressing or encoder.encrypting):
+        if len(content) >= OFFLOAD_BYTES and (encoder.compressing or encoder.encrypting):
             return await asyncio.to_thread(encode)
         return encode()
 
@@ -338,21 +337,12 @@ class FileStorageManager:
     async def get_file(self, filename: str) -> bytes:
         """The file's content, verified against its size and checksum (IntegrityCheckError)."""
         key = validate_key(filename)
-        info, stored = await self.strategy.get_with_info(key)
+        return await self.strategy.get_decoded(key, functools.partial(self._decode, key))
+
+    def _decode(self, key: str, info: ObjectInfo, stored: bytes) -> bytes:
+        """The plaintext of a whole stored object, verified; may run in a worker thread."""
         self._check_not_orphaned(key, info, stored)
-        decoder = self._decoder(key, info)
-
-        def decode() -> bytes:
-            head = decoder.feed(stored)
-            tail = decoder.finish()
-            return head + tail if tail else head
-
-        meta = info.metadata
-        if len(stored) >= _OFFLOAD_BYTES and (
-            meta.get("ads-encryption") or meta.get("ads-encoding") == "gzip"
-        ):
-            return await asyncio.to_thread(decode)
-        return decode()
+        return self._decoder(key, info).decode_all(stored)
 
     async def open_file(
         self, filename: str, *, chunk_size: int = 1024 * 1024

@@ -120,3 +120,37 @@ def test_key_formats_and_fingerprint() -> None:
     by_b64 = EncryptionKey(base64.urlsafe_b64encode(raw).decode().rstrip("="))
     assert by_hex.key_id == by_b64.key_id
     assert raw.hex() not in repr(by_hex) and raw.hex()[:16] not in by_hex.key_id
+
+
+@pytest.mark.parametrize(("compress", "encrypt"), [(False, False), (True, False), (False, True)])
+@pytest.mark.parametrize("checksum", ["sha256", "xxh3"])
+def test_decode_all_is_feed_and_finish_in_one_call(
+    compress: bool, encrypt: bool, checksum: str
+) -> None:
+    """decode_all (how a whole file is read) checks what feed + finish check, whatever the path."""
+    data = os.urandom(SEGMENT) + b"a" * SEGMENT
+    key = KEY if encrypt else None
+    stored, encoder = encode(data, compress=compress, key=key)
+
+    def decoder(size: int = encoder.size) -> Decoder:
+        sums = {"expected_sha256": encoder.sha256}
+        if checksum == "xxh3":
+            sums["expected_xxh3"] = encoder.xxh3
+        return Decoder(
+            name="f.bin", compressed=compress, encrypted=encrypt, key=key,
+            expected_size=size, **sums,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    assert decoder().decode_all(stored) == data
+    algorithm = "xxh3-128" if checksum == "xxh3" else "sha256"
+    if not (compress or encrypt):  # stored as is: the bytes themselves are checked
+        flipped = bytearray(stored)
+        flipped[100] ^= 1
+        with pytest.raises(IntegrityCheckError, match=f"{algorithm} checksum mismatch"):
+            decoder().decode_all(bytes(flipped))
+        with pytest.raises(IntegrityCheckError, match="bytes instead of"):
+            decoder().decode_all(stored[:-1])
+    with pytest.raises(
+        IntegrityCheckError, match=r"instead of|more than the recorded|expands beyond"
+    ):
+        decoder(size=encoder.size - 1).decode_all(stored)

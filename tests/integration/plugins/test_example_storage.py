@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from ads_infra.core.errors import (
     StoredFileNotFoundError,
 )
 from ads_infra.core.settings import Settings
-from ads_infra.storage import FileStorageManager, StorageStrategy
+from ads_infra.storage import FileStorageManager, ObjectInfo, StorageStrategy
 
 pytestmark = pytest.mark.usefixtures("example_installed")
 
@@ -48,6 +49,26 @@ async def test_objects_are_plain_files_named_by_their_keys(tmp_path: Path) -> No
         assert stats["target"] == str(root)
         report = await storage.health_check()
         assert report.healthy and report.backend == "tree"
+
+
+async def test_a_backend_of_its_own_decodes_a_large_object_off_the_event_loop(
+    tmp_path: Path,
+) -> None:
+    # The tree does not override get_decoded: the interface's own runs the manager's
+    # checks in a worker thread for a large object, on the loop for a small one.
+    strategy: StorageStrategy = _manager(tmp_path / "tree").strategy
+    await strategy.start()
+    small, large = b"s" * 100, os.urandom(1024 * 1024)
+    await strategy.put("small.bin", small)
+    await strategy.put("large.bin", large)
+    loop_thread = threading.get_ident()
+
+    def where(info: ObjectInfo, data: bytes) -> tuple[int, int, bool]:
+        return len(data), info.size, threading.get_ident() == loop_thread
+
+    assert await strategy.get_decoded("small.bin", where) == (100, 100, True)
+    assert await strategy.get_decoded("large.bin", where) == (len(large), len(large), False)
+    await strategy.close()
 
 
 async def test_create_only_overwrite_and_delete(tmp_path: Path) -> None:

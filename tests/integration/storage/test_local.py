@@ -11,13 +11,14 @@ import re
 import signal
 import sys
 import textwrap
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ads_infra.errors import ObjectExistsError, StorageValidationError
+from ads_infra.errors import IntegrityCheckError, ObjectExistsError, StorageValidationError
 from ads_infra.storage import (
     FileStorageManager,
     LocalStorageStrategy,
@@ -39,6 +40,15 @@ def copy_without_xattrs(path: Path) -> None:
     data = path.read_bytes()
     path.unlink()
     path.write_bytes(data)
+
+
+def flip_last_byte(path: Path) -> None:
+    """In place: the file keeps its xattr, and so the checksum of what it held."""
+    with path.open("r+b") as f:
+        f.seek(-1, os.SEEK_END)
+        last = f.read(1)[0]
+        f.seek(-1, os.SEEK_END)
+        f.write(bytes([last ^ 1]))
 
 
 def list_dirs(root: Path) -> list[Path]:
@@ -523,6 +533,35 @@ async def test_a_large_files_checksum_is_computed_beside_its_write(
     assert info["sha256"] == hashlib.sha256(content).hexdigest()
     assert info["size"] == len(content) and not info["compressed"]
     assert await manager.get_file(name) == content
+    await manager.close()
+    pool.shutdown()
+
+
+async def test_a_file_is_checked_in_the_thread_that_read_it(tmp_path: Path) -> None:
+    # The manager's checks (size, checksum) run on the bytes while they are still in
+    # the reading CPU's cache, and never on the event loop, whatever the size.
+    manager = FileStorageManager(StorageConfig(base_path=str(tmp_path / "s")))
+    await manager.start()
+    assert isinstance(manager.strategy, LocalStorageStrategy)
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="reader")
+    manager.strategy._threads = WorkerThreads("test", pool)
+    seen: list[tuple[str, int, int]] = []
+    decode = manager._decode
+
+    def spy(key: str, info: Any, stored: bytes) -> bytes:
+        seen.append((threading.current_thread().name, info.size, len(stored)))
+        return decode(key, info, stored)
+
+    manager._decode = spy  # type: ignore[method-assign]
+    for size in (100, 1024 * 1024):
+        content = b"%PDF-1.7\n" + os.urandom(size)
+        name = await manager.save_file(content, "f.pdf")
+        assert await manager.get_file(name) == content
+        assert seen.pop() == ("reader_0", len(content), len(content))
+        # A flipped byte is caught there too, and reported as what it is.
+        flip_last_byte(Path(manager.strategy.path_for(name)))
+        with pytest.raises(IntegrityCheckError, match="checksum mismatch"):
+            await manager.get_file(name)
     await manager.close()
     pool.shutdown()
 
