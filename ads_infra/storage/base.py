@@ -311,7 +311,7 @@ class StorageStrategy(abc.ABC):
         ``decode`` is pure CPU work on the bytes (checks, decompression,
         decryption) and may run in a worker thread: it must not use the event
         loop. Here it runs in one for a large object; local storage runs it in
-        the thread that read the bytes, while they are still in that CPU's cache.
+        the thread that read the bytes.
         """
         info, data = await self.get_with_info(key)
         if len(data) >= OFFLOAD_BYTES:

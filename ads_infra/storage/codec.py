@@ -274,8 +274,7 @@ class Decoder:
             head = self.feed(stored)
             tail = self.finish()
             return head + tail if tail else head
-        # Stored as is: the checks run on the bytes in one go, the hash one-shot
-        # (no hashing object fed in steps).
+        # Stored as is: nothing to decode, so the bytes are checked as they are.
         self.size = len(stored)
         if self._expected_size is not None and self.size != self._expected_size:
             raise self._corrupt(f"{self.size} bytes instead of {self._expected_size}")

@@ -538,8 +538,8 @@ async def test_a_large_files_checksum_is_computed_beside_its_write(
 
 
 async def test_a_file_is_checked_in_the_thread_that_read_it(tmp_path: Path) -> None:
-    # The manager's checks (size, checksum) run on the bytes while they are still in
-    # the reading CPU's cache, and never on the event loop, whatever the size.
+    # The manager's checks (size, checksum) run in the hop that read the bytes, never
+    # on the event loop, whatever the size.
     manager = FileStorageManager(StorageConfig(base_path=str(tmp_path / "s")))
     await manager.start()
     assert isinstance(manager.strategy, LocalStorageStrategy)
