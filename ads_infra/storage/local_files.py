@@ -410,28 +410,36 @@ def _open_shard(root: str, name: str) -> int | None:
         raise
 
 
-def _keys(fd: int, prefix: str, after: str | None) -> list[str]:
-    """The keys of the names in one shard folder that may be objects, in order.
+def _keys(fd: int, prefix: str, after: str | None) -> tuple[list[str], dict[str, str]]:
+    """The keys of the names in one shard folder that may be objects, in order, and the
+    file name of each key that is not its own name.
 
     Names only (``os.listdir``, no stat): "~" marks temporary and sidecar
     files (keys encode it as %7E), and a percent-encoded name that this store
     would not have written is no key of it; whether a name is a regular file,
     not a link or a folder, is checked by the stat of each one returned.
     """
-    keys = []
-    for name in os.listdir(fd):
-        if "~" in name:
-            continue
-        if "%" in name:
+    names = os.listdir(fd)
+    # Every name save_file gives is its own key: those are filtered in one
+    # comprehension, the percent-encoded rest one by one.
+    keys = [
+        n
+        for n in names
+        if "~" not in n and "%" not in n and n.startswith(prefix) and (after is None or n > after)
+    ]
+    encoded: dict[str, str] = {}
+    for name in names:
+        if "%" in name and "~" not in name:
             key = unquote(name)
-            if encode_key(key) != name:
-                continue
-        else:
-            key = name
-        if key.startswith(prefix) and (after is None or key > after):
-            keys.append(key)
+            if (
+                encode_key(key) == name
+                and key.startswith(prefix)
+                and (after is None or key > after)
+            ):
+                keys.append(key)
+                encoded[key] = name
     keys.sort()
-    return keys
+    return keys, encoded
 
 
 def _object_stat(fd: int, name: str) -> os.stat_result | None:
@@ -461,8 +469,9 @@ def list_page(root: str, prefix: str, limit: int, start_after: str | None) -> Li
         if fd is None:
             continue
         try:
-            for key in _keys(fd, prefix, start_after if index == first else None):
-                st = _object_stat(fd, encode_key(key))
+            keys, encoded = _keys(fd, prefix, start_after if index == first else None)
+            for key in keys:
+                st = _object_stat(fd, encoded.get(key, key))
                 if st is None:
                     continue
                 if len(items) == limit:
