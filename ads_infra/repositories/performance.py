@@ -99,11 +99,15 @@ ID_CHUNK = 5000
 
 Key = tuple[int, dt.date]
 StageRow = tuple[int, dt.date, int, int, Decimal, int, int]
+# A checked row: the record's position in the input, then its STAGE_COLUMNS. The
+# position stays on in the batch path too and is sliced off as rows are sent, rather
+# than first building a second dict of every row without it.
+Checked = tuple[Any, ...]
 
 
-def _stage_rows(records: Iterable[PerformanceRecord], user_id: int) -> dict[Key, StageRow]:
-    """Checked, deduplicated rows in STAGE_COLUMNS order; the last record for a key wins."""
-    return {key: row[1:] for key, row in _checked(records, user_id, 0).items()}
+def _stage_rows(records: Iterable[PerformanceRecord], user_id: int) -> dict[Key, Checked]:
+    """Checked, deduplicated rows (position first); the last record for a key wins."""
+    return _checked(records, user_id, 0)
 
 
 def _checked(
@@ -246,7 +250,7 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
         del first, second  # the stream drops each part once it is sent
         return await self._upsert_stream(records, head, pieces, user_id)
 
-    async def _upsert_batch(self, batch: dict[Key, StageRow], user_id: int) -> int:
+    async def _upsert_batch(self, batch: dict[Key, Checked], user_id: int) -> int:
         ad_ids = sorted({ad_id for ad_id, _ in batch})
         postgres = self._db.backend == "postgresql"
 
@@ -303,7 +307,7 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
         returns nothing.
         """
         check_ids(user_id=user_id)
-        ((ad_id, day, imp, clk, conv, cost, value),) = _stage_rows([record], user_id).values()
+        ((_, ad_id, day, imp, clk, conv, cost, value),) = _stage_rows([record], user_id).values()
         params = {
             "ad_id": ad_id, "date": day, "user_id": user_id, "impressions": imp, "clicks": clk,
             "conversions": conv, "cost_micros": cost, "conversion_value_micros": value,
@@ -339,7 +343,7 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
     async def _copy_upsert(
         self,
         session: AsyncSession,
-        batch: dict[Key, StageRow],
+        batch: dict[Key, Checked],
         owners: dict[int, tuple[int, int]],
         user_id: int,
     ) -> None:
@@ -359,7 +363,7 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
             # the upsert below handles the batch.
             rows = []
             for key in keys:
-                ad_id, day, imp, clk, conv, cost, value = batch[key]
+                _, ad_id, day, imp, clk, conv, cost, value = batch[key]
                 campaign_id, group_id = owners[ad_id]
                 rows.append(
                     (ad_id, day, user_id, campaign_id, group_id, imp, clk, conv, cost, value)
@@ -375,14 +379,14 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
                     raise
         await driver.execute(STAGE_SETUP)
         await driver.copy_records_to_table(
-            STAGE, records=[batch[key] for key in keys], columns=STAGE_COLUMNS
+            STAGE, records=[batch[key][1:] for key in keys], columns=STAGE_COLUMNS
         )
         await driver.execute(UPSERT_FROM_STAGE, user_id)
 
     async def _sqlite_upsert(
         self,
         session: AsyncSession,
-        batch: dict[Key, StageRow],
+        batch: dict[Key, Checked],
         owners: dict[int, tuple[int, int]],
         user_id: int,
     ) -> None:
@@ -396,7 +400,7 @@ class PerformanceRepositoryImpl(BaseRepository, PerformanceRepository):
             {"ad_id": ad_id, "date": day, "user_id": user_id, "campaign_id": owners[ad_id][0],
              "group_id": owners[ad_id][1], "impressions": imp, "clicks": clk, "conversions": conv,
              "cost_micros": cost, "conversion_value_micros": value}
-            for (ad_id, day), (_, _, imp, clk, conv, cost, value) in sorted(batch.items())
+            for (ad_id, day), (_, _, _, imp, clk, conv, cost, value) in sorted(batch.items())
         ]  # fmt: skip
         for start in range(0, len(rows), SQLITE_BATCH):
             await session.execute(stmt, rows[start : start + SQLITE_BATCH])
