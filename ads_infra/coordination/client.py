@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import uuid
 
 from redis.asyncio import Redis
@@ -103,13 +104,24 @@ class Coordinator:
         await self.close()
 
     async def health_check(self) -> HealthStatus:
+        """Whether the coordination Redis answers; never raises.
+
+        Unhealthy means degraded, not down: while it is unreachable each piece
+        falls back to its per-process behaviour (see docs/coordination.md).
+        """
+        started = time.perf_counter()
         try:
             await self.client.ping()
         except REDIS_ERRORS as exc:
             return HealthStatus(
-                component="coordination", backend="redis", healthy=False, detail=reason(exc)
-            )
-        return HealthStatus(component="coordination", backend="redis", healthy=True)
+                component="coordination", backend="redis", healthy=False,
+                detail=f"{reason(exc)}; each process coordinates alone until it answers",
+                target=self.target,
+            )  # fmt: skip
+        return HealthStatus(
+            component="coordination", backend="redis", healthy=True,
+            latency_ms=(time.perf_counter() - started) * 1000, target=self.target,
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         return f"Coordinator(target={self.target!r}, origin={self.origin!r})"

@@ -147,13 +147,15 @@ def config_init(path: str, force: bool) -> None:
 
 # --- health ------------------------------------------------------------------------
 
-# Sub-container -> the provider whose object has ``async health_check()``.
+# Sub-container -> the provider whose object has ``async health_check()`` (the
+# coordination link is None with ``coordination.backend: local``: nothing to check).
 HEALTH_PROVIDERS = (
     ("database", "manager"),
     ("cache", "manager"),
     ("storage", "manager"),
     ("discovery", "backend"),
     ("services", "manager"),
+    ("coordination", "link"),
 )
 
 
@@ -166,7 +168,8 @@ async def collect_health(container: Container) -> list[HealthStatus]:
     """
     for name in ("ai", "analytics", "notifications"):
         getattr(container.services, name)()  # registers each service with the manager
-    managers = [getattr(getattr(container, sub), name)() for sub, name in HEALTH_PROVIDERS]
+    provided = (getattr(getattr(container, sub), name)() for sub, name in HEALTH_PROVIDERS)
+    managers = [manager for manager in provided if manager is not None]
     for manager in managers:
         with contextlib.suppress(Exception):
             await manager.start()

@@ -59,6 +59,33 @@ def test_health_exits_non_zero_naming_the_unreachable_backend(
     assert "hunter2" not in result.output
 
 
+def test_health_checks_the_coordination_redis_when_the_fleet_shares_one(
+    in_project_copy: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADS_COORDINATION_BACKEND", "redis")
+    monkeypatch.setenv("ADS_COORDINATION_URL", redis_url)
+    result = CliRunner().invoke(cli, ["health", "--json"])
+    assert result.exit_code == 0, result.output
+    (report,) = [r for r in json.loads(result.output) if r["component"] == "coordination"]
+    assert report["healthy"] and report["backend"] == "redis" and report["latency_ms"] >= 0
+
+    # Unreachable: named, with why and what it means, and no password.
+    monkeypatch.setenv("ADS_COORDINATION_URL", "redis://:hunter2@127.0.0.1:1/0")
+    result = CliRunner().invoke(cli, ["health"])
+    assert result.exit_code == 1
+    assert "unhealthy: coordination (redis)" in result.output
+    assert "each process coordinates alone" in result.output
+    assert "hunter2" not in result.output
+
+
+def test_health_has_no_coordination_line_when_each_process_coordinates_alone(
+    in_project_copy: Path,
+) -> None:
+    result = CliRunner().invoke(cli, ["health", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "coordination" not in {r["component"] for r in json.loads(result.output)}
+
+
 def test_a_bad_backend_prints_one_line_and_exits_2(in_project_copy: Path) -> None:
     bad = in_project_copy / "bad.yml"
     bad.write_text("cache: {cache_type: memcached}\n")
