@@ -16,6 +16,7 @@ import datetime as dt
 import enum
 import types
 import typing
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -211,48 +212,61 @@ def _to_json(value: Any) -> Any:
     return value
 
 
+# Values of these exact types are JSON as they are (an enum that is also a str is not
+# one of them: its type is the enum's).
+_AS_IS = frozenset({str, int, float, bool, type(None)})
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def to_json_dict(entity: Entity) -> dict[str, Any]:
     """The entity as a dict of JSON types only (round-trips through :func:`from_json_dict`)."""
-    return {f.name: _to_json(getattr(entity, f.name)) for f in dataclasses.fields(entity)}
+    cls = type(entity)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:  # dataclasses.fields() builds its tuple anew on every call
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(entity))
+    out = {}
+    for name in names:
+        value = getattr(entity, name)
+        out[name] = value if type(value) in _AS_IS else _to_json(value)
+    return out
 
 
-def _from_json(hint: Any, value: Any) -> Any:
-    if value is None:
-        return None
+def _converter(hint: Any) -> Callable[[Any], Any] | None:
+    """What turns a field's JSON value back into its type; None: the value as it is."""
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         options = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _from_json(options[0], value) if len(options) == 1 else value
+        return _converter(options[0]) if len(options) == 1 else None
     if hint is dt.datetime:
-        return dt.datetime.fromisoformat(value)
+        return dt.datetime.fromisoformat
     if hint is dt.date:
-        return dt.date.fromisoformat(value)
+        return dt.date.fromisoformat
     if hint is Decimal:
-        return Decimal(value)
+        return Decimal
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return hint(value)
-    return value
+        return hint
+    return None
 
 
-_HINTS: dict[type, tuple[tuple[str, Any], ...]] = {}
+_CONVERTERS: dict[type, tuple[tuple[str, Callable[[Any], Any] | None], ...]] = {}
 
 
-def _field_hints(cls: type) -> tuple[tuple[str, Any], ...]:
-    # Resolving type hints is slow and cached reads rebuild entities on every hit.
-    found = _HINTS.get(cls)
+def _field_converters(cls: type) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
+    # Resolving type hints is slow and cached reads rebuild entities on every hit: each
+    # field's converter is worked out once per class.
+    found = _CONVERTERS.get(cls)
     if found is None:
         hints = typing.get_type_hints(cls)
-        found = _HINTS[cls] = tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
+        found = _CONVERTERS[cls] = tuple(
+            (f.name, _converter(hints[f.name])) for f in dataclasses.fields(cls)
+        )
     return found
-
-
-_PLAIN = (int, str, float, bool, dict, list, typing.Any)
 
 
 def from_json_dict(cls: type[E], data: dict[str, Any]) -> E:
     """Rebuild an entity from :func:`to_json_dict`'s output (unknown keys ignored)."""
     kwargs: dict[str, Any] = {}
-    for name, hint in _field_hints(cls):
+    for name, convert in _field_converters(cls):
         if name in data:
             value = data[name]
-            kwargs[name] = value if value is None or hint in _PLAIN else _from_json(hint, value)
+            kwargs[name] = value if convert is None or value is None else convert(value)
     return cls(**kwargs)
