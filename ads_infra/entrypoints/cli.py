@@ -147,15 +147,17 @@ def config_init(path: str, force: bool) -> None:
 
 # --- health ------------------------------------------------------------------------
 
-# Sub-container -> the provider whose object has ``async health_check()`` (the
-# coordination link is None with ``coordination.backend: local``: nothing to check).
+# Sub-container -> the provider whose object has ``async health_check()``, in the
+# order they start (and the reverse of the order they close): the coordination link
+# first, as in the container, because the cache and services managers use it while
+# they close. It is None with ``coordination.backend: local``: nothing to check.
 HEALTH_PROVIDERS = (
+    ("coordination", "link"),
     ("database", "manager"),
     ("cache", "manager"),
     ("storage", "manager"),
     ("discovery", "backend"),
     ("services", "manager"),
-    ("coordination", "link"),
 )
 
 

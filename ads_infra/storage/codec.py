@@ -277,6 +277,8 @@ class Decoder:
         # Stored as is: nothing to decode, so the bytes are checked as they are.
         self.size = len(stored)
         if self._expected_size is not None and self.size != self._expected_size:
+            if self.size > self._expected_size:  # the message feed() gives
+                raise self._corrupt(f"more than the recorded {self._expected_size} bytes")
             raise self._corrupt(f"{self.size} bytes instead of {self._expected_size}")
         if self._expected:
             if self._algorithm == "xxh3-128":

@@ -421,7 +421,9 @@ def _keys(fd: int, prefix: str, after: str | None) -> tuple[list[str], dict[str,
     """
     names = os.listdir(fd)
     # Every name save_file gives is its own key: those are filtered in one
-    # comprehension, the percent-encoded rest one by one.
+    # comprehension, the percent-encoded rest one by one. Whether a name without
+    # "%" is its own encoding (and so a key) is checked only for the keys a page
+    # returns (list_page).
     keys = [
         n
         for n in names
@@ -471,7 +473,12 @@ def list_page(root: str, prefix: str, limit: int, start_after: str | None) -> Li
         try:
             keys, encoded = _keys(fd, prefix, start_after if index == first else None)
             for key in keys:
-                st = _object_stat(fd, encoded.get(key, key))
+                name = encoded.get(key)
+                if name is None:
+                    if not _PLAIN(key):
+                        continue  # this store would have encoded it: not one of its keys
+                    name = key
+                st = _object_stat(fd, name)
                 if st is None:
                     continue
                 if len(items) == limit:

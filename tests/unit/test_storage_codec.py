@@ -150,7 +150,7 @@ def test_decode_all_is_feed_and_finish_in_one_call(
             decoder().decode_all(bytes(flipped))
         with pytest.raises(IntegrityCheckError, match="bytes instead of"):
             decoder().decode_all(stored[:-1])
-    with pytest.raises(
-        IntegrityCheckError, match=r"instead of|more than the recorded|expands beyond"
-    ):
+    # The same message as feed() + finish() give for content longer than recorded.
+    longer = "expands beyond" if compress else "more than the recorded"
+    with pytest.raises(IntegrityCheckError, match=longer):
         decoder(size=encoder.size - 1).decode_all(stored)

@@ -81,6 +81,7 @@ async def test_what_is_not_an_object_is_not_listed(tmp_path: Path) -> None:
     outside.write_bytes(b"the host's file")
     os.symlink(outside, folder / "a-link")
     (folder / "%41").write_bytes(b"a name this store never writes (it would be 'A')")
+    (folder / "a b.txt").write_bytes(b"nor this one (it would be 'a%20b.txt')")
     # A shard folder replaced by a link is not read either.
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
