@@ -101,28 +101,13 @@ async def _alternating(contenders: dict[str, Op], n: int) -> dict[str, Sample]:
     }
 
 
-def _durable_write(folder: str, data: bytes) -> None:
-    """The one-hop baseline's blocking half: temporary file, write, fsync, rename."""
-    final = os.path.join(folder, os.urandom(16).hex())
-    tmp = final + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, final)
+def _durable_write(
+    folder: str, data: bytes, describe: Callable[[bytes], bytes] | None = None
+) -> None:
+    """The one-hop baseline's blocking half: temporary file, write, fsync, rename.
 
-
-def _described_write(folder: str, data: bytes) -> None:
-    """A peer's blocking half: the durable write plus what ours keeps beside the data.
-
-    sha256 and xxh3-128 of the bytes, a JSON description the size of our
-    metadata as an xattr, fsynced with the data: what a save costs with our
-    features, done by hand, so that the rows show how much of the gap to the
-    baseline those features are.
+    With ``describe``, its result is attached as an xattr before the fsync
+    (the feature-matched peer).
     """
     final = os.path.join(folder, os.urandom(16).hex())
     tmp = final + ".tmp"
@@ -131,7 +116,19 @@ def _described_write(folder: str, data: bytes) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        meta = {
+        if describe is not None:
+            os.setxattr(fd, XATTR, describe(data))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, final)
+
+
+def _description(data: bytes) -> bytes:
+    """What the feature-matched peer keeps beside the data: sha256 and xxh3-128 of the
+    bytes in a JSON description the size of our metadata."""
+    return orjson.dumps(
+        {
             "content_type": "application/pdf",
             "metadata": {
                 "ads-name": "bench.pdf",
@@ -142,11 +139,7 @@ def _described_write(folder: str, data: bytes) -> None:
                 "ads-created": dt.datetime.now(dt.UTC).isoformat(),
             },
         }
-        os.setxattr(fd, XATTR, orjson.dumps(meta))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, final)
+    )
 
 
 def _described_read(path: str) -> bytes:
@@ -194,7 +187,9 @@ async def _thread_read(path: str) -> bytes:
 
 
 async def _described_save(folder: str, data: bytes) -> None:
-    await asyncio.to_thread(_described_write, folder, data)
+    """The feature-matched peer: what ours adds to a save, done by hand in the one hop
+    (so that a row shows how much of its gap to the baseline those features are)."""
+    await asyncio.to_thread(_durable_write, folder, data, _description)
 
 
 async def _described_get(path: str) -> bytes:
