@@ -32,6 +32,7 @@ __all__ = [
     "Payload",
     "StorageStrategy",
     "complete_or_undo",
+    "decodes_on_loop",
     "metadata_size",
     "resolve_metadata",
     "validate_chunk_size",
@@ -258,6 +259,21 @@ def validate_metadata(
     return dict(metadata)
 
 
+def decodes_on_loop(
+    decode: Callable[[ObjectInfo, bytes], object], info: ObjectInfo, data: bytes
+) -> bool:
+    """Whether ``decode(info, data)`` is cheap enough to run on the event loop.
+
+    ``decode.light(info, data)`` where the decoder has it (the manager's: a small
+    file, stored as is or decoding to a small one; a small gzip may expand to
+    the size limit), else whether the stored bytes are under ``OFFLOAD_BYTES``.
+    """
+    light = getattr(decode, "light", None)
+    if light is not None:
+        return bool(light(info, data))
+    return len(data) < OFFLOAD_BYTES
+
+
 class StorageStrategy(abc.ABC):
     """A storage backend. Constructors do no I/O; ``start()`` checks the backend.
 
@@ -310,13 +326,13 @@ class StorageStrategy(abc.ABC):
 
         ``decode`` is pure CPU work on the bytes (checks, decompression,
         decryption) and may run in a worker thread: it must not use the event
-        loop. Here it runs in one for a large object; local storage runs it in
-        the thread that read the bytes.
+        loop. Here it runs in one unless :func:`decodes_on_loop`; local storage
+        runs it in the thread that read the bytes.
         """
         info, data = await self.get_with_info(key)
-        if len(data) >= OFFLOAD_BYTES:
-            return await asyncio.to_thread(decode, info, data)
-        return decode(info, data)
+        if decodes_on_loop(decode, info, data):
+            return decode(info, data)
+        return await asyncio.to_thread(decode, info, data)
 
     @abc.abstractmethod
     async def open(self, key: str, *, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:

@@ -36,7 +36,9 @@ not fsynced: after a power loss the newest file may be missing, never partial.
 Each whole-object operation is one blocking function of :mod:`.local_files`
 run in one thread hop (:mod:`.local_threads`): a save's folder check, write,
 xattr, fsync and rename, or a read's open, stat, xattr and read, instead of a
-hop per syscall. Streams are written chunk by chunk with aiofiles.
+hop per syscall. Streams are written chunk by chunk with aiofiles. A small
+object read before is read again without a hop while the kernel has it in
+memory (:mod:`.local_nowait`).
 """
 
 from __future__ import annotations
@@ -70,10 +72,12 @@ from ads_infra.storage.base import (
     ObjectInfo,
     Payload,
     StorageStrategy,
+    decodes_on_loop,
     resolve_metadata,
     validate_chunk_size,
     validate_key,
 )
+from ads_infra.storage.local_nowait import NowaitReads
 from ads_infra.storage.local_threads import WorkerThreads
 
 __all__ = ["LocalStorageStrategy"]
@@ -95,6 +99,7 @@ class LocalStorageStrategy(StorageStrategy):
         self._xattr = self.config.local_metadata == "auto"
         self._sweeper: asyncio.Task[None] | None = None
         self._threads = WorkerThreads("ads-infra storage")
+        self._nowait = NowaitReads(self.root)
 
     @property
     def target(self) -> str:
@@ -128,6 +133,7 @@ class LocalStorageStrategy(StorageStrategy):
                 f"cannot create storage folder {self.root}: {exc.strerror}; "
                 "check storage.base_path (ADS_STORAGE_PATH) and its permissions"
             ) from None
+        await self._threads.run(self._nowait.open)
         await self.cleanup_temp(self.config.temp_max_age)
         if self._sweeper is None or self._sweeper.done():
             self._sweeper = asyncio.create_task(self._sweep(), name="ads-infra temp sweeper")
@@ -148,6 +154,7 @@ class LocalStorageStrategy(StorageStrategy):
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
         self._threads.close()
+        self._nowait.close()
 
     @staticmethod
     def _meta(content_type: str, metadata: dict[str, str]) -> bytes:
@@ -281,13 +288,40 @@ class LocalStorageStrategy(StorageStrategy):
     async def get(self, key: str) -> bytes:
         return (await self.get_with_info(key))[1]
 
+    async def _read_nowait(self, path: str) -> tuple[ObjectInfo, bytes] | None:
+        """A small object read before, read on the event loop (see local_nowait.py)."""
+        found = self._nowait.read(path)
+        if found is not None:
+            # Other tasks run before this one goes on, as they would during a hop: a
+            # task reading file after file must not keep the loop to itself.
+            await asyncio.sleep(0)
+        return found
+
     async def get_with_info(self, key: str) -> tuple[ObjectInfo, bytes]:
-        return await self._threads.run(files.get_with_info, key, self.path_for(key))
+        path = self.path_for(key)
+        found = await self._read_nowait(path)
+        if found is not None:
+            return found
+        info, data, stamp = await self._threads.run(files.get_stamped, key, path)
+        if stamp is not None:
+            self._nowait.keep(path, stamp, info)
+        return info, data
 
     async def get_decoded(self, key: str, decode: Callable[[ObjectInfo, bytes], T]) -> T:
-        # In the hop that read the bytes: no object, however large, is checked on
-        # the event loop, and checking a small one costs no second hop.
-        return await self._threads.run(files.get_decoded, key, self.path_for(key), decode)
+        path = self.path_for(key)
+        found = await self._read_nowait(path)
+        if found is not None:
+            if decodes_on_loop(decode, *found):
+                return decode(*found)
+            return await self._threads.run(decode, *found)
+        # Else in the hop that read the bytes: no object, however large, is checked
+        # on the event loop, and checking a small one costs no second hop.
+        read: tuple[T, ObjectInfo, files.Stamp | None] = await self._threads.run(
+            files.get_decoded, key, path, decode
+        )
+        if read[2] is not None:
+            self._nowait.keep(path, read[2], read[1])
+        return read[0]
 
     async def open(self, key: str, *, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:
         validate_chunk_size(chunk_size)
@@ -304,7 +338,9 @@ class LocalStorageStrategy(StorageStrategy):
         return chunks()
 
     async def delete(self, key: str) -> bool:
-        return await self._threads.run(files.delete, key, self.path_for(key))
+        path = self.path_for(key)
+        self._nowait.forget(path)
+        return await self._threads.run(files.delete, key, path)
 
     async def exists(self, key: str) -> bool:
         return await self._threads.run(files.is_object, key, self.path_for(key))

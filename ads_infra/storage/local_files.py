@@ -29,8 +29,8 @@ from ads_infra.core.errors import (
     StorageError,
     StoredFileNotFoundError,
 )
-from ads_infra.storage.base import ListPage, ObjectInfo
-from ads_infra.storage.local_syscalls import rename_noreplace
+from ads_infra.storage.base import OFFLOAD_BYTES, ListPage, ObjectInfo
+from ads_infra.storage.local_syscalls import generation, rename_noreplace
 
 T = TypeVar("T")
 
@@ -235,8 +235,9 @@ def put_bytes(
 _GETXATTR = getattr(os, "getxattr", None)
 
 
-def _read_meta(fd: int, path: str) -> dict[str, Any]:
-    """The metadata of the open object ``fd`` (at ``path``): its xattr, else its sidecar.
+def _read_meta(fd: int, path: str) -> tuple[dict[str, Any], bool]:
+    """The metadata of the open object ``fd`` (at ``path``): its xattr, else its sidecar;
+    and whether it came from the xattr.
 
     The xattr is read from the descriptor, so it belongs to the very bytes read
     from it even while an overwrite replaces ``path``. A sidecar can only be
@@ -247,22 +248,23 @@ def _read_meta(fd: int, path: str) -> dict[str, Any]:
     if _GETXATTR is not None:
         with contextlib.suppress(OSError):  # no xattr here: the sidecar has it
             raw = _GETXATTR(fd, XATTR)
+    in_xattr = raw is not None
     if raw is None:
         try:
             fd_meta = os.open(path + META_SUFFIX, os.O_RDONLY | _CLOEXEC | _NOFOLLOW)
         except FileNotFoundError:
-            return {}  # a file put there by other means: no metadata
+            return {}, False  # a file put there by other means: no metadata
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                return {}  # a planted link, not our sidecar
+                return {}, False  # a planted link, not our sidecar
             raise
         with open(fd_meta, "rb") as f:
             raw = f.read(64 * 1024)
     try:
         loaded = orjson.loads(raw)
     except ValueError:
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
+        return {}, False
+    return (loaded, in_xattr) if isinstance(loaded, dict) else ({}, False)
 
 
 def open_object(key: str, path: str) -> int:
@@ -297,7 +299,7 @@ def _info(key: str, st: os.stat_result, meta: dict[str, Any]) -> ObjectInfo:
 def stat_object(key: str, path: str) -> ObjectInfo:
     fd = open_object(key, path)
     try:
-        return _info(key, os.fstat(fd), _read_meta(fd, path))
+        return _info(key, os.fstat(fd), _read_meta(fd, path)[0])
     finally:
         os.close(fd)
 
@@ -317,23 +319,50 @@ def _read_all(fd: int, size: int) -> bytes:
     return b"".join(parts)
 
 
+# What identifies one version of an object's file: device, inode, ctime in
+# nanoseconds (any change to the file or its xattrs moves it), size and the inode's
+# generation (a later file reusing the inode number has another).
+Stamp = tuple[int, int, int, int, int | None]
+
+
 def get_with_info(key: str, path: str) -> tuple[ObjectInfo, bytes]:
     """Info and content: every syscall of a read, for one thread hop."""
+    info, data, _ = get_stamped(key, path)
+    return info, data
+
+
+def get_stamped(key: str, path: str) -> tuple[ObjectInfo, bytes, Stamp | None]:
+    """Info, content and the stamp of the version read.
+
+    The stamp (None for a file that :mod:`.local_nowait` would not read: over
+    ``OFFLOAD_BYTES``, metadata not in its xattr, a filesystem without inode
+    generations) lets a later read of the same version use this info.
+    """
     # One descriptor for size, metadata and bytes: a concurrent overwrite replaces
-    # the name, not the file already open, so all three describe one version.
+    # the name, not the file already open, so all three describe one version. The
+    # stamp is taken before the metadata is read: a change in between moves the
+    # ctime, so the info is never kept under a stamp older than its own.
     fd = open_object(key, path)
     try:
         st = os.fstat(fd)
-        meta = _read_meta(fd, path)
-        return _info(key, st, meta), _read_all(fd, st.st_size)
+        meta, in_xattr = _read_meta(fd, path)
+        stamp: Stamp | None = None
+        if in_xattr and st.st_size <= OFFLOAD_BYTES:
+            number = generation(fd)
+            if number is not None:
+                stamp = (st.st_dev, st.st_ino, st.st_ctime_ns, st.st_size, number)
+        return _info(key, st, meta), _read_all(fd, st.st_size), stamp
     finally:
         os.close(fd)
 
 
-def get_decoded(key: str, path: str, decode: Callable[[ObjectInfo, bytes], T]) -> T:
-    """``decode(info, content)`` of the object, in the thread that read it."""
-    info, data = get_with_info(key, path)
-    return decode(info, data)
+def get_decoded(
+    key: str, path: str, decode: Callable[[ObjectInfo, bytes], T]
+) -> tuple[T, ObjectInfo, Stamp | None]:
+    """``decode(info, content)`` of the object, in the thread that read it; with the
+    info and stamp of the version read (see :func:`get_stamped`)."""
+    info, data, stamp = get_stamped(key, path)
+    return decode(info, data), info, stamp
 
 
 def is_object(key: str, path: str) -> bool:

@@ -1,4 +1,6 @@
-"""Create-only rename for local storage: Linux ``renameat2(RENAME_NOREPLACE)`` through libc.
+"""Linux calls the os module lacks, for local storage: a create-only rename, a cached open.
+
+``rename_noreplace``: ``renameat2(RENAME_NOREPLACE)`` through libc.
 
 The os module has no create-only rename. Local storage used to publish a
 written temporary file with ``os.link`` (which fails on an existing name) and
@@ -11,17 +13,26 @@ It needs Linux 3.15+, glibc 2.28+ (or another libc exporting ``renameat2``)
 and a filesystem that supports the flag (ext4, xfs, btrfs, tmpfs, ...).
 Elsewhere :func:`rename_noreplace` says it could not, and the caller links
 instead.
+
+``open_cached``: ``openat2`` with ``RESOLVE_CACHED`` (Linux 5.12+), an open
+that fails with EAGAIN instead of reading a folder from disk, so that it may
+run on the event loop (:mod:`.local_nowait`); with ``RESOLVE_BENEATH`` and
+``RESOLVE_NO_SYMLINKS`` it also refuses a path that leaves the folder or
+passes a link, in the same call. ``generation``: the inode's generation
+number (``FS_IOC_GETVERSION``), which with its number tells one file from a
+later one that reuses the number.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import os
 import sys
 from collections.abc import Callable
 
-__all__ = ["rename_noreplace"]
+__all__ = ["generation", "open_cached", "rename_noreplace"]
 
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
@@ -62,3 +73,70 @@ def rename_noreplace(src: str, dst: str) -> bool:
             return False
         raise OSError(code, os.strerror(code), src, None, dst)
     return True
+
+
+# openat2(2): its number is the same on every architecture (new calls share one table).
+_SYS_OPENAT2 = 437
+_RESOLVE_NO_SYMLINKS = 0x04
+_RESOLVE_BENEATH = 0x08
+_RESOLVE_CACHED = 0x20
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = (("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64))
+
+
+def _load_openat2() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        # PyDLL keeps the GIL: the call never waits (RESOLVE_CACHED), and releasing
+        # and taking the GIL back would cost more than the call.
+        function = ctypes.PyDLL(None, use_errno=True).syscall
+    except (OSError, AttributeError):
+        return None
+    # syscall(number, dirfd, path, how, size): every argument a long to the kernel.
+    function.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_char_p, ctypes.c_void_p)
+    function.argtypes += (ctypes.c_size_t,)
+    function.restype = ctypes.c_long
+    return function
+
+
+_syscall = _load_openat2()
+_READ_CACHED = _OpenHow(
+    os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOATIME", 0),
+    0,
+    _RESOLVE_CACHED | _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS,
+)
+_HOW = ctypes.addressof(_READ_CACHED)
+_HOW_SIZE = ctypes.sizeof(_OpenHow)
+# errnos meaning this system cannot (no openat2, no RESOLVE_CACHED, a sandbox refusing it).
+CANNOT = frozenset({errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP})
+
+
+def open_cached(folder: int, path: bytes) -> int:
+    """A read-only descriptor of ``path`` under the open ``folder``, opened without waiting.
+
+    Returns the descriptor, or minus the errno: EAGAIN when the path is not all
+    in the kernel's caches, ELOOP for a link on the way, EXDEV for a path that
+    leaves ``folder``, ENOENT, EPERM (``O_NOATIME`` on a file of another user),
+    and one of :data:`CANNOT` where the system has no such open. The file's
+    access time is left alone (``O_NOATIME``): a read must not write its inode.
+    """
+    if _syscall is None:
+        return -errno.ENOSYS
+    fd: int = _syscall(_SYS_OPENAT2, folder, path, _HOW, _HOW_SIZE)
+    return fd if fd >= 0 else -ctypes.get_errno()
+
+
+_FS_IOC_GETVERSION = 0x80087601 if ctypes.sizeof(ctypes.c_long) == 8 else 0x80047601
+_LONG = bytes(ctypes.sizeof(ctypes.c_long))
+
+
+def generation(fd: int) -> int | None:
+    """The open file's inode generation, or None where the filesystem keeps none (tmpfs)."""
+    try:
+        found = fcntl.ioctl(fd, _FS_IOC_GETVERSION, _LONG)
+    except OSError:
+        return None
+    return int.from_bytes(found, sys.byteorder)

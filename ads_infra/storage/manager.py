@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import hashlib
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
@@ -57,6 +56,32 @@ from ads_infra.storage.validation import (
 )
 
 __all__ = ["FileList", "FileStorageManager"]
+
+
+class _Decode:
+    """The check and decode of one stored file, handed to ``StorageStrategy.get_decoded``."""
+
+    __slots__ = ("_key", "_manager")
+
+    def __init__(self, manager: FileStorageManager, key: str) -> None:
+        self._manager = manager
+        self._key = key
+
+    def __call__(self, info: ObjectInfo, stored: bytes) -> bytes:
+        return self._manager._decode(self._key, info, stored)
+
+    @staticmethod
+    def light(info: ObjectInfo, stored: bytes) -> bool:
+        """Cheap enough for the event loop: small, and stored as is or decoding to small
+        (a gzip of a few KiB may expand to the size limit)."""
+        if len(stored) >= OFFLOAD_BYTES:
+            return False
+        meta = info.metadata
+        if meta.get("ads-encoding") != "gzip" and not meta.get("ads-encryption"):
+            return True
+        size = meta.get("ads-size", "")
+        return size.isdigit() and len(size) < 20 and int(size) < OFFLOAD_BYTES
+
 
 ENCRYPTION_KEY_ENV = "ADS_STORAGE_ENCRYPTION_KEY"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -337,7 +362,7 @@ class FileStorageManager:
     async def get_file(self, filename: str) -> bytes:
         """The file's content, verified against its size and checksum (IntegrityCheckError)."""
         key = validate_key(filename)
-        return await self.strategy.get_decoded(key, functools.partial(self._decode, key))
+        return await self.strategy.get_decoded(key, _Decode(self, key))
 
     def _decode(self, key: str, info: ObjectInfo, stored: bytes) -> bytes:
         """The plaintext of a whole stored object, verified; may run in a worker thread."""

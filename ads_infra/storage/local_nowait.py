@@ -1,0 +1,119 @@
+"""Reads of local objects on the event loop, without a thread hop, when nothing would wait.
+
+A read of local storage is one hop to a worker thread (:mod:`.local_threads`),
+because opening and reading a file may wait for the disk. For a small object
+read before, whose folder entries and pages are still in the kernel's caches,
+the hop costs far more than the read: here it is done on the event loop with
+calls that fail instead of waiting:
+
+- ``openat2`` with ``RESOLVE_CACHED`` from a descriptor of the storage folder
+  (EAGAIN when a folder would be read from disk; ``RESOLVE_BENEATH`` and
+  ``RESOLVE_NO_SYMLINKS`` refuse what ``check_folder`` and ``O_NOFOLLOW`` refuse
+  on the hop's path);
+- ``fstat`` and the inode's generation (an ioctl) of the file just opened;
+- ``preadv2`` with ``RWF_NOWAIT`` (EAGAIN when a page is not in memory).
+
+The metadata xattr has no such call (reading it may wait for a block of the
+disk), so the info is the one the last hop read of the object kept, used only
+while the file's stamp (device, inode, generation, ctime, size) is the one it
+was read with: an overwrite is another inode, and a change to the file or its
+xattrs moves its ctime. Whatever does not hold (never read, not in the caches,
+over ``OFFLOAD_BYTES``, a link, metadata in a sidecar, a filesystem without
+inode generations, a system without ``openat2``) is read by the hop as
+before, which also keeps the info for the next time.
+
+The storage folder is opened once: replacing it (not its content) while a
+process uses it is not supported, as for the shard folders ``start()`` creates.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+
+from ads_infra.storage.base import ObjectInfo
+from ads_infra.storage.local_files import Stamp
+from ads_infra.storage.local_syscalls import CANNOT, generation, open_cached
+
+__all__ = ["NowaitReads"]
+
+# Objects whose info is kept: an entry is about a kilobyte (the path, the info and
+# its metadata), and a hot set larger than this is read by the hop past it.
+KEPT = 4096
+_RWF_NOWAIT: int = getattr(os, "RWF_NOWAIT", 0)
+
+
+class NowaitReads:
+    """The info of objects read before, and their reads on the event loop (see the module)."""
+
+    def __init__(self, root: str) -> None:
+        self._root = root
+        self._skip = len(os.path.join(root, ""))  # a path's part below the root starts here
+        self._folder: int | None = None
+        self._opening = threading.Lock()
+        self._known: dict[str, tuple[Stamp, ObjectInfo]] = {}
+        self.enabled = hasattr(os, "RWF_NOWAIT")
+
+    @property
+    def ready(self) -> bool:
+        """Whether the storage folder is open (else :meth:`open` it, in a worker thread)."""
+        return self._folder is not None
+
+    def open(self) -> None:
+        """Open the storage folder (blocking: run it in a worker thread); once."""
+        with self._opening:
+            if self._folder is None:
+                self._folder = os.open(self._root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def close(self) -> None:
+        with self._opening:
+            folder, self._folder = self._folder, None
+        if folder is not None:
+            os.close(folder)
+        self._known.clear()
+
+    def keep(self, path: str, stamp: Stamp, info: ObjectInfo) -> None:
+        """Remember the info of the version of ``path`` with ``stamp`` (read by a hop)."""
+        known = self._known
+        known.pop(path, None)
+        if len(known) >= KEPT:
+            del known[next(iter(known))]  # the one kept longest ago
+        known[path] = (stamp, info)
+
+    def forget(self, path: str) -> None:
+        self._known.pop(path, None)
+
+    def read(self, path: str) -> tuple[ObjectInfo, bytes] | None:
+        """The info and content of ``path`` if they can be had without waiting, else None."""
+        kept = self._known.get(path)
+        folder = self._folder
+        if kept is None or folder is None or not self.enabled:
+            return None
+        fd = open_cached(folder, path[self._skip :].encode())
+        if fd < 0:
+            if -fd in CANNOT:
+                self.enabled = False  # no such open here: every read takes the hop
+            return None
+        try:
+            st = os.fstat(fd)
+            stamp, info = kept
+            size = st.st_size
+            if not stat.S_ISREG(st.st_mode) or stamp != (
+                st.st_dev,
+                st.st_ino,
+                st.st_ctime_ns,
+                size,
+                generation(fd),
+            ):
+                return None
+            buffer = bytearray(size + 1)  # one byte more: a file that grew is not this one
+            try:
+                got = os.preadv(fd, (buffer,), 0, _RWF_NOWAIT)
+            except OSError:  # EAGAIN: a page is not in memory (or this file cannot say)
+                return None
+            if got != size:
+                return None
+            return info, bytes(memoryview(buffer)[:size])
+        finally:
+            os.close(fd)

@@ -1,0 +1,183 @@
+"""Local storage's reads without a thread hop: only a version read before, still in memory.
+
+Which thread checked a file (the manager's ``_decode``) tells the two paths
+apart: a worker of the strategy's one-thread pool after a hop, the event
+loop's thread after a read without one.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import gzip
+import os
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ads_infra.errors import IntegrityCheckError, StorageError, StoredFileNotFoundError
+from ads_infra.storage import FileStorageManager, LocalStorageStrategy, StorageConfig
+from ads_infra.storage.local_threads import WorkerThreads
+
+KIB = 1024
+LOOP = threading.current_thread().name
+
+
+class Spied:
+    """A manager whose checks report the thread they ran in."""
+
+    def __init__(self, manager: FileStorageManager) -> None:
+        self.manager = manager
+        assert isinstance(manager.strategy, LocalStorageStrategy)
+        self.strategy: LocalStorageStrategy = manager.strategy
+        self.seen: list[str] = []
+        decode = manager._decode
+
+        def spy(key: str, info: Any, stored: bytes) -> bytes:
+            self.seen.append(threading.current_thread().name)
+            return decode(key, info, stored)
+
+        manager._decode = spy  # type: ignore[method-assign]
+
+    async def read(self, name: str) -> tuple[bytes, str]:
+        """The file's content and the thread that checked it."""
+        content = await self.manager.get_file(name)
+        return content, self.seen.pop()
+
+
+@pytest.fixture
+async def spied(tmp_path: Path) -> AsyncIterator[Spied]:
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="reader")
+    manager = FileStorageManager(
+        StorageConfig(base_path=str(tmp_path / "s"), compression_enabled=True)
+    )
+    await manager.start()
+    spied = Spied(manager)
+    spied.strategy._threads = WorkerThreads("test", pool)
+    yield spied
+    await manager.close()
+    pool.shutdown()
+
+
+def _scribble(path: Path) -> None:
+    """One byte changed in place: the file keeps its xattr, and the checksum it holds."""
+    with path.open("r+b") as f:
+        f.seek(100)
+        f.write(b"X")
+
+
+def _pdf(size: int) -> bytes:
+    return b"%PDF-1.7\n" + os.urandom(size - 9)
+
+
+async def test_a_small_file_read_again_is_read_on_the_event_loop(spied: Spied) -> None:
+    content = _pdf(4 * KIB)
+    name = await spied.manager.save_file(content, "a.pdf")
+    assert await spied.read(name) == (content, "reader_0")  # first: the hop, which keeps its info
+    assert await spied.read(name) == (content, LOOP)
+    assert await spied.read(name) == (content, LOOP)
+    info, data = await spied.strategy.get_with_info(name)  # the strategy's own read too
+    assert data == content and info.metadata["ads-size"] == str(len(content))
+
+
+async def test_what_changed_since_is_read_again_by_the_hop(spied: Spied) -> None:
+    strategy = spied.strategy
+    await strategy.put("k", b"one", content_type="text/plain", metadata={"v": "1"})
+    await strategy.get_with_info("k")
+    assert (await strategy.get_with_info("k"))[1] == b"one"
+    # An overwrite is another file: its own bytes and metadata.
+    await strategy.put("k", b"two", content_type="text/csv", metadata={"v": "2"}, overwrite=True)
+    info, data = await strategy.get_with_info("k")
+    assert (data, info.content_type, info.metadata) == (b"two", "text/csv", {"v": "2"})
+    # Metadata changed in place (by a tool, not by us) moves the file's ctime.
+    path = strategy.path_for("k")
+    os.setxattr(path, "user.ads.meta", b'{"content_type":"text/x","metadata":{"v":"3"}}')
+    info, data = await strategy.get_with_info("k")
+    assert (data, info.content_type, info.metadata) == (b"two", "text/x", {"v": "3"})
+
+    # Bytes changed in place are caught by the checksum, as on the hop.
+    name = await spied.manager.save_file(_pdf(4 * KIB), "b.pdf")
+    await spied.read(name)
+    assert (await spied.read(name))[1] == LOOP
+    target = Path(strategy.path_for(name))
+    _scribble(target)
+    with pytest.raises(IntegrityCheckError, match="checksum mismatch"):
+        await spied.manager.get_file(name)
+    # A link put in its place is refused, never followed.
+    target.unlink()
+    target.symlink_to(Path(strategy.path_for("k")))
+    with pytest.raises(StorageError, match="symbolic link"):
+        await spied.manager.get_file(name)
+    target.unlink()
+    with pytest.raises(StoredFileNotFoundError):
+        await spied.manager.get_file(name)
+    # Deleted through the store: gone at once.
+    other = await spied.manager.save_file(_pdf(4 * KIB), "c.pdf")
+    await spied.read(other)
+    assert await spied.manager.delete_file(other)
+    with pytest.raises(StoredFileNotFoundError):
+        await spied.manager.get_file(other)
+
+
+async def test_a_file_whose_pages_left_memory_is_read_by_the_hop(spied: Spied) -> None:
+    content = _pdf(64 * KIB)
+    name = await spied.manager.save_file(content, "a.pdf")
+    await spied.read(name)
+    assert await spied.read(name) == (content, LOOP)
+    fd = os.open(spied.strategy.path_for(name), os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # clean pages: dropped
+    finally:
+        os.close(fd)
+    assert await spied.read(name) == (content, "reader_0")
+
+
+async def test_large_files_and_files_decoding_large_stay_off_the_event_loop(
+    spied: Spied,
+) -> None:
+    big = _pdf(1024 * KIB)
+    name = await spied.manager.save_file(big, "big.pdf")
+    for _ in range(3):
+        assert await spied.read(name) == (big, "reader_0")
+    # A small gzip that expands to a large file: its bytes may be read without a
+    # hop, its decompression is not done on the loop.
+    text = b"campaign,clicks\n" + b"c1,17\n" * (200 * KIB)
+    name = await spied.manager.save_file(text, "report.csv")
+    assert (await spied.manager.get_file_info(name))["compressed"]
+    for _ in range(3):
+        assert await spied.read(name) == (text, "reader_0")
+    assert spied.strategy._nowait.read(spied.strategy.path_for(name)) is not None
+    # A small one that decodes small is decoded on the loop.
+    small = b"campaign,clicks\n" + b"c1,17\n" * 1000
+    name = await spied.manager.save_file(small, "small.csv")
+    assert len(gzip.compress(small)) < len(small)
+    await spied.read(name)
+    assert await spied.read(name) == (small, LOOP)
+
+
+async def test_metadata_in_sidecars_is_always_read_by_the_hop(tmp_path: Path) -> None:
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="reader")
+    config = StorageConfig(base_path=str(tmp_path / "s"), local_metadata="sidecar")
+    spied = Spied(FileStorageManager(config))
+    spied.strategy._threads = WorkerThreads("test", pool)
+    await spied.manager.start()
+    content = _pdf(4 * KIB)
+    name = await spied.manager.save_file(content, "a.pdf")
+    for _ in range(3):  # a sidecar can change without the object's ctime moving
+        assert await spied.read(name) == (content, "reader_0")
+    await spied.manager.close()
+    pool.shutdown()
+
+
+async def test_reads_after_close_and_start_again(spied: Spied) -> None:
+    content = _pdf(4 * KIB)
+    name = await spied.manager.save_file(content, "a.pdf")
+    await spied.read(name)
+    await spied.manager.close()
+    # Closed: the folder's descriptor is gone, reads take the hop (which restarts).
+    assert await spied.read(name) == (content, "reader_0")
+    await spied.manager.start()
+    await spied.read(name)
+    assert await spied.read(name) == (content, LOOP)

@@ -1,0 +1,46 @@
+"""Pure parts of local storage's reads without a hop: the bound on kept infos, and which
+decodes the manager calls light enough for the event loop."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ads_infra.storage import ObjectInfo
+from ads_infra.storage.base import OFFLOAD_BYTES, decodes_on_loop
+from ads_infra.storage.local_nowait import KEPT, NowaitReads
+from ads_infra.storage.manager import _Decode
+
+NOW = dt.datetime.now(dt.UTC)
+
+
+def _info(**metadata: str) -> ObjectInfo:
+    return ObjectInfo(key="k", size=1, last_modified=NOW, metadata=metadata)
+
+
+def test_kept_infos_are_bounded_oldest_first() -> None:
+    reads = NowaitReads("/nowhere")  # nothing is opened until open()
+    for i in range(KEPT + 10):
+        reads.keep(f"/nowhere/{i}", (0, i, 0, 1, 7), _info())
+    assert len(reads._known) == KEPT
+    assert "/nowhere/9" not in reads._known and "/nowhere/10" in reads._known
+    reads.keep("/nowhere/10", (0, 10, 1, 1, 7), _info())  # kept again: the newest now
+    assert list(reads._known)[-1] == "/nowhere/10"
+    reads.forget("/nowhere/10")
+    assert "/nowhere/10" not in reads._known
+    assert reads.read("/nowhere/11") is None  # never opened: no read without a hop
+
+
+def test_what_the_manager_decodes_on_the_event_loop() -> None:
+    light = _Decode.light
+    small, large = b"x" * 100, b"x" * OFFLOAD_BYTES
+    assert light(_info(), small) and not light(_info(), large)
+    assert light(_info(**{"ads-encoding": "identity", "ads-size": "100"}), small)
+    # Compressed or encrypted: by the size it decodes to, which must be recorded.
+    assert light(_info(**{"ads-encoding": "gzip", "ads-size": "4096"}), small)
+    assert not light(_info(**{"ads-encoding": "gzip", "ads-size": str(OFFLOAD_BYTES)}), small)
+    assert not light(_info(**{"ads-encoding": "gzip"}), small)
+    assert not light(_info(**{"ads-encryption": "aes", "ads-size": "9" * 30}), small)
+    assert not light(_info(**{"ads-encoding": "gzip", "ads-size": "100"}), large)
+    # A decode without its own judgement: by the stored size.
+    assert decodes_on_loop(lambda info, data: data, _info(), small)
+    assert not decodes_on_loop(lambda info, data: data, _info(), large)
