@@ -325,7 +325,7 @@ class LocalStorageStrategy(StorageStrategy):
 
     async def open(self, key: str, *, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:
         validate_chunk_size(chunk_size)
-        fd = await self._threads.run(files.open_object, key, self.path_for(key))
+        fd, _ = await self._threads.run(files.open_object, key, self.path_for(key))
         f = await aiofiles.open(fd, "rb")
 
         async def chunks() -> AsyncIterator[bytes]:

@@ -267,16 +267,32 @@ def _read_meta(fd: int, path: str) -> tuple[dict[str, Any], bool]:
     return (loaded, in_xattr) if isinstance(loaded, dict) else ({}, False)
 
 
-def open_object(key: str, path: str) -> int:
+def open_object(key: str, path: str) -> tuple[int, os.stat_result]:
+    """A read-only descriptor of the object and its stat; refuses a link or anything
+    but a regular file in its place."""
     check_folder(key, path)
     try:
-        return os.open(path, os.O_RDONLY | _CLOEXEC | _NOFOLLOW)
+        # O_NONBLOCK: a FIFO in an object's place must not hold the thread (regular
+        # files ignore it).
+        fd = os.open(path, os.O_RDONLY | _CLOEXEC | _NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         raise StoredFileNotFoundError(key) from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # the object itself is a link
             raise _linked(key) from None
         raise
+    try:
+        st = os.fstat(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise StorageError(
+            f"{key!r} is not a regular file in the storage folder (a FIFO, device or "
+            "folder was put in its place): remove it"
+        )
+    return fd, st
 
 
 def _strings(found: Any) -> dict[str, str]:
@@ -297,9 +313,9 @@ def _info(key: str, st: os.stat_result, meta: dict[str, Any]) -> ObjectInfo:
 
 
 def stat_object(key: str, path: str) -> ObjectInfo:
-    fd = open_object(key, path)
+    fd, st = open_object(key, path)
     try:
-        return _info(key, os.fstat(fd), _read_meta(fd, path)[0])
+        return _info(key, st, _read_meta(fd, path)[0])
     finally:
         os.close(fd)
 
@@ -342,9 +358,8 @@ def get_stamped(key: str, path: str) -> tuple[ObjectInfo, bytes, Stamp | None]:
     # the name, not the file already open, so all three describe one version. The
     # stamp is taken before the metadata is read: a change in between moves the
     # ctime, so the info is never kept under a stamp older than its own.
-    fd = open_object(key, path)
+    fd, st = open_object(key, path)
     try:
-        st = os.fstat(fd)
         meta, in_xattr = _read_meta(fd, path)
         stamp: Stamp | None = None
         if in_xattr and st.st_size <= OFFLOAD_BYTES:

@@ -9,7 +9,8 @@ calls that fail instead of waiting:
 - ``openat2`` with ``RESOLVE_CACHED`` from a descriptor of the storage folder
   (EAGAIN when a folder would be read from disk; ``RESOLVE_BENEATH`` and
   ``RESOLVE_NO_SYMLINKS`` refuse what ``check_folder`` and ``O_NOFOLLOW`` refuse
-  on the hop's path);
+  on the hop's path; ``O_NONBLOCK``, so that a FIFO put in a file's place does
+  not wait for a writer);
 - ``fstat`` and the inode's generation (an ioctl) of the file just opened;
 - ``preadv2`` with ``RWF_NOWAIT`` (EAGAIN when a page is not in memory).
 
@@ -20,7 +21,9 @@ was read with: an overwrite is another inode, and a change to the file or its
 xattrs moves its ctime. Whatever does not hold (never read, not in the caches,
 over ``OFFLOAD_BYTES``, a link, metadata in a sidecar, a filesystem without
 inode generations, a system without ``openat2``) is read by the hop as
-before, which also keeps the info for the next time.
+before, which also keeps the info for the next time. A network or FUSE
+filesystem that reports inode generations would be read this way too, and
+its open may wait on its server: keep local storage on a local filesystem.
 
 The storage folder is opened once: replacing it (not its content) while a
 process uses it is not supported, as for the shard folders ``start()`` creates.
@@ -28,6 +31,7 @@ process uses it is not supported, as for the shard folders ``start()`` creates.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import threading
@@ -41,7 +45,16 @@ __all__ = ["NowaitReads"]
 # Objects whose info is kept: an entry is about a kilobyte (the path, the info and
 # its metadata), and a hot set larger than this is read by the hop past it.
 KEPT = 4096
+# Refusals of the open in a row (EPERM) after which every read takes the hop.
+REFUSALS = 64
 _RWF_NOWAIT: int = getattr(os, "RWF_NOWAIT", 0)
+
+
+def _copy(info: ObjectInfo) -> ObjectInfo:
+    """The info with a metadata dict of its own: a caller may change what it was given."""
+    return ObjectInfo(
+        info.key, info.size, info.last_modified, info.content_type, dict(info.metadata), info.etag
+    )
 
 
 class NowaitReads:
@@ -53,6 +66,7 @@ class NowaitReads:
         self._folder: int | None = None
         self._opening = threading.Lock()
         self._known: dict[str, tuple[Stamp, ObjectInfo]] = {}
+        self._refused = 0  # EPERMs of the open in a row
         self.enabled = hasattr(os, "RWF_NOWAIT")
 
     @property
@@ -78,8 +92,8 @@ class NowaitReads:
         known = self._known
         known.pop(path, None)
         if len(known) >= KEPT:
-            del known[next(iter(known))]  # the one kept longest ago
-        known[path] = (stamp, info)
+            del known[next(iter(known))]  # the one read longest ago
+        known[path] = (stamp, _copy(info))  # the caller's copy is the caller's to change
 
     def forget(self, path: str) -> None:
         self._known.pop(path, None)
@@ -94,7 +108,14 @@ class NowaitReads:
         if fd < 0:
             if -fd in CANNOT:
                 self.enabled = False  # no such open here: every read takes the hop
+            elif -fd == errno.EPERM:
+                # O_NOATIME on a file of another user, or a sandbox refusing the call:
+                # this file takes the hop from now on; refused again and again, all do.
+                self._known.pop(path, None)
+                self._refused += 1
+                self.enabled = self._refused < REFUSALS
             return None
+        self._refused = 0
         try:
             st = os.fstat(fd)
             stamp, info = kept
@@ -110,10 +131,15 @@ class NowaitReads:
             buffer = bytearray(size + 1)  # one byte more: a file that grew is not this one
             try:
                 got = os.preadv(fd, (buffer,), 0, _RWF_NOWAIT)
-            except OSError:  # EAGAIN: a page is not in memory (or this file cannot say)
+            except BlockingIOError:  # a page is not in memory
+                return None
+            except OSError as exc:
+                if exc.errno in CANNOT:  # a filesystem without reads that do not wait
+                    self.enabled = False
                 return None
             if got != size:
                 return None
-            return info, bytes(memoryview(buffer)[:size])
+            self._known[path] = self._known.pop(path)  # read now: the last to drop
+            return _copy(info), bytes(memoryview(buffer)[:size])
         finally:
             os.close(fd)

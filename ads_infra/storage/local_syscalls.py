@@ -29,6 +29,7 @@ import ctypes
 import errno
 import fcntl
 import os
+import platform
 import sys
 from collections.abc import Callable
 
@@ -75,8 +76,11 @@ def rename_noreplace(src: str, dst: str) -> bool:
     return True
 
 
-# openat2(2): its number is the same on every architecture (new calls share one table).
+# openat2(2): 437 on the architectures that share the unified table of new calls;
+# elsewhere (alpha, ia64, mips) another number, so not used there.
 _SYS_OPENAT2 = 437
+_UNIFIED = {"x86_64", "aarch64", "arm64", "armv7l", "armv6l", "riscv64", "ppc64le", "ppc64"}
+_UNIFIED |= {"s390x", "i386", "i686", "loongarch64"}
 _RESOLVE_NO_SYMLINKS = 0x04
 _RESOLVE_BENEATH = 0x08
 _RESOLVE_CACHED = 0x20
@@ -87,12 +91,12 @@ class _OpenHow(ctypes.Structure):
 
 
 def _load_openat2() -> Callable[..., int] | None:
-    if not sys.platform.startswith("linux"):
+    if not sys.platform.startswith("linux") or platform.machine() not in _UNIFIED:
         return None
     try:
-        # PyDLL keeps the GIL: the call never waits (RESOLVE_CACHED), and releasing
-        # and taking the GIL back would cost more than the call.
-        function = ctypes.PyDLL(None, use_errno=True).syscall
+        # CDLL lets other threads run during the call, should an open ever wait
+        # (a device, a filesystem that answers slowly) despite the flags below.
+        function = ctypes.CDLL(None, use_errno=True).syscall
     except (OSError, AttributeError):
         return None
     # syscall(number, dirfd, path, how, size): every argument a long to the kernel.
@@ -103,8 +107,10 @@ def _load_openat2() -> Callable[..., int] | None:
 
 
 _syscall = _load_openat2()
+# O_NONBLOCK: a FIFO put in an object's place must not wait for a writer (regular
+# files ignore it); O_NOATIME: a read must not write its inode.
 _READ_CACHED = _OpenHow(
-    os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOATIME", 0),
+    os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | getattr(os, "O_NOATIME", 0),
     0,
     _RESOLVE_CACHED | _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS,
 )
@@ -119,9 +125,9 @@ def open_cached(folder: int, path: bytes) -> int:
 
     Returns the descriptor, or minus the errno: EAGAIN when the path is not all
     in the kernel's caches, ELOOP for a link on the way, EXDEV for a path that
-    leaves ``folder``, ENOENT, EPERM (``O_NOATIME`` on a file of another user),
-    and one of :data:`CANNOT` where the system has no such open. The file's
-    access time is left alone (``O_NOATIME``): a read must not write its inode.
+    leaves ``folder``, ENOENT, EPERM (``O_NOATIME`` on a file of another user,
+    or a sandbox refusing the call), and one of :data:`CANNOT` where the system
+    has no such open.
     """
     if _syscall is None:
         return -errno.ENOSYS

@@ -10,6 +10,9 @@ from __future__ import annotations
 import concurrent.futures
 import gzip
 import os
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,6 +22,7 @@ import pytest
 
 from ads_infra.errors import IntegrityCheckError, StorageError, StoredFileNotFoundError
 from ads_infra.storage import FileStorageManager, LocalStorageStrategy, StorageConfig
+from ads_infra.storage.local_syscalls import CANNOT, generation, open_cached
 from ads_infra.storage.local_threads import WorkerThreads
 
 KIB = 1024
@@ -45,6 +49,26 @@ class Spied:
         """The file's content and the thread that checked it."""
         content = await self.manager.get_file(name)
         return content, self.seen.pop()
+
+
+@pytest.fixture(autouse=True)
+def _reads_without_waiting(tmp_path: Path) -> None:
+    """Skip where the system cannot (no openat2 or RESOLVE_CACHED, a filesystem without
+    inode generations such as tmpfs): there every read takes the hop, tested elsewhere."""
+    (tmp_path / "probe").write_bytes(b"x")
+    folder = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY)
+    try:
+        fd = open_cached(folder, b"probe")
+        if fd < 0 and -fd in CANNOT:
+            pytest.skip("this system has no openat2 with RESOLVE_CACHED")
+        if fd >= 0:
+            try:
+                if generation(fd) is None:
+                    pytest.skip("this filesystem keeps no inode generations")
+            finally:
+                os.close(fd)
+    finally:
+        os.close(folder)
 
 
 @pytest.fixture
@@ -105,7 +129,19 @@ async def test_what_changed_since_is_read_again_by_the_hop(spied: Spied) -> None
     _scribble(target)
     with pytest.raises(IntegrityCheckError, match="checksum mismatch"):
         await spied.manager.get_file(name)
-    # A link put in its place is refused, never followed.
+    # A link put in a shard folder's place is refused, never followed, though the file
+    # behind it is the very version read before.
+    linked = await spied.manager.save_file(_pdf(4 * KIB), "d.pdf")
+    await spied.read(linked)
+    assert (await spied.read(linked))[1] == LOOP
+    shard = Path(strategy.path_for(linked)).parent
+    shard.rename(shard.parent / "moved")
+    shard.symlink_to("moved")  # relative, inside the storage folder
+    with pytest.raises(StorageError, match="symbolic link"):
+        await spied.manager.get_file(linked)
+    shard.unlink()
+    (shard.parent / "moved").rename(shard)
+    # A link put in the file's place too.
     target.unlink()
     target.symlink_to(Path(strategy.path_for("k")))
     with pytest.raises(StorageError, match="symbolic link"):
@@ -181,3 +217,47 @@ async def test_reads_after_close_and_start_again(spied: Spied) -> None:
     await spied.manager.start()
     await spied.read(name)
     assert await spied.read(name) == (content, LOOP)
+
+
+async def test_a_caller_changing_its_info_changes_no_later_read(spied: Spied) -> None:
+    strategy = spied.strategy
+    await strategy.put("k", b"one", metadata={"v": "1"})
+    for _ in range(3):
+        info, data = await strategy.get_with_info("k")
+        assert (info.metadata, data) == ({"v": "1"}, b"one")
+        info.metadata.clear()
+
+
+def test_a_fifo_in_a_files_place_is_refused_at_once(tmp_path: Path) -> None:
+    # Opened without O_NONBLOCK, a FIFO waits for a writer: on the event loop that
+    # would stop the process. In a child process, so that a hang fails the test.
+    script = textwrap.dedent(
+        f"""
+        import asyncio, os
+        from ads_infra.errors import StorageError
+        from ads_infra.storage import FileStorageManager, StorageConfig
+
+        async def main() -> None:
+            async with FileStorageManager(StorageConfig(base_path={str(tmp_path)!r})) as m:
+                name = await m.save_file(b"%PDF-1.7\\n" + bytes(4000), "a.pdf")
+                await m.get_file(name)
+                await m.get_file(name)
+                path = m.strategy.path_for(name)
+                os.unlink(path)
+                os.mkfifo(path)
+                for _ in range(2):
+                    try:
+                        await m.get_file(name)
+                    except StorageError as exc:
+                        assert "not a regular file" in str(exc), exc
+                    else:
+                        raise AssertionError("a FIFO was read as a file")
+            print("refused")
+
+        asyncio.run(main())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.stdout.strip() == "refused", done.stderr
