@@ -110,7 +110,7 @@ class NowaitReads:
                 self.enabled = False  # no such open here: every read takes the hop
             elif -fd == errno.EPERM:
                 # O_NOATIME on a file of another user, or a sandbox refusing the call:
-                # this file takes the hop from now on; refused again and again, all do.
+                # this read takes the hop; refused that many times in a row, all do.
                 self._known.pop(path, None)
                 self._refused += 1
                 self.enabled = self._refused < REFUSALS
