@@ -341,14 +341,9 @@ def _read_all(fd: int, size: int) -> bytes:
 Stamp = tuple[int, int, int, int, int | None]
 
 
-def get_with_info(key: str, path: str) -> tuple[ObjectInfo, bytes]:
-    """Info and content: every syscall of a read, for one thread hop."""
-    info, data, _ = get_stamped(key, path)
-    return info, data
-
-
 def get_stamped(key: str, path: str) -> tuple[ObjectInfo, bytes, Stamp | None]:
-    """Info, content and the stamp of the version read.
+    """Info, content and the stamp of the version read: every syscall of a read, for
+    one thread hop.
 
     The stamp (None for a file that :mod:`.local_nowait` would not read: over
     ``OFFLOAD_BYTES``, metadata not in its xattr, a filesystem without inode

@@ -69,11 +69,6 @@ class NowaitReads:
         self._refused = 0  # EPERMs of the open in a row
         self.enabled = hasattr(os, "RWF_NOWAIT")
 
-    @property
-    def ready(self) -> bool:
-        """Whether the storage folder is open (else :meth:`open` it, in a worker thread)."""
-        return self._folder is not None
-
     def open(self) -> None:
         """Open the storage folder (blocking: run it in a worker thread); once."""
         with self._opening:

@@ -58,31 +58,6 @@ from ads_infra.storage.validation import (
 __all__ = ["FileList", "FileStorageManager"]
 
 
-class _Decode:
-    """The check and decode of one stored file, handed to ``StorageStrategy.get_decoded``."""
-
-    __slots__ = ("_key", "_manager")
-
-    def __init__(self, manager: FileStorageManager, key: str) -> None:
-        self._manager = manager
-        self._key = key
-
-    def __call__(self, info: ObjectInfo, stored: bytes) -> bytes:
-        return self._manager._decode(self._key, info, stored)
-
-    @staticmethod
-    def light(info: ObjectInfo, stored: bytes) -> bool:
-        """Cheap enough for the event loop: small, and stored as is or decoding to small
-        (a gzip of a few KiB may expand to the size limit)."""
-        if len(stored) >= OFFLOAD_BYTES:
-            return False
-        meta = info.metadata
-        if meta.get("ads-encoding") != "gzip" and not meta.get("ads-encryption"):
-            return True
-        size = meta.get("ads-size", "")
-        return size.isdigit() and len(size) < 20 and int(size) < OFFLOAD_BYTES
-
-
 ENCRYPTION_KEY_ENV = "ADS_STORAGE_ENCRYPTION_KEY"
 GZIP_MAGIC = b"\x1f\x8b"
 # A stream no longer than this is read whole before it is stored, so that
@@ -321,14 +296,13 @@ class FileStorageManager:
 
     def _decoder(self, name: str, info: ObjectInfo) -> Decoder:
         meta = info.metadata
-        size = meta.get("ads-size")
         return Decoder(
             name=name,
             compressed=meta.get("ads-encoding") == "gzip",
             encrypted=bool(meta.get("ads-encryption")),
             key=self._key,
             key_id=meta.get("ads-key-id"),
-            expected_size=int(size) if size and size.isdigit() and len(size) < 20 else None,
+            expected_size=_recorded_size(meta),
             expected_sha256=meta.get("ads-sha256"),
             expected_xxh3=meta.get("ads-xxh3"),
             max_size=self.config.max_file_size,
@@ -420,11 +394,11 @@ class FileStorageManager:
     @staticmethod
     def _describe(info: ObjectInfo) -> dict[str, Any]:
         meta = info.metadata
-        size = meta.get("ads-size", "")
+        size = _recorded_size(meta)
         return {
             "filename": info.key,
             "original_name": unquote(meta["ads-name"]) if "ads-name" in meta else info.key,
-            "size": int(size) if size.isdigit() else info.size,
+            "size": info.size if size is None else size,
             "stored_size": info.size,
             "content_type": info.content_type,
             "extension": _extension(info.key),
@@ -505,3 +479,34 @@ class FileStorageManager:
         else:
             seconds = float(older_than)
         return await self.strategy.cleanup_temp(max(seconds, 0.0))
+
+
+def _recorded_size(meta: dict[str, str]) -> int | None:
+    """The plaintext size the metadata records, if it records a sane one."""
+    size = meta.get("ads-size", "")
+    return int(size) if size.isdigit() and len(size) < 20 else None
+
+
+class _Decode:
+    """The check and decode of one stored file, handed to ``StorageStrategy.get_decoded``."""
+
+    __slots__ = ("_key", "_manager")
+
+    def __init__(self, manager: FileStorageManager, key: str) -> None:
+        self._manager = manager
+        self._key = key
+
+    def __call__(self, info: ObjectInfo, stored: bytes) -> bytes:
+        return self._manager._decode(self._key, info, stored)
+
+    @staticmethod
+    def light(info: ObjectInfo, stored: bytes) -> bool:
+        """Cheap enough for the event loop: small, and stored as is or decoding to small
+        (a gzip of a few KiB may expand to the size limit)."""
+        if len(stored) >= OFFLOAD_BYTES:
+            return False
+        meta = info.metadata
+        if meta.get("ads-encoding") != "gzip" and not meta.get("ads-encryption"):
+            return True
+        size = _recorded_size(meta)
+        return size is not None and size < OFFLOAD_BYTES
