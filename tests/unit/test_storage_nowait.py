@@ -1,5 +1,6 @@
-"""Pure parts of local storage's reads without a hop: the bound on kept infos, and which
-decodes the manager calls light enough for the event loop."""
+"""Pure parts of local storage's reads without a hop: the bound on kept infos, which
+decodes the manager calls light enough for the event loop, and the recorded size both
+it and get_file_info read."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import datetime as dt
 from ads_infra.storage import ObjectInfo
 from ads_infra.storage.base import OFFLOAD_BYTES, decodes_on_loop
 from ads_infra.storage.local_nowait import KEPT, NowaitReads
-from ads_infra.storage.manager import _Decode
+from ads_infra.storage.manager import _Decode, _recorded_size
 
 NOW = dt.datetime.now(dt.UTC)
 
@@ -44,3 +45,11 @@ def test_what_the_manager_decodes_on_the_event_loop() -> None:
     # A decode without its own judgement: by the stored size.
     assert decodes_on_loop(lambda info, data: data, _info(), small)
     assert not decodes_on_loop(lambda info, data: data, _info(), large)
+
+
+def test_a_recorded_size_is_read_only_when_sane() -> None:
+    assert _recorded_size({"ads-size": "4096"}) == 4096
+    assert _recorded_size({"ads-size": "0"}) == 0
+    for bad in ("", "-1", "4 KiB", "1e3", "9" * 20, "9" * 5000):
+        assert _recorded_size({"ads-size": bad}) is None, bad
+    assert _recorded_size({}) is None
