@@ -124,8 +124,10 @@ class LocalStorageStrategy(StorageStrategy):
         A write killed mid-way (the process, not the task) leaves its temporary
         file behind; they are removed once older than ``temp_max_age``, now and
         every half of that (but no more often than once a minute) while the strategy
-        runs.
+        runs. A close() while this runs wins: nothing is left open or running
+        after it.
         """
+        epoch = self._nowait.epoch
         try:
             await self._threads.run(files.make_shards, self.root)
         except OSError as exc:
@@ -133,8 +135,16 @@ class LocalStorageStrategy(StorageStrategy):
                 f"cannot create storage folder {self.root}: {exc.strerror}; "
                 "check storage.base_path (ADS_STORAGE_PATH) and its permissions"
             ) from None
-        await self._threads.run(self._nowait.open)
+        # After each hop: if closed meanwhile, go no further, so that no worker pool
+        # (started again by the next hop), folder descriptor or sweeper outlives close().
+        if epoch != self._nowait.epoch:
+            return
+        await self._threads.run(self._nowait.open, epoch)
+        if epoch != self._nowait.epoch:
+            return
         await self.cleanup_temp(self.config.temp_max_age)
+        if epoch != self._nowait.epoch:
+            return
         if self._sweeper is None or self._sweeper.done():
             self._sweeper = asyncio.create_task(self._sweep(), name="ads-infra temp sweeper")
 

@@ -68,15 +68,23 @@ class NowaitReads:
         self._known: dict[str, tuple[Stamp, ObjectInfo]] = {}
         self._refused = 0  # EPERMs of the open in a row
         self.enabled = hasattr(os, "RWF_NOWAIT")
+        # Moved by each close(): an open() asked for before it does nothing.
+        self.epoch = 0
 
-    def open(self) -> None:
-        """Open the storage folder (blocking: run it in a worker thread); once."""
+    def open(self, epoch: int) -> None:
+        """Open the storage folder (blocking: run it in a worker thread); once.
+
+        ``epoch`` is :attr:`epoch` when the open was asked for: a close() in
+        between (a strategy closed while it was starting) wins, and no descriptor
+        is left open behind it.
+        """
         with self._opening:
-            if self._folder is None:
+            if self._folder is None and epoch == self.epoch:
                 self._folder = os.open(self._root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
     def close(self) -> None:
         with self._opening:
+            self.epoch += 1
             folder, self._folder = self._folder, None
         if folder is not None:
             os.close(folder)

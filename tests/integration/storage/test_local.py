@@ -590,3 +590,21 @@ async def test_read_during_overwrites_pairs_metadata_with_its_own_bytes(tmp_path
 
     await asyncio.gather(writer(), reader(), reader())
     assert reads > 0 and mismatched == 0
+
+
+async def test_a_close_while_starting_leaves_nothing_open_or_running(tmp_path: Path) -> None:
+    """close() during start()'s first hop wins: start() then opens no folder and starts
+    no sweeper (both would outlive the close: a descriptor and a task nobody stops)."""
+    strategy = LocalStorageStrategy(StorageConfig(base_path=str(tmp_path / "store")))
+    starting = asyncio.create_task(strategy.start())
+    await asyncio.sleep(0)  # start() is now waiting for its first hop
+    await strategy.close()
+    await starting
+    assert strategy._sweeper is None
+    assert strategy._nowait._folder is None
+    assert strategy._threads._pool is None  # no pool started again after close()
+    # And a start after it works as ever.
+    await strategy.start()
+    assert strategy._sweeper is not None and not strategy._sweeper.done()
+    await strategy.close()
+    assert strategy._sweeper is None and strategy._nowait._folder is None
