@@ -20,6 +20,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -302,6 +303,12 @@ class PgBouncer:
             raise RuntimeError(f"PgBouncer exited at start: {tail}")
 
     def stop(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            # Gone before its test ended (a soak once lost its PgBouncer mid-run): keep
+            # why in the test's report, since the log goes with the folder below.
+            log = self.root / "pgbouncer.log"
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            sys.stderr.write(f"PgBouncer had exited ({self.process.returncode}): {tail}\n")
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
