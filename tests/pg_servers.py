@@ -298,17 +298,19 @@ class PgBouncer:
         _wait_for_port(self.port, "PgBouncer", timeout=20)
         time.sleep(0.1)
         if self.process.poll() is not None:  # the port answered, but not for PgBouncer
-            log = self.root / "pgbouncer.log"
-            tail = log.read_text()[-1000:] if log.exists() else ""
-            raise RuntimeError(f"PgBouncer exited at start: {tail}")
+            raise RuntimeError(f"PgBouncer exited at start: {self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        log = self.root / "pgbouncer.log"
+        return log.read_text(errors="replace")[-2000:] if log.exists() else ""
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is not None:
             # Gone before its test ended (a soak once lost its PgBouncer mid-run): keep
             # why in the test's report, since the log goes with the folder below.
-            log = self.root / "pgbouncer.log"
-            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            sys.stderr.write(f"PgBouncer had exited ({self.process.returncode}): {tail}\n")
+            sys.stderr.write(
+                f"PgBouncer had exited ({self.process.returncode}): {self._log_tail()}\n"
+            )
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:

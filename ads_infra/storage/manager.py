@@ -57,7 +57,6 @@ from ads_infra.storage.validation import (
 
 __all__ = ["FileList", "FileStorageManager"]
 
-
 ENCRYPTION_KEY_ENV = "ADS_STORAGE_ENCRYPTION_KEY"
 GZIP_MAGIC = b"\x1f\x8b"
 # A stream no longer than this is read whole before it is stored, so that

@@ -27,6 +27,7 @@ from ads_infra.storage import (
     local_files,
     local_syscalls,
 )
+from ads_infra.storage.local_nowait import NowaitReads
 from ads_infra.storage.local_threads import WorkerThreads
 
 STORED_NAME = re.compile(r"^[0-9a-f]{32}\.[a-z0-9]+$")
@@ -608,3 +609,17 @@ async def test_a_close_while_starting_leaves_nothing_open_or_running(tmp_path: P
     assert strategy._sweeper is not None and not strategy._sweeper.done()
     await strategy.close()
     assert strategy._sweeper is None and strategy._nowait._folder is None
+
+
+def test_an_open_asked_for_before_a_close_opens_nothing(tmp_path: Path) -> None:
+    """The no-hop reads' folder open, run in a worker thread, can come after the close()
+    that should have ended it: then it leaves no descriptor behind."""
+    reads = NowaitReads(str(tmp_path))
+    asked = reads.epoch
+    reads.close()
+    reads.open(asked)
+    assert reads._folder is None
+    reads.open(reads.epoch)  # asked for after the close: opens as ever
+    assert reads._folder is not None
+    reads.close()
+    assert reads._folder is None
