@@ -16,7 +16,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -337,16 +337,24 @@ class DatabaseManager:
         self._mark_write()
         return result
 
-    async def run_read_driver(
+    def run_read_driver(
         self, fn: Callable[[Any], Awaitable[T]], *, primary: bool = False
-    ) -> T:
+    ) -> Coroutine[Any, Any, T]:
         """``fn(asyncpg connection)`` sends one statement that reads, on a replica fit for it,
-        else on the primary (see :meth:`run_read`); no retry.
+        else on the primary (see :meth:`run_read`); no retry. Await what it returns.
 
         The leanest read there is: a caller that wants retries goes
-        :meth:`run_read` when this one fails transiently.
+        :meth:`run_read` when this one fails transiently. With no replica to
+        route to, the coroutine handed back is the primary's read itself: on
+        the path of every get_by_id, a routing frame and its await are a
+        measurable share.
         """
-        replica = None if primary else self.replicas.pick(self._last_write())
+        if primary or not self.replicas:
+            return on_driver(self.engine, fn)
+        return self._routed_read_driver(fn)
+
+    async def _routed_read_driver(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        replica = self.replicas.pick(self._last_write())
         if replica is not None:
             engine = replica.engine
             done, result = await self._on_replica(replica, lambda: on_driver(engine, fn))
