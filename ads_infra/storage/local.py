@@ -51,7 +51,6 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Future
 from typing import TypeVar
 
 import aiofiles
@@ -216,24 +215,12 @@ class LocalStorageStrategy(StorageStrategy):
     ) -> dict[str, str]:
         """Store a whole object in one thread hop; returns its metadata."""
         resolved: list[dict[str, str]] = []
-        if callable(metadata) and len(data) >= files.PARALLEL_BYTES:
-            # A late-bound metadata (the checksum of a large object) is computed by a
-            # second worker while the first one writes the data: on two cores that
-            # hides the hash, measured at 256 KiB and 1 MiB (at 4 KiB the second hop
-            # costs more than the hash it overlaps). It is handed over first, so even
-            # a one-thread pool cannot deadlock.
-            described: Future[dict[str, str]] | None = self._threads.submit(
-                resolve_metadata, metadata
-            )
-        else:
-            described = None
 
         def meta() -> bytes:
-            # In the worker thread, once the data is written: a checksum does not
-            # hold up the event loop.
-            resolved.append(
-                described.result() if described is not None else resolve_metadata(metadata)
-            )
+            # In the worker thread, once the data is written (a large object's
+            # writeback already started): a checksum neither holds up the event
+            # loop nor waits for the disk.
+            resolved.append(resolve_metadata(metadata))
             return self._meta(content_type, resolved[0])
 
         await self._threads.complete(

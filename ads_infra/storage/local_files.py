@@ -30,7 +30,7 @@ from ads_infra.core.errors import (
     StoredFileNotFoundError,
 )
 from ads_infra.storage.base import OFFLOAD_BYTES, ListPage, ObjectInfo
-from ads_infra.storage.local_syscalls import generation, rename_noreplace
+from ads_infra.storage.local_syscalls import generation, rename_noreplace, start_writeback
 
 T = TypeVar("T")
 
@@ -182,8 +182,10 @@ def commit(tmp_data: str, path: str, meta: bytes | None, overwrite: bool) -> Non
         unlink_quietly(tmp_meta, tmp_data)
 
 
-# From this size a save's late-bound metadata is computed beside the write (see local.py).
-PARALLEL_BYTES = 256 * 1024
+# From this size a save starts its data's writeback before computing its metadata
+# (a large object's checksums then overlap the disk's work; under it the hash
+# takes microseconds and the call would only add a syscall).
+WRITEBACK_BYTES = 256 * 1024
 
 
 def put_bytes(
@@ -199,8 +201,9 @@ def put_bytes(
     With the metadata in the xattr that is the raw write's own (open, write,
     fsync, close, publish) plus the folder check and the ``setxattr``; a
     sidecar adds its own durable write (:func:`commit`). ``meta()`` is called
-    here, once the data is written: a late-bound checksum is computed in this
-    thread, not on the event loop.
+    here, once the data is written and, for a large object, its writeback
+    started: a late-bound checksum is computed in this thread, not on the
+    event loop, while the disk writes the data.
     """
     check_folder(key, path)
     tmp_data = f"{path}~d{os.urandom(16).hex()}{TMP_SUFFIX}"
@@ -216,6 +219,10 @@ def put_bytes(
             fd = os.open(tmp_data, flags, 0o644)
         try:
             _write_all(fd, data)
+            if len(data) >= WRITEBACK_BYTES:
+                # The device writes the data while meta() is computed or waited
+                # for; the fsync below then has less left to wait for.
+                start_writeback(fd)
             blob = meta()
             in_xattr = seal(fd, blob if use_xattr else None)
         finally:

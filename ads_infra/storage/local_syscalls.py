@@ -1,4 +1,5 @@
-"""Linux calls the os module lacks, for local storage: a create-only rename, a cached open.
+"""Linux calls the os module lacks, for local storage: a create-only rename, a cached open,
+an early start of a file's writeback.
 
 ``rename_noreplace``: ``renameat2(RENAME_NOREPLACE)`` through libc.
 
@@ -21,6 +22,11 @@ run on the event loop (:mod:`.local_nowait`); with ``RESOLVE_BENEATH`` and
 passes a link, in the same call. ``generation``: the inode's generation
 number (``FS_IOC_GETVERSION``), which with its number tells one file from a
 later one that reuses the number.
+
+``start_writeback``: ``sync_file_range(SYNC_FILE_RANGE_WRITE)``, which asks
+the kernel to start writing a file's dirty pages without waiting for them, so
+that the device works while the thread computes what the fsync must still
+cover (a large save's checksums and metadata).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import platform
 import sys
 from collections.abc import Callable
 
-__all__ = ["generation", "open_cached", "rename_noreplace"]
+__all__ = ["generation", "open_cached", "rename_noreplace", "start_writeback"]
 
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
@@ -146,3 +152,33 @@ def generation(fd: int) -> int | None:
     except OSError:
         return None
     return int.from_bytes(found, sys.byteorder)
+
+
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    # (fd, offset, nbytes, flags); nbytes 0: to the end of the file.
+    function.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    function.restype = ctypes.c_int
+    return function
+
+
+_sync_file_range = _load_sync_file_range()
+
+
+def start_writeback(fd: int) -> None:
+    """Start writing the open file's dirty pages to its device; do not wait.
+
+    Only an early start: durability still comes from the fsync that
+    follows. Does nothing where the system has no such call, and a failure
+    is left for that fsync to report (it covers the same pages).
+    """
+    if _sync_file_range is not None:
+        _sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)

@@ -41,10 +41,6 @@ class WorkerThreads:
         self._given = executor
         self._pool: ThreadPoolExecutor | None = None
 
-    def submit(self, fn: Callable[..., T], *args: object) -> Future[T]:
-        """Start ``fn(*args)`` in a worker thread; a blocking function may wait for it."""
-        return self._submit(fn, *args)
-
     def _submit(self, fn: Callable[..., T], *args: object) -> Future[T]:
         if self._given is not None:
             return self._given.submit(fn, *args)

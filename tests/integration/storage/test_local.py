@@ -440,6 +440,31 @@ async def test_sidecar_of_a_failed_publish_is_removed(tmp_path: Path) -> None:
     assert await strategy.get("k.txt") == b"x"
 
 
+async def test_a_large_save_starts_its_writeback_before_its_checksum(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From 256 KiB the data's writeback starts before the checksum is computed (the disk
+    works meanwhile); the fsync after it still makes the object durable and whole."""
+    started: list[int] = []
+    real = local_files.start_writeback
+
+    def spy(fd: int) -> None:
+        started.append(os.fstat(fd).st_size)
+        real(fd)
+
+    monkeypatch.setattr(local_files, "start_writeback", spy)
+    strategy = LocalStorageStrategy(StorageConfig(base_path=str(tmp_path / "s")))
+    big, small = os.urandom(local_files.WRITEBACK_BYTES), os.urandom(4096)
+    await strategy.put("big.bin", big, metadata=lambda: {"n": "1"})
+    await strategy.put("small.bin", small, metadata=lambda: {"n": "2"})
+    assert started == [len(big)]  # once, with the whole object written; never for 4 KiB
+    assert await strategy.get("big.bin") == big
+    assert (await strategy.stat("big.bin")).metadata == {"n": "1"}
+    assert await strategy.get("small.bin") == small
+    local_syscalls.start_writeback(-1)  # a failure is left to the fsync: nothing raised here
+    await strategy.close()
+
+
 class CancelOnPublish(concurrent.futures.ThreadPoolExecutor):
     """A one-thread pool that cancels ``task`` right after the job that made ``path``
     appear, before that job's result reaches the event loop: the moment a write is
