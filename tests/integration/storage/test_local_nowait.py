@@ -228,6 +228,26 @@ async def test_a_caller_changing_its_info_changes_no_later_read(spied: Spied) ->
         info.metadata.clear()
 
 
+async def test_a_kept_info_serves_only_the_version_it_was_read_with(spied: Spied) -> None:
+    """Every part of the stamp counts: a later file on a reused inode number differs only
+    in its generation, and a restored copy may match in size and ctime."""
+    name = await spied.manager.save_file(_pdf(4 * KIB), "a.pdf")
+    await spied.read(name)
+    nowait, path = spied.strategy._nowait, spied.strategy.path_for(name)
+    stamp, info = nowait._known[path]
+    assert nowait.read(path) is not None
+    for part in range(len(stamp)):  # each part moved alone
+        moved: list[Any] = list(stamp)
+        moved[part] = (moved[part] or 0) + 1
+        nowait.keep(path, (moved[0], moved[1], moved[2], moved[3], moved[4]), info)
+        assert nowait.read(path) is None, f"stamp part {part} is not compared"
+    nowait.keep(path, stamp, info)
+    assert nowait.read(path) is not None
+    # A deleted file's info is dropped with it, not left to age out of the LRU.
+    assert await spied.manager.delete_file(name)
+    assert path not in nowait._known
+
+
 def test_a_fifo_in_a_files_place_is_refused_at_once(tmp_path: Path) -> None:
     # Opened without O_NONBLOCK, a FIFO waits for a writer: on the event loop that
     # would stop the process. In a child process, so that a hang fails the test.
