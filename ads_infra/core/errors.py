@@ -87,6 +87,11 @@ class TransientDatabaseError(DatabaseError):
     Raised once the retry budget is spent."""
 
 
+class PoolExhaustedError(TransientDatabaseError):
+    """No pooled connection became free within ``pool_timeout``. Not retried: the pool is
+    busy, not broken, and waiting again would only double the caller's wait."""
+
+
 class CommitOutcomeUnknownError(DatabaseError):
     """The connection failed while committing: the unit may or may not have
     been applied. Never retried automatically (that could apply it twice);

@@ -20,6 +20,7 @@ from ads_infra.core.errors import (
     DatabaseError,
     IntegrityViolationError,
     PermanentDatabaseError,
+    PoolExhaustedError,
     SchemaNotMigratedError,
     TransientDatabaseError,
 )
@@ -82,11 +83,6 @@ class PoolTimeout(sa_exc.TimeoutError):
             f"{overflow}) stayed in use for {timeout:g} s (pool_timeout) while {waiting} "
             f"caller{'s were' if waiting != 1 else ' was'} waiting"
         )
-
-
-class PoolExhaustedError(TransientDatabaseError):
-    """No pooled connection became free within ``pool_timeout``. Not retried: the pool is
-    busy, not broken, and waiting again would only double the caller's wait."""
 
 
 def _sqlstate(exc: BaseException) -> str | None:
