@@ -190,6 +190,14 @@ class DatabaseConfig(ConfigSection):
     which never retries, sees one error after the server restarts; turn the
     ping on for code that relies on that.
 
+    ``auto_migrate``: when the ads-infra schema is created or brought up to
+    date without ``ads-infra db upgrade``: ``sqlite`` (the default) on an
+    SQLite database's first use by a repository, so the embedded default
+    works out of the box; ``always`` on any database (PostgreSQL takes an
+    advisory lock, so processes starting together migrate once); ``never``.
+    A server database is otherwise migrated as a deploy step, where a
+    failure stops the deploy rather than the first request.
+
     ``postgresql://`` and ``sqlite://`` URLs are upgraded to their async
     drivers (asyncpg, aiosqlite).
     """
@@ -215,7 +223,9 @@ class DatabaseConfig(ConfigSection):
     replica_urls: list[str] = dataclasses.field(default_factory=list)
     max_replica_lag: float = dataclasses.field(default=5.0, metadata={"min": 0})
     replica_check_interval: float = dataclasses.field(default=1.0, metadata={"min": 0.05})
+    auto_migrate: str = "sqlite"
 
+    _AUTO_MIGRATE: ClassVar[tuple[str, ...]] = ("sqlite", "always", "never")
     _ASYNC_DRIVERS: ClassVar[dict[str, str]] = {
         "postgresql": "postgresql+asyncpg",
         "postgres": "postgresql+asyncpg",
@@ -234,6 +244,11 @@ class DatabaseConfig(ConfigSection):
                 "read replicas need a PostgreSQL primary; the url is SQLite", key="replica_urls"
             )
         self._normalize(replica_urls=replicas)
+        if self.auto_migrate not in self._AUTO_MIGRATE:
+            raise ConfigurationError(
+                f"unknown value {self.auto_migrate!r}; allowed: sqlite, always, never",
+                key="auto_migrate",
+            )
         self._check_tls()
 
     def _async_url(self, url: str, key: str, schemes: tuple[str, ...]) -> str:
@@ -289,6 +304,11 @@ class DatabaseConfig(ConfigSection):
     @property
     def is_sqlite(self) -> bool:
         return self.url.startswith("sqlite")
+
+    @property
+    def migrates_on_first_use(self) -> bool:
+        """Whether repositories create or upgrade the schema themselves (``auto_migrate``)."""
+        return self.auto_migrate == "always" or (self.auto_migrate == "sqlite" and self.is_sqlite)
 
     @property
     def masked_url(self) -> str:

@@ -74,6 +74,7 @@ COMMENTS: dict[str, str] = {
     "database.replica_urls": "comma-separated read replicas",
     "database.max_replica_lag": "seconds; a replica further behind is skipped",
     "database.replica_check_interval": "seconds between replica lag checks",
+    "database.auto_migrate": "sqlite (schema made on first use) | always | never",
     "cache.cache_type": "memory | redis | redis_cluster | a plugin",
     "cache.options": "a plugin backend's settings (docs/plugins.md)",
     "cache.redis_url": "unset: redis://127.0.0.1:6379/0",

@@ -92,6 +92,9 @@ class DatabaseManager:
         self.retries = 0
         self.failures = 0
         self.transactions = 0
+        # Whether repositories must create or upgrade the schema before their first
+        # statement (``auto_migrate``): cleared once :mod:`.migrate` has brought it up.
+        self.migrate_pending = self.config.migrates_on_first_use
 
     def __repr__(self) -> str:
         return f"DatabaseManager(url={self.config.masked_url!r})"

@@ -22,7 +22,7 @@ from ads_infra.repositories.catalog import REPOSITORIES
 from ads_infra.repositories.groups import GroupRepositoryImpl
 from ads_infra.repositories.optimization import OptimizationRepositoryImpl
 from ads_infra.repositories.performance import PerformanceRepositoryImpl
-from ads_infra.repositories.scope import CacheLike
+from ads_infra.repositories.scope import CacheLike, ensure_schema
 from ads_infra.repositories.unit_of_work import UnitOfWork
 
 __all__ = ["RepositoryFactory"]
@@ -93,6 +93,8 @@ class RepositoryFactory:
             async with uow:
                 return await fn(uow)
 
+        if self.db_manager.migrate_pending:  # before the transaction (SQLite: its lock)
+            await ensure_schema(self.db_manager)
         result = await self.db_manager.run(attempt)
         await units[-1].flush_invalidations()
         return result

@@ -31,7 +31,8 @@ Two implementations:
 
 Both drop cache entries with :func:`invalidate`, so it lives here too. (A
 missing schema is already a SchemaNotMigratedError when the database layer
-raises it.)
+raises it; where ``database.auto_migrate`` lets repositories create it, both
+call :func:`ensure_schema` before their first statement.)
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ __all__ = [
     "CacheLike",
     "RepositoryScope",
     "StandaloneScope",
+    "ensure_schema",
     "invalidate",
     "mappings",
 ]
@@ -146,6 +148,13 @@ class RepositoryScope(abc.ABC):
         """
 
 
+async def ensure_schema(db: DatabaseManager) -> None:
+    """Create or upgrade the schema before the first statement (while ``db.migrate_pending``)."""
+    from ads_infra.database.migrate import ensure_schema as up_to_date  # Alembic, when needed
+
+    await up_to_date(db)
+
+
 class StandaloneScope(RepositoryScope):
     """Each call its own transaction through :meth:`DatabaseManager.run`, retried when transient."""
 
@@ -161,11 +170,15 @@ class StandaloneScope(RepositoryScope):
     async def run_in_session(
         self, fn: Callable[[AsyncSession], Awaitable[T]], *, idempotent: bool = False
     ) -> T:
+        if self._db.migrate_pending:
+            await ensure_schema(self._db)
         return await self._db.run(fn, idempotent=idempotent)
 
     async def run_read(
         self, fn: Callable[[AsyncSession], Awaitable[T]], *, primary: bool = False
     ) -> T:
+        if self._db.migrate_pending:
+            await ensure_schema(self._db)
         return await self._db.run_read(fn, primary=primary)
 
     async def fetch_row(
@@ -199,6 +212,8 @@ class StandaloneScope(RepositoryScope):
         anyway. Retries through :meth:`DatabaseManager.run_read` only when
         this try failed transiently.
         """
+        if self._db.migrate_pending:
+            await ensure_schema(self._db)
 
         async def rows(conn: AsyncConnection) -> Sequence[Row[Any]]:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -240,6 +255,8 @@ class StandaloneScope(RepositoryScope):
         PostgreSQL answers a lookup by key that way sooner than when asked to
         run it to its end.
         """
+        if self._db.migrate_pending:
+            await ensure_schema(self._db)
         if self._on_driver:
             statement = query.driver(self._db.engine.dialect)
             sql, args = statement.sql, statement.args(params)
@@ -272,6 +289,8 @@ class StandaloneScope(RepositoryScope):
         """On PostgreSQL one statement on the driver in autocommit, retried where that is safe
         (:meth:`DatabaseManager.run_write_driver`); behind PgBouncer, and on SQLite, in a
         transaction of its own (PgBouncer keeps a transaction on one server connection)."""
+        if self._db.migrate_pending:
+            await ensure_schema(self._db)
         if self._on_driver and not self._db.config.pgbouncer:
             statement = query.driver(self._db.engine.dialect)
             sql, args = statement.sql, statement.args(params)

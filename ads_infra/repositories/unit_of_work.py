@@ -31,7 +31,13 @@ from ads_infra.repositories.catalog import REPOSITORIES
 from ads_infra.repositories.groups import GroupRepositoryImpl
 from ads_infra.repositories.optimization import OptimizationRepositoryImpl
 from ads_infra.repositories.performance import PerformanceRepositoryImpl
-from ads_infra.repositories.scope import CacheLike, RepositoryScope, invalidate, mappings
+from ads_infra.repositories.scope import (
+    CacheLike,
+    RepositoryScope,
+    ensure_schema,
+    invalidate,
+    mappings,
+)
 from ads_infra.repositories.statements import Query
 
 __all__ = ["UnitOfWork"]
@@ -138,6 +144,8 @@ class UnitOfWork(RepositoryScope):
 
     async def __aenter__(self) -> UnitOfWork:
         if self._owns_session:
+            if self._db.migrate_pending:
+                await ensure_schema(self._db)
             self._session_context = self._db.get_session()
             self._session = await self._session_context.__aenter__()
         for name, cls in REPOSITORIES.items():

@@ -53,6 +53,16 @@ def test_replicas_need_a_postgresql_primary() -> None:
         DatabaseConfig(replica_urls=["postgresql://h/db"])
 
 
+def test_auto_migrate_defaults_to_sqlite_only() -> None:
+    assert DatabaseConfig().migrates_on_first_use  # the embedded default
+    assert not DatabaseConfig(url="postgresql://h/db").migrates_on_first_use
+    assert DatabaseConfig(url="postgresql://h/db", auto_migrate="always").migrates_on_first_use
+    assert not DatabaseConfig(auto_migrate="never").migrates_on_first_use
+    with pytest.raises(ConfigurationError) as info:
+        DatabaseConfig(auto_migrate="yes")
+    assert info.value.key == "auto_migrate" and "sqlite, always, never" in str(info.value)
+
+
 def test_libpq_modes_map_to_what_asyncpg_takes() -> None:
     assert ssl_argument({}) is None
     for weak in ("disable", "allow", "prefer"):

@@ -130,7 +130,7 @@ def test_db_upgrade_sql_prints_the_migrations_without_connecting(
     result = CliRunner().invoke(cli, ["db", "upgrade", "--sql"])
     assert result.exit_code == 0, result.output
     assert "CREATE TABLE campaigns" in result.output and "BIGSERIAL" in result.output
-    assert "INSERT INTO alembic_version" in result.output
+    assert "INSERT INTO ads_infra_alembic_version" in result.output  # not the host's table
     to_first = CliRunner().invoke(cli, ["db", "upgrade", "--sql", "0001"])
     assert to_first.exit_code == 0 and "CREATE TABLE ads" in to_first.output
     unknown = CliRunner().invoke(cli, ["db", "upgrade", "--sql", "nosuch"])

@@ -16,11 +16,12 @@ from ads_infra.repositories import RepositoryFactory
 from tests.pg_servers import PgBouncer
 
 
-def make_db(url: str, *, pgbouncer: bool = False) -> DatabaseManager:
+def make_db(url: str, *, pgbouncer: bool = False, auto_migrate: str = "never") -> DatabaseManager:
+    """A manager of ``url``; its schema is the test's business unless ``auto_migrate`` says."""
     return DatabaseManager(
         DatabaseConfig(
             url=url, pool_size=5, max_overflow=5, retry_delay=0.01, retry_max_delay=0.05,
-            pgbouncer=pgbouncer,
+            pgbouncer=pgbouncer, auto_migrate=auto_migrate,
         )
     )  # fmt: skip
 

@@ -5,13 +5,16 @@ A database never migrated gives a clear error naming the fix.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from ads_infra.database import DatabaseManager, migrate
+from ads_infra.database.migrations.version_table import VERSION_TABLE
 from ads_infra.database.tables import metadata
 from ads_infra.errors import PermanentDatabaseError, SchemaNotMigratedError
 from ads_infra.repositories import RepositoryFactory
@@ -37,17 +40,66 @@ async def test_seed_snippet_runs_as_written(db: DatabaseManager) -> None:
 async def test_seed_snippet_on_the_default_database_with_the_default_constructor(
     tmp_path: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(str(tmp_path))  # DatabaseManager() uses ./var/ads.db
+    monkeypatch.chdir(str(tmp_path))  # DatabaseManager() uses ./var/ads.db, not there yet
+    # Verbatim: the embedded SQLite database gets its schema on first use.
     db_manager = DatabaseManager()
     repo_factory = RepositoryFactory(db_manager)
     ads_repo = repo_factory.create_ads_repository()
-    with pytest.raises(SchemaNotMigratedError, match="ads-infra db upgrade"):
-        await ads_repo.get_by_id(123, user_id=456)
-    await repo_factory.migrate()
+    analytics_repo = repo_factory.create_analytics_repository()
     ads_data = await ads_repo.get_by_id(123, user_id=456)
     user_stats = await ads_repo.get_user_stats(user_id=456)
-    assert ads_data is None and user_stats.total_ads == 0
+
+    assert ads_data is None and user_stats.total_ads == 0 and analytics_repo is not None
+    assert await migrate.current(db_manager) == migrate.head()
     await db_manager.close()
+    # A later process finds the schema there (and at the head: nothing to do).
+    again = DatabaseManager()
+    assert await RepositoryFactory(again).create_campaign_repository().count(user_id=1) == 0
+    assert not again.migrate_pending
+    await again.close()
+
+
+async def test_first_calls_at_once_migrate_once(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = make_db(f"sqlite+aiosqlite:///{tmp_path}/first.db", auto_migrate="sqlite")
+    factory = RepositoryFactory(db)
+    upgrades: list[str] = []
+    real = migrate.upgrade
+
+    async def counted(manager: DatabaseManager, revision: str = "head") -> None:
+        upgrades.append(revision)
+        await real(manager, revision)
+
+    monkeypatch.setattr(migrate, "upgrade", counted)
+    found = await asyncio.gather(
+        factory.create_ads_repository().get_by_id(1, user_id=1),
+        factory.create_campaign_repository().count(user_id=1),
+        factory.run(lambda uow: uow.groups.count(user_id=1)),
+    )
+    async with factory.unit_of_work() as uow:
+        assert await uow.ads.count(user_id=1) == 0
+    assert found == [None, 0, 0] and upgrades == ["head"]
+    await db.close()
+
+
+async def test_auto_migrate_always_on_postgresql_from_processes_at_once(postgres_url: str) -> None:
+    # Two managers stand for two processes starting together on an empty database:
+    # the advisory lock makes them take turns, the later one finds the schema there.
+    first = make_db(postgres_url, auto_migrate="always")
+    second = make_db(postgres_url, auto_migrate="always")
+    counts = await asyncio.gather(
+        RepositoryFactory(first).create_ads_repository().count(user_id=1),
+        RepositoryFactory(second).create_campaign_repository().count(user_id=1),
+    )
+    assert counts == [0, 0] and await migrate.current(first) == migrate.head()
+    assert not first.migrate_pending and not second.migrate_pending
+    await first.close()
+    await second.close()
+    # The default leaves a server database to the deploy step.
+    default = make_db(postgres_url, auto_migrate="sqlite")
+    assert not default.migrate_pending
+    await default.close()
 
 
 async def test_unmigrated_database_gives_a_clear_error_for_every_repository(db_url: str) -> None:
@@ -71,7 +123,8 @@ async def test_unmigrated_database_gives_a_clear_error_for_every_repository(db_u
 
 
 def _drift(connection: Connection) -> list[object]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    opts = {"compare_type": True, "version_table": VERSION_TABLE}
+    context = MigrationContext.configure(connection, opts=opts)
     return list(compare_metadata(context, metadata))
 
 
@@ -92,5 +145,48 @@ async def test_upgrade_has_no_drift_and_downgrade_removes_everything(db_url: str
     async with db.engine.connect() as conn:
         assert not (TABLES & await conn.run_sync(_tables))
     await migrate.upgrade(db)  # and up again
+    assert await migrate.current(db) == "0001"
+    await db.close()
+
+
+# Alembic's own version table, as Alembic creates it.
+LEGACY_VERSION_TABLE = (
+    "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+    "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+)
+
+
+async def _host_revision(db: DatabaseManager, revision: str | None = None) -> list[str]:
+    """The host application's own Alembic table: ``revision`` put in, what it holds out."""
+    async with db.engine.begin() as conn:
+        if revision is not None:
+            await conn.execute(text(LEGACY_VERSION_TABLE))
+            await conn.execute(text(f"INSERT INTO alembic_version VALUES ('{revision}')"))
+        found = await conn.execute(text("SELECT version_num FROM alembic_version"))
+        return [row[0] for row in found]
+
+
+async def test_a_host_apps_own_alembic_on_the_same_database_is_left_alone(db_url: str) -> None:
+    db = make_db(db_url)
+    assert await _host_revision(db, "a1b2c3d4e5f6") == ["a1b2c3d4e5f6"]
+    await migrate.upgrade(db)
+    assert await migrate.current(db) == "0001"
+    assert await _host_revision(db) == ["a1b2c3d4e5f6"]  # its revision, in its table
+    await migrate.downgrade(db)
+    assert await _host_revision(db) == ["a1b2c3d4e5f6"]
+    await db.close()
+
+
+async def test_a_database_migrated_by_an_earlier_release_keeps_its_revision(db_url: str) -> None:
+    db = make_db(db_url)
+    await migrate.upgrade(db)
+    async with db.engine.begin() as conn:  # as releases before the version table left it
+        await conn.execute(text(f"DROP TABLE {VERSION_TABLE}"))
+        await conn.execute(text(LEGACY_VERSION_TABLE))
+        await conn.execute(text("INSERT INTO alembic_version VALUES ('0001')"))
+    assert await migrate.current(db) == "0001"  # moved, not taken for a new database
+    async with db.engine.connect() as conn:
+        assert "alembic_version" not in await conn.run_sync(_tables)
+    await migrate.upgrade(db)  # nothing to do, nothing created twice
     assert await migrate.current(db) == "0001"
     await db.close()
