@@ -39,7 +39,7 @@ class Bus:
         self._handlers: dict[str, list[Handler]] = {channel: [] for channel in channels}
         self._resets: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
-        self.connected = asyncio.Event()
+        self.connected = False  # subscribed now (a flag: nothing waits for it)
 
     def on(self, channel: str, handler: Handler) -> None:
         """Call ``handler(payload)`` for other processes' messages on ``channel``."""
@@ -70,7 +70,7 @@ class Bus:
             try:
                 await self._listen()
             except REDIS_ERRORS as exc:
-                self.connected.clear()
+                self.connected = False
                 self._reset()
                 if not logged:
                     logger.warning("coordination bus: disconnected (%s); retrying", reason(exc))
@@ -85,7 +85,7 @@ class Bus:
             await pubsub.subscribe(*self._handlers)
             # Whatever was published while we were away is lost: start clean.
             self._reset()
-            self.connected.set()
+            self.connected = True
             while True:
                 message = await pubsub.get_message(timeout=1.0)
                 if message is None:

@@ -189,7 +189,8 @@ class AnalyticsService(ManagedService):
         self._outbox: Outbox | None = (
             fleet.outbox(service_name) if fleet is not None and url else None
         )
-        self._outbox_lock = asyncio.Lock()  # one flusher per process reads the stream
+        # One flusher per process reads the stream; made in the loop that first flushes.
+        self._outbox_lock: asyncio.Lock | None = None
         self._outbox_down = False
         self._since_flush = 0  # events added to the outbox since the last flush began
 
@@ -440,6 +441,8 @@ class AnalyticsService(ManagedService):
         outbox = self._outbox
         assert outbox is not None
         sent = 0
+        if self._outbox_lock is None:
+            self._outbox_lock = asyncio.Lock()
         async with self._outbox_lock:
             self._since_flush = 0
             while deadline is None or time.monotonic() < deadline:

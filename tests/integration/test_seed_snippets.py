@@ -45,8 +45,8 @@ async def test_basic_setup_and_domain_integration(project_dir: Path) -> None:
     ads_repo = repo_factory.create_ads_repository()
     ad_service = AdService(ads_repo)
 
-    await repo_factory.migrate()  # the seed's snippets assume a schema: `ads-infra db upgrade`
-    assert (await ad_service.list_ads(user_id=456)).items == []  # migrated, empty, scoped
+    # No migration step: the embedded SQLite database gets its schema on first use.
+    assert (await ad_service.list_ads(user_id=456)).items == []  # empty, scoped
 
     # Monitoring and Statistics
     pool_stats = await db_manager.get_pool_stats()

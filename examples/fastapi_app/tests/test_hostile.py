@@ -97,7 +97,9 @@ async def test_ownership_is_checked_before_the_ai_provider_is_paid(
 
 async def test_a_5xx_shows_no_database_text(tmp_path: Path) -> None:
     """A database without the schema: 500 with a fixed phrase, the details only in the log."""
-    container = build_test_container(tmp_path / "unmigrated", container_cls=AppContainer)
+    container = build_test_container(
+        tmp_path / "unmigrated", {"database": {"auto_migrate": "never"}}, container_cls=AppContainer
+    )
     app = create_app(container)  # type: ignore[arg-type]
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
