@@ -3,9 +3,10 @@
 Used by ``ads-infra db upgrade|downgrade|current``, by the demo, by tests and
 by repositories on first use where ``database.auto_migrate`` lets them
 (:func:`ensure_schema`); the migration scripts ship inside the package
-(``ads_infra/database/migrations``). On PostgreSQL an upgrade or downgrade
-holds an advisory lock, so processes migrating at once take turns and the
-later ones find the work done. Database errors come out translated (one
+(``ads_infra/database/migrations``). A migration is one transaction that
+other processes' migrations wait for (an advisory lock on PostgreSQL,
+``BEGIN IMMEDIATE`` on SQLite), so processes starting together take turns
+and the later ones find the work done. Database errors come out translated (one
 clear line: a wrong password, a PgBouncer that needs ``database.pgbouncer``),
 never as the driver's chain. :func:`upgrade_sql` renders the migrations as
 SQL for a DBA to review, without connecting.
@@ -17,6 +18,8 @@ import asyncio
 import io
 import logging
 import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +27,16 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ads_infra.core.errors import DatabaseError
+from ads_infra.database.connect import create_sqlite_engine
 from ads_infra.database.errors import translated
 from ads_infra.database.manager import DatabaseManager
-from ads_infra.database.migrations.version_table import VERSION_TABLE, adopt_legacy_version
+from ads_infra.database.migrations.version_table import VERSION_TABLE, legacy_revisions
 
 logger = logging.getLogger(__name__)
 
@@ -46,19 +53,56 @@ def alembic_config(output: io.StringIO | None = None) -> Config:
     return cfg
 
 
+def _no_implicit_transactions(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # sqlite3 opens none itself; BEGIN below does
+
+
+def _begin_immediate(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@asynccontextmanager
+async def _transaction(db: DatabaseManager, exclusive: bool) -> AsyncIterator[AsyncConnection]:
+    """A connection in one transaction for a migration (``exclusive``) or a read of it.
+
+    On PostgreSQL, DDL is transactional; a migration first lifts the
+    statement timeout (a migration, or the wait for another process's, may
+    take longer) and takes the advisory lock, held to the end of the
+    transaction. The sqlite3 module opens no transaction before DDL, so on
+    the manager's engine a migration would commit table by table: a file
+    SQLite database is migrated on a short-lived engine that begins with
+    ``BEGIN IMMEDIATE`` (SQLAlchemy's recipe for transactional DDL), which
+    also makes a second process wait for the first. An in-memory database
+    is only reachable through the manager's own engine.
+    """
+    url = db.config.url
+    if exclusive and db.config.is_sqlite and ":memory:" not in url and "mode=memory" not in url:
+        engine = create_sqlite_engine(db.config)
+        event.listen(engine.sync_engine, "connect", _no_implicit_transactions)
+        event.listen(engine.sync_engine, "begin", _begin_immediate)
+        try:
+            async with engine.begin() as conn:
+                yield conn
+        finally:
+            await engine.dispose()
+        return
+    async with db.engine.begin() as conn:
+        if exclusive and conn.dialect.name == "postgresql":
+            await conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+            await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LOCK_KEY})")
+        yield conn
+
+
 async def _with_connection(
     db: DatabaseManager, action: Any, *args: Any, exclusive: bool = False
 ) -> Any:
     def runner(connection: Connection) -> Any:
-        if exclusive and connection.dialect.name == "postgresql":
-            # Held to the end of this transaction, which the migration runs in.
-            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LOCK_KEY})")
         cfg = alembic_config()
         cfg.attributes["connection"] = connection
         return action(cfg, connection, *args)
 
     with translated(db.config.masked_url):
-        async with db.engine.begin() as conn:
+        async with _transaction(db, exclusive) as conn:
             return await conn.run_sync(runner)
 
 
@@ -89,8 +133,10 @@ async def ensure_schema(db: DatabaseManager) -> None:
     ``database.auto_migrate`` lets repositories do so (``db.migrate_pending``).
 
     Once per manager: callers arriving meanwhile wait for the first one's
-    migration. Another process migrating the same SQLite file at the same time
-    may win the race; its work is taken as done when the revision is the head.
+    migration; other processes wait for the database's lock (see
+    :func:`_transaction`) and then find the work done. Should one still fail
+    on what another did meanwhile, the work is taken as done when the
+    revision is the head.
     """
     lock = _first_use.setdefault(db, asyncio.Lock())
     async with lock:
@@ -103,6 +149,12 @@ async def ensure_schema(db: DatabaseManager) -> None:
         )
         try:
             await upgrade(db)
+        except CommandError as exc:
+            # A revision this release does not know: the database was migrated by a
+            # newer one (a rollback, two releases on one file). Used as it is, as
+            # before auto_migrate; `ads-infra db current` tells which revision.
+            logger.warning("ads-infra schema of %s left as it is: %s", db.config.masked_url, exc)
+            db.migrate_pending = False
         except DatabaseError:
             if await current(db) != head():
                 raise
@@ -113,11 +165,13 @@ async def current(db: DatabaseManager) -> str | None:
     """The revision the database is at, or None when never migrated."""
 
     def read(cfg: Config, conn: Connection) -> str | None:
-        # A database an earlier release migrated has its revision moved first.
-        shipped = (script.revision for script in ScriptDirectory.from_config(cfg).walk_revisions())
-        adopt_legacy_version(conn, shipped)
         context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-        return context.get_current_revision()
+        found = context.get_current_revision()
+        if found is None:  # an earlier release's, which the next upgrade adopts
+            scripts = ScriptDirectory.from_config(cfg).walk_revisions()
+            legacy = legacy_revisions(conn, (script.revision for script in scripts))
+            found = legacy[0] if legacy else None
+        return found
 
     result: str | None = await _with_connection(db, read)
     return result

@@ -184,9 +184,37 @@ async def test_a_database_migrated_by_an_earlier_release_keeps_its_revision(db_u
         await conn.execute(text(f"DROP TABLE {VERSION_TABLE}"))
         await conn.execute(text(LEGACY_VERSION_TABLE))
         await conn.execute(text("INSERT INTO alembic_version VALUES ('0001')"))
-    assert await migrate.current(db) == "0001"  # moved, not taken for a new database
+    assert await migrate.current(db) == "0001"  # read there, not taken for a new database
+    await migrate.upgrade(db)  # adopted: nothing created twice
+    assert await _host_revision(db) == ["0001"]  # copied, not removed: whose it is, is unknown
     async with db.engine.connect() as conn:
-        assert "alembic_version" not in await conn.run_sync(_tables)
-    await migrate.upgrade(db)  # nothing to do, nothing created twice
+        assert VERSION_TABLE in await conn.run_sync(_tables)
     assert await migrate.current(db) == "0001"
+    await migrate.downgrade(db)  # from the adopted revision
+    assert await migrate.current(db) is None
     await db.close()
+
+
+async def test_a_host_revision_beside_an_earlier_releases_is_left_alone(db_url: str) -> None:
+    db = make_db(db_url)
+    await migrate.upgrade(db)
+    async with db.engine.begin() as conn:  # an earlier release's row after a host's
+        await conn.execute(text(f"DROP TABLE {VERSION_TABLE}"))
+        await conn.execute(text(LEGACY_VERSION_TABLE))
+        await conn.execute(text("INSERT INTO alembic_version VALUES ('a1b2c3d4e5f6'), ('0001')"))
+    await migrate.upgrade(db)
+    assert await migrate.current(db) == "0001"
+    assert sorted(await _host_revision(db)) == ["0001", "a1b2c3d4e5f6"]
+    await db.close()
+
+
+async def test_processes_migrating_one_sqlite_file_at_once_take_turns(tmp_path: object) -> None:
+    # Two managers stand for two processes: each its own engine and connections.
+    url = f"sqlite+aiosqlite:///{tmp_path}/shared.db"
+    first, second = make_db(url, auto_migrate="sqlite"), make_db(url, auto_migrate="sqlite")
+    await asyncio.gather(migrate.upgrade(first), migrate.upgrade(second))
+    assert await migrate.current(first) == "0001"
+    async with first.engine.connect() as conn:
+        assert await conn.run_sync(_drift) == []
+    await first.close()
+    await second.close()
