@@ -449,6 +449,11 @@ class StorageConfig(ConfigSection):
     ``base_path`` defaults to ``./var/storage`` rather than the seed's
     ``storage``: every file the embedded defaults write (this folder and the
     SQLite database) lives under ``./var``, one folder to ignore or delete.
+
+    ``compression_enabled`` defaults to None rather than the seed's True:
+    compressed on local storage as in the seed, but not on S3, where other
+    readers (presigned URLs in a browser, boto3, the aws CLI) must get the
+    bytes that were uploaded; set it to true to compress there too.
     """
 
     _section: ClassVar[str] = "storage"
