@@ -1,4 +1,4 @@
-"""``ads-infra bench cache``: CacheManager, as shipped, against raw redis-py, a dict and peers.
+"""``ads-infra bench cache``: CacheManager, as shipped, against raw redis-py, a raw LRU and peers.
 
 Every contender does the same work in the same run: an ad-sized JSON object
 (~700 bytes), serialized with orjson, written with a 300 s TTL and read back,
@@ -15,6 +15,13 @@ Redis rows, two baselines:
   batching; raw redis-py without it, aiocache and cashews are peers;
 - the manager with ``auto_pipeline: false`` (one round trip per call)
   against raw redis-py, one round trip per call.
+
+Memory rows: the manager's memory backend against the same work written by
+hand in the fewest lines: the C LRU (lru-dict) of (expiry, exact bytes) the
+backend uses, bounded by ``max_size``, with the expiry and the NaN refusal.
+A dict without expiry or bound does less than the seed asks of a memory
+cache (``default_ttl``, ``max_size``): it is a peer, so the cost of those
+features stays in view.
 
 Growth rows: the bytes the memory cache holds per entry (tracemalloc, against
 the payload's own size), and, in a full run only, invalidating one user's 100
@@ -58,9 +65,11 @@ SETUP = (
 # What the issue asks.
 BATCHED_TARGET = 1.0  # shipped manager / raw redis-py with a batcher
 DIRECT_TARGET = 0.95  # auto_pipeline off / raw redis-py
-MEMORY_TARGET = 0.8  # memory get/set / a dict of exactly sized orjson bytes
-FEATURE_PEER = "the same features by hand (lru-dict, expiry, NaN search)"
 BYTES_TARGET = 2.0  # memory bytes per entry / payload bytes
+# The project's own (the issue sets no speed target for the memory cache): as
+# the database rows' against raw asyncpg doing the same statements.
+MEMORY_TARGET = 0.8  # memory get/set / the same work by hand on lru-dict
+MEMORY_BASELINE = "the same work by hand (lru-dict, expiry, NaN search)"
 INVALIDATE_LIMIT_MS = 50.0
 INVALIDATE_USERS = 10_000  # x 100 keys each: the 1M-key keyspace
 KEYS_PER_USER = 100
@@ -161,8 +170,8 @@ async def _bench_memory(operations: int, rounds: int) -> list[Measurement]:
     plain: dict[str, bytes] = {}
     dumps, loads, join = orjson.dumps, orjson.loads, b"".join
 
-    # The baseline: the least an async cache of serialized values can do within the
-    # bytes-per-entry bound. orjson hands back its ~8 KB output buffer (see the
+    # A peer: a dict of serialized values within the bytes-per-entry bound, with no
+    # expiry and no size bound. orjson hands back its ~8 KB output buffer (see the
     # bytes row), so a dict keeping it holds ~12x the payload; the exactly sized
     # copy is what any cache that must stay bounded pays (as ours does).
     async def dict_set(key: str, value: Any) -> None:
@@ -180,9 +189,9 @@ async def _bench_memory(operations: int, rounds: int) -> list[Measurement]:
         data = plain.get(key)
         return None if data is None else loads(data)
 
-    # A peer: what the manager's memory backend does, written by hand in the
+    # The baseline: what the manager's memory backend does, written by hand in the
     # fewest lines: the same C LRU of (expiry, exact bytes), the same NaN
-    # search, a counter. The gap to it is our code's; the rest is the features'.
+    # search, a counter. The gap to it is our code's; the dicts show the features'.
     lru: LRU[str, tuple[float, bytes]] = LRU(KEYS * 2)
     counts, clock = [0, 0], time.monotonic
 
@@ -222,17 +231,19 @@ async def _bench_memory(operations: int, rounds: int) -> list[Measurement]:
     )  # fmt: skip
     assert await manager.get("ad:1") == AD
     notes = {
-        "set": f"~{PAYLOAD} B orjson payload; ours also refuses NaN and infinities (orjson "
-        "would write them as null), keeps an expiry and an LRU order, and counts; "
-        "the peer doing the same by hand shows which share is the features'",
-        "get": f"~{PAYLOAD} B orjson payload; ours also checks the expiry, keeps the LRU "
-        "order and counts",
+        "set": f"~{PAYLOAD} B orjson payload; both sides refuse NaN and infinities "
+        "(orjson would write them as null), keep an expiry and an LRU order bounded by "
+        "max_size, and count; the dicts, doing none of it, show what that costs",
+        "get": f"~{PAYLOAD} B orjson payload; both sides check the expiry, keep the LRU "
+        "order and count",
     }
     return [
         row(
-            AREA, f"memory {name}", result["ours"], "dict of exactly sized orjson bytes",
-            result["raw"],
-            peers={"dict of orjson's own buffers": result["plain"], FEATURE_PEER: result["lru"]},
+            AREA, f"memory {name}", result["ours"], MEMORY_BASELINE, result["lru"],
+            peers={
+                "dict of exactly sized orjson bytes (no expiry, no bound)": result["raw"],
+                "dict of orjson's own buffers": result["plain"],
+            },
             concurrency=CONCURRENCY, target=MEMORY_TARGET, note=notes[name],
         )
         for name, result in (("set", sets), ("get", gets))
