@@ -6,14 +6,16 @@ A database never migrated gives a clear error naming the fix.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ads_infra.database import DatabaseManager, migrate
+from ads_infra.database import DatabaseConfig, DatabaseManager, migrate
 from ads_infra.database.migrations.version_table import VERSION_TABLE
 from ads_infra.database.tables import metadata
 from ads_infra.errors import PermanentDatabaseError, SchemaNotMigratedError
@@ -218,3 +220,68 @@ async def test_processes_migrating_one_sqlite_file_at_once_take_turns(tmp_path: 
         assert await conn.run_sync(_drift) == []
     await first.close()
     await second.close()
+
+
+async def _waiting_for_an_advisory_lock(conn: AsyncConnection, task: asyncio.Task[None]) -> bool:
+    """Whether another backend of this database comes to wait on an advisory lock
+    while ``task`` runs (False: the task ended first)."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+    )
+    for _ in range(400):
+        if task.done():
+            return False
+        if (await conn.execute(query)).scalar_one():
+            return True
+        await asyncio.sleep(0.025)
+    return False
+
+
+async def test_a_postgresql_migration_waits_for_the_lock_past_the_statement_timeout(
+    postgres_url: str,
+) -> None:
+    # Another process's migration holds the lock: this one waits for it, longer
+    # than the statement timeout the manager applies to everything else, and then
+    # finds the schema to build.
+    db = DatabaseManager(
+        DatabaseConfig(url=postgres_url, pool_size=1, max_overflow=0, statement_timeout=0.2)
+    )
+    holder = make_db(postgres_url)
+    async with holder.engine.connect() as conn:
+        await conn.execute(text(f"SELECT pg_advisory_lock({migrate.LOCK_KEY})"))
+        await conn.commit()
+        task = asyncio.create_task(migrate.upgrade(db))
+        try:
+            assert await _waiting_for_an_advisory_lock(conn, task), "did not wait for the lock"
+            await asyncio.sleep(0.6)  # three statement timeouts
+            assert not task.done(), task.exception() if task.done() else None
+        finally:
+            await conn.execute(text(f"SELECT pg_advisory_unlock({migrate.LOCK_KEY})"))
+            await conn.commit()
+        await task
+    assert await migrate.current(db) == migrate.head()
+    await holder.close()
+    await db.close()
+
+
+async def test_a_revision_newer_than_this_release_is_left_as_it_is(
+    tmp_path: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A newer release migrated this file (then was rolled back): repositories use
+    # the schema as it is, with a warning, rather than failing every call.
+    url = f"sqlite+aiosqlite:///{tmp_path}/newer.db"
+    newer = make_db(url)
+    await migrate.upgrade(newer)
+    async with newer.engine.begin() as conn:
+        await conn.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = 'f00dfeedbeef'"))
+    await newer.close()
+
+    db = make_db(url, auto_migrate="sqlite")
+    assert db.migrate_pending
+    with caplog.at_level(logging.WARNING, logger="ads_infra"):
+        assert await RepositoryFactory(db).create_campaign_repository().count(user_id=1) == 0
+    assert not db.migrate_pending
+    assert any("left as it is" in r.getMessage() for r in caplog.records), caplog.text
+    assert await migrate.current(db) == "f00dfeedbeef"
+    await db.close()
