@@ -8,9 +8,10 @@ metadata and verifies the checksum on read; compression and encryption are
 off in the rows with a target (a 1 MiB row with both on shows their price).
 A second peer does in its one hop what ours adds (a metadata xattr, sha256 and
 xxh3-128; on read the xattr parsed and the size and xxh3-128 checked): against
-it, the cost of those features is taken out of the ratio. Ours reads a small
-file read before without a hop (``local_nowait.py``); so can raw code, and a
-third read peer does: ``openat2(RESOLVE_CACHED)`` and ``preadv2(RWF_NOWAIT)``
+it, the cost of those features is taken out of the ratio. Each side reads the
+(up to) 50 files it saved, in turn, several times each. Ours reads a file of up
+to 1 MiB read before without a hop (``local_nowait.py``); so can raw code, and
+a third read peer does: ``openat2(RESOLVE_CACHED)`` and ``preadv2(RWF_NOWAIT)``
 on the event loop, else the one hop.
 
 Listing (full runs only): ``list_files(limit=100)`` among 100,000 files
@@ -361,7 +362,8 @@ async def _local(quick: bool) -> list[Measurement]:
                     reads["raw"], peers={k: reads[k] for k in ("aiofiles", DESCRIBED, NOWAIT)},
                     target=LOCAL_TARGET,
                     note="ours also reads its metadata (the xattr) and verifies size and xxh3-128; "
-                    "a file under 256 KiB read before is read without a hop while it is in memory",
+                    "a file of up to 1 MiB read before is read and checked without a hop "
+                    "while it is in memory",
                 )
             )  # fmt: skip
             for folder in (thread_dir, peer_dir, described_dir):  # the next size starts empty

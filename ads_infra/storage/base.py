@@ -23,6 +23,7 @@ from ads_infra.core.health import HealthStatus
 from ads_infra.core.settings import MAX_PRESIGN_SECONDS
 
 __all__ = [
+    "INLINE_BYTES",
     "MAX_METADATA_BYTES",
     "OFFLOAD_BYTES",
     "RESERVED_METADATA_KEYS",
@@ -50,10 +51,17 @@ Metadata: TypeAlias = dict[str, str] | Callable[[], dict[str, str]] | None
 T = TypeVar("T")
 
 MAX_KEY_BYTES = 512
-# From this size, work on a whole object's bytes (hashing, decompressing,
-# decrypting) runs in a worker thread instead of holding up the event loop
-# (hashlib, xxhash, zlib and AES-GCM release the GIL).
+# From this size, work on a whole object's bytes at the speed of a cryptographic
+# hash, a decompressor or a cipher (sha256, zlib, AES-GCM) runs in a worker thread
+# instead of holding up the event loop (hashlib, zlib and AES-GCM release the GIL).
 OFFLOAD_BYTES = 256 * 1024
+# Up to this size, work at memory speed stays on the event loop: checking the
+# size and xxh3-128 of an object stored as is, and reading a local one whose
+# pages the kernel has in memory (local_nowait.py). For such work a thread hop
+# takes longer than the work itself, at one caller and at many. It is the chunk
+# of a streamed read (``open_file``'s default): the most of one object the loop
+# handles at once.
+INLINE_BYTES = 1024 * 1024
 # S3 allows 2 KiB of user metadata per object; keeping every backend inside that
 # limit means an object can move between backends without losing any.
 MAX_METADATA_BYTES = 2048

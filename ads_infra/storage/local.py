@@ -286,7 +286,8 @@ class LocalStorageStrategy(StorageStrategy):
         return (await self.get_with_info(key))[1]
 
     async def _read_nowait(self, path: str) -> tuple[ObjectInfo, bytes] | None:
-        """A small object read before, read on the event loop (see local_nowait.py)."""
+        """An object read before, of up to INLINE_BYTES, read on the event loop (see
+        local_nowait.py)."""
         found = self._nowait.read(path)
         if found is not None:
             # Other tasks run before this one goes on, as they would during a hop: a

@@ -29,7 +29,7 @@ from ads_infra.core.errors import (
     StorageError,
     StoredFileNotFoundError,
 )
-from ads_infra.storage.base import OFFLOAD_BYTES, ListPage, ObjectInfo
+from ads_infra.storage.base import INLINE_BYTES, ListPage, ObjectInfo
 from ads_infra.storage.local_syscalls import generation, rename_noreplace, start_writeback
 
 T = TypeVar("T")
@@ -353,7 +353,7 @@ def get_stamped(key: str, path: str) -> tuple[ObjectInfo, bytes, Stamp | None]:
     one thread hop.
 
     The stamp (None for a file that :mod:`.local_nowait` would not read: over
-    ``OFFLOAD_BYTES``, metadata not in its xattr, a filesystem without inode
+    ``INLINE_BYTES``, metadata not in its xattr, a filesystem without inode
     generations) lets a later read of the same version use this info.
     """
     # One descriptor for size, metadata and bytes: a concurrent overwrite replaces
@@ -364,7 +364,7 @@ def get_stamped(key: str, path: str) -> tuple[ObjectInfo, bytes, Stamp | None]:
     try:
         meta, in_xattr = _read_meta(fd, path)
         stamp: Stamp | None = None
-        if in_xattr and st.st_size <= OFFLOAD_BYTES:
+        if in_xattr and st.st_size <= INLINE_BYTES:
             number = generation(fd)
             if number is not None:
                 stamp = (st.st_dev, st.st_ino, st.st_ctime_ns, st.st_size, number)

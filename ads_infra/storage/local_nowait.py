@@ -1,10 +1,10 @@
 """Reads of local objects on the event loop, without a thread hop, when nothing would wait.
 
 A read of local storage is one hop to a worker thread (:mod:`.local_threads`),
-because opening and reading a file may wait for the disk. For a small object
-read before, whose folder entries and pages are still in the kernel's caches,
-the hop costs far more than the read: here it is done on the event loop with
-calls that fail instead of waiting:
+because opening and reading a file may wait for the disk. For an object of up
+to ``INLINE_BYTES`` read before, whose folder entries and pages are still in
+the kernel's caches, the hop takes longer than the read: here it is done on the
+event loop with calls that fail instead of waiting:
 
 - ``openat2`` with ``RESOLVE_CACHED`` from a descriptor of the storage folder
   (EAGAIN when a folder would be read from disk; ``RESOLVE_BENEATH`` and
@@ -12,14 +12,19 @@ calls that fail instead of waiting:
   on the hop's path; ``O_NONBLOCK``, so that a FIFO put in a file's place does
   not wait for a writer);
 - ``fstat`` and the inode's generation (an ioctl) of the file just opened;
-- ``preadv2`` with ``RWF_NOWAIT`` (EAGAIN when a page is not in memory).
+- ``preadv2`` with ``RWF_NOWAIT`` (EAGAIN when a page is not in memory), into
+  a buffer each thread keeps, so that a read allocates only the bytes it
+  returns. Reading into a new buffer and copying out of it would allocate the
+  object's size twice: glibc gives such a pair of large blocks back to the
+  system when they are freed, and the next read page-faults them in again,
+  which on the event loop's thread costs more than the read itself.
 
 The metadata xattr has no such call (reading it may wait for a block of the
 disk), so the info is the one the last hop read of the object kept, used only
 while the file's stamp (device, inode, generation, ctime, size) is the one it
 was read with: an overwrite is another inode, and a change to the file or its
 xattrs moves its ctime. Whatever does not hold (never read, not in the caches,
-over ``OFFLOAD_BYTES``, a link, metadata in a sidecar, a filesystem without
+over ``INLINE_BYTES``, a link, metadata in a sidecar, a filesystem without
 inode generations, a system without ``openat2``) is read by the hop as
 before, which also keeps the info for the next time. A network or FUSE
 filesystem that reports inode generations would be read this way too, and
@@ -36,7 +41,7 @@ import os
 import stat
 import threading
 
-from ads_infra.storage.base import ObjectInfo
+from ads_infra.storage.base import INLINE_BYTES, ObjectInfo
 from ads_infra.storage.local_files import Stamp
 from ads_infra.storage.local_syscalls import CANNOT, generation, open_cached
 
@@ -67,6 +72,9 @@ class NowaitReads:
         self._opening = threading.Lock()
         self._known: dict[str, tuple[Stamp, ObjectInfo]] = {}
         self._refused = 0  # EPERMs of the open in a row
+        # Each thread's read buffer (INLINE_BYTES + 1), made by its first read: reads
+        # run on an event loop, one at a time, but two loops may share a strategy.
+        self._buffers = threading.local()
         self.enabled = hasattr(os, "RWF_NOWAIT")
         # Moved by each close(): an open() asked for before it does nothing.
         self.epoch = 0
@@ -89,6 +97,7 @@ class NowaitReads:
         if folder is not None:
             os.close(folder)
         self._known.clear()
+        self._buffers = threading.local()  # the buffers go with their threads' references
 
     def keep(self, path: str, stamp: Stamp, info: ObjectInfo) -> None:
         """Remember the info of the version of ``path`` with ``stamp`` (read by a hop)."""
@@ -131,9 +140,14 @@ class NowaitReads:
                 generation(fd),
             ):
                 return None
-            buffer = bytearray(size + 1)  # one byte more: a file that grew is not this one
+            buffer: bytearray | None = getattr(self._buffers, "buffer", None)
+            if buffer is None:
+                buffer = self._buffers.buffer = bytearray(INLINE_BYTES + 1)
+            # One byte more: a file that grew is not this one. (A stamp is kept only
+            # for a file of up to INLINE_BYTES: a larger one would read short here.)
+            view = memoryview(buffer)[: size + 1]
             try:
-                got = os.preadv(fd, (buffer,), 0, _RWF_NOWAIT)
+                got = os.preadv(fd, (view,), 0, _RWF_NOWAIT)
             except BlockingIOError:  # a page is not in memory
                 return None
             except OSError as exc:
@@ -143,6 +157,6 @@ class NowaitReads:
             if got != size:
                 return None
             self._known[path] = self._known.pop(path)  # read now: the last to drop
-            return _copy(info), bytes(memoryview(buffer)[:size])
+            return _copy(info), bytes(view[:size])
         finally:
             os.close(fd)

@@ -31,6 +31,7 @@ from ads_infra.core.loader import environment_settings
 from ads_infra.core.settings import StorageConfig
 from ads_infra.storage.backends import strategy_for
 from ads_infra.storage.base import (
+    INLINE_BYTES,
     MAX_METADATA_BYTES,
     OFFLOAD_BYTES,
     ObjectInfo,
@@ -500,12 +501,17 @@ class _Decode:
 
     @staticmethod
     def light(info: ObjectInfo, stored: bytes) -> bool:
-        """Cheap enough for the event loop: small, and stored as is or decoding to small
-        (a gzip of a few KiB may expand to the size limit)."""
+        """Cheap enough for the event loop: stored as is and checked with xxh3-128 (or
+        not at all) up to ``INLINE_BYTES``; else small, and decoding to small (a gzip
+        of a few KiB may expand to the size limit; a file written before xxh3 was
+        recorded is checked with sha256)."""
+        meta = info.metadata
+        as_is = meta.get("ads-encoding") != "gzip" and not meta.get("ads-encryption")
+        if as_is and ("ads-xxh3" in meta or "ads-sha256" not in meta):
+            return len(stored) <= INLINE_BYTES
         if len(stored) >= OFFLOAD_BYTES:
             return False
-        meta = info.metadata
-        if meta.get("ads-encoding") != "gzip" and not meta.get("ads-encryption"):
+        if as_is:
             return True
         size = _recorded_size(meta)
         return size is not None and size < OFFLOAD_BYTES

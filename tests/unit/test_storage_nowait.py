@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from ads_infra.storage import ObjectInfo
-from ads_infra.storage.base import OFFLOAD_BYTES, decodes_on_loop
+from ads_infra.storage.base import INLINE_BYTES, OFFLOAD_BYTES, decodes_on_loop
 from ads_infra.storage.local_nowait import KEPT, NowaitReads
 from ads_infra.storage.manager import _Decode, _recorded_size
 
@@ -33,15 +33,23 @@ def test_kept_infos_are_bounded_oldest_first() -> None:
 
 def test_what_the_manager_decodes_on_the_event_loop() -> None:
     light = _Decode.light
-    small, large = b"x" * 100, b"x" * OFFLOAD_BYTES
-    assert light(_info(), small) and not light(_info(), large)
-    assert light(_info(**{"ads-encoding": "identity", "ads-size": "100"}), small)
+    small, large, inline = b"x" * 100, b"x" * OFFLOAD_BYTES, b"x" * INLINE_BYTES
+    xxh3 = {"ads-encoding": "identity", "ads-sha256": "0" * 64, "ads-xxh3": "0" * 32}
+    # Stored as is and checked with xxh3-128 (memory speed), or not checked at all:
+    # up to INLINE_BYTES.
+    assert light(_info(**xxh3), small) and light(_info(**xxh3), inline)
+    assert not light(_info(**xxh3), inline + b"x")
+    assert light(_info(), inline) and not light(_info(), inline + b"x")
+    # Written before xxh3 was recorded, so checked with sha256: under OFFLOAD_BYTES.
+    sha256 = {"ads-encoding": "identity", "ads-sha256": "0" * 64, "ads-size": "100"}
+    assert light(_info(**sha256), small) and not light(_info(**sha256), large)
     # Compressed or encrypted: by the size it decodes to, which must be recorded.
     assert light(_info(**{"ads-encoding": "gzip", "ads-size": "4096"}), small)
     assert not light(_info(**{"ads-encoding": "gzip", "ads-size": str(OFFLOAD_BYTES)}), small)
     assert not light(_info(**{"ads-encoding": "gzip"}), small)
     assert not light(_info(**{"ads-encryption": "aes", "ads-size": "9" * 30}), small)
     assert not light(_info(**{"ads-encoding": "gzip", "ads-size": "100"}), large)
+    assert not light(_info(**{**xxh3, "ads-encryption": "aes", "ads-size": "100"}), large)
     # A decode without its own judgement: by the stored size.
     assert decodes_on_loop(lambda info, data: data, _info(), small)
     assert not decodes_on_loop(lambda info, data: data, _info(), large)

@@ -7,6 +7,7 @@ loop's thread after a read without one.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import gzip
 import os
@@ -22,6 +23,7 @@ import pytest
 
 from ads_infra.errors import IntegrityCheckError, StorageError, StoredFileNotFoundError
 from ads_infra.storage import FileStorageManager, LocalStorageStrategy, StorageConfig
+from ads_infra.storage.base import INLINE_BYTES
 from ads_infra.storage.local_syscalls import CANNOT, generation, open_cached
 from ads_infra.storage.local_threads import WorkerThreads
 
@@ -170,10 +172,35 @@ async def test_a_file_whose_pages_left_memory_is_read_by_the_hop(spied: Spied) -
     assert await spied.read(name) == (content, "reader_0")
 
 
+async def test_files_up_to_a_mib_read_again_are_read_and_checked_on_the_event_loop(
+    spied: Spied,
+) -> None:
+    inline = _pdf(INLINE_BYTES)
+    name = await spied.manager.save_file(inline, "inline.pdf")
+    assert await spied.read(name) == (inline, "reader_0")
+    small = _pdf(4 * KIB)
+    small_name = await spied.manager.save_file(small, "small.pdf")
+    await spied.read(small_name)
+    # Through the one buffer of this thread, in turns: each read gets its own bytes.
+    for _ in range(2):
+        assert await spied.read(name) == (inline, LOOP)
+        assert await spied.read(small_name) == (small, LOOP)
+    # Another thread's loop reads through a buffer of its own.
+    nowait = spied.strategy._nowait
+    ours = nowait._buffers.buffer
+
+    def elsewhere() -> tuple[bytes, str, bytearray]:
+        content, thread = asyncio.run(spied.read(name))
+        return content, thread, nowait._buffers.buffer
+
+    content, thread, theirs = await asyncio.to_thread(elsewhere)
+    assert content == inline and thread != "reader_0" and theirs is not ours
+
+
 async def test_large_files_and_files_decoding_large_stay_off_the_event_loop(
     spied: Spied,
 ) -> None:
-    big = _pdf(1024 * KIB)
+    big = _pdf(INLINE_BYTES + 1)
     name = await spied.manager.save_file(big, "big.pdf")
     for _ in range(3):
         assert await spied.read(name) == (big, "reader_0")
