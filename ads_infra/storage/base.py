@@ -58,9 +58,8 @@ OFFLOAD_BYTES = 256 * 1024
 # Up to this size, work at memory speed stays on the event loop: checking the
 # size and xxh3-128 of an object stored as is, and reading a local one whose
 # pages the kernel has in memory (local_nowait.py). For such work a thread hop
-# takes longer than the work itself, at one caller and at many. It is the chunk
-# of a streamed read (``open_file``'s default): the most of one object the loop
-# handles at once.
+# takes longer than the work itself, at one caller and at many. It is the default
+# chunk of a streamed read (``open_file``), whose chunks pass through the loop too.
 INLINE_BYTES = 1024 * 1024
 # S3 allows 2 KiB of user metadata per object; keeping every backend inside that
 # limit means an object can move between backends without losing any.
@@ -272,7 +271,8 @@ def decodes_on_loop(
 ) -> bool:
     """Whether ``decode(info, data)`` is cheap enough to run on the event loop.
 
-    ``decode.light(info, data)`` where the decoder has it (the manager's: a small
+    ``decode.light(info, data)`` where the decoder has it (the manager's: a file
+    of up to ``INLINE_BYTES`` stored as is and checked with xxh3-128, else a small
     file, stored as is or decoding to a small one; a small gzip may expand to
     the size limit), else whether the stored bytes are under ``OFFLOAD_BYTES``.
     """

@@ -36,9 +36,9 @@ not fsynced: after a power loss the newest file may be missing, never partial.
 Each whole-object operation is one blocking function of :mod:`.local_files`
 run in one thread hop (:mod:`.local_threads`): a save's folder check, write,
 xattr, fsync and rename, or a read's open, stat, xattr and read, instead of a
-hop per syscall. Streams are written chunk by chunk with aiofiles. A small
-object read before is read again without a hop while the kernel has it in
-memory (:mod:`.local_nowait`).
+hop per syscall. Streams are written chunk by chunk with aiofiles. An object
+of up to ``INLINE_BYTES`` read before is read again without a hop while the
+kernel has it in memory (:mod:`.local_nowait`).
 """
 
 from __future__ import annotations

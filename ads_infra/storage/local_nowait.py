@@ -156,7 +156,11 @@ class NowaitReads:
                 return None
             if got != size:
                 return None
-            self._known[path] = self._known.pop(path)  # read now: the last to drop
+            # Read now: the last to drop; unless forgotten meanwhile (a delete, close or
+            # eviction in another thread while this one was in a call).
+            entry = self._known.pop(path, None)
+            if entry is not None:
+                self._known[path] = entry
             return _copy(info), bytes(view[:size])
         finally:
             os.close(fd)

@@ -507,7 +507,7 @@ class _Decode:
         recorded is checked with sha256)."""
         meta = info.metadata
         as_is = meta.get("ads-encoding") != "gzip" and not meta.get("ads-encryption")
-        if as_is and ("ads-xxh3" in meta or "ads-sha256" not in meta):
+        if as_is and (meta.get("ads-xxh3") or "ads-sha256" not in meta):
             return len(stored) <= INLINE_BYTES
         if len(stored) >= OFFLOAD_BYTES:
             return False

@@ -43,6 +43,7 @@ def test_what_the_manager_decodes_on_the_event_loop() -> None:
     # Written before xxh3 was recorded, so checked with sha256: under OFFLOAD_BYTES.
     sha256 = {"ads-encoding": "identity", "ads-sha256": "0" * 64, "ads-size": "100"}
     assert light(_info(**sha256), small) and not light(_info(**sha256), large)
+    assert not light(_info(**{**sha256, "ads-xxh3": ""}), large)  # the decoder uses sha256
     # Compressed or encrypted: by the size it decodes to, which must be recorded.
     assert light(_info(**{"ads-encoding": "gzip", "ads-size": "4096"}), small)
     assert not light(_info(**{"ads-encoding": "gzip", "ads-size": str(OFFLOAD_BYTES)}), small)

@@ -181,10 +181,11 @@ async def test_files_up_to_a_mib_read_again_are_read_and_checked_on_the_event_lo
     small = _pdf(4 * KIB)
     small_name = await spied.manager.save_file(small, "small.pdf")
     await spied.read(small_name)
-    # Through the one buffer of this thread, in turns: each read gets its own bytes.
-    for _ in range(2):
-        assert await spied.read(name) == (inline, LOOP)
-        assert await spied.read(small_name) == (small, LOOP)
+    # Through the one buffer of this thread, in turns: each read gets bytes of its
+    # own, which the next read does not overwrite.
+    got = [await spied.read(name), await spied.read(small_name), await spied.read(name)]
+    assert got == [(inline, LOOP), (small, LOOP), (inline, LOOP)]
+    assert all(type(content) is bytes for content, _ in got)
     # Another thread's loop reads through a buffer of its own.
     nowait = spied.strategy._nowait
     ours = nowait._buffers.buffer
@@ -195,6 +196,27 @@ async def test_files_up_to_a_mib_read_again_are_read_and_checked_on_the_event_lo
 
     content, thread, theirs = await asyncio.to_thread(elsewhere)
     assert content == inline and thread != "reader_0" and theirs is not ours
+
+
+async def test_a_file_forgotten_during_its_read_is_read_and_stays_forgotten(
+    spied: Spied, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A delete (or close) in another thread while this read is in a call that
+    # released the GIL: the read still returns the version it opened, and does
+    # not bring the forgotten info back.
+    content = _pdf(64 * KIB)
+    name = await spied.manager.save_file(content, "a.pdf")
+    await spied.read(name)
+    nowait, path = spied.strategy._nowait, spied.strategy.path_for(name)
+    preadv = os.preadv
+
+    def forgetting(fd: int, buffers: Any, offset: int, flags: int = 0) -> int:
+        nowait.forget(path)
+        return preadv(fd, buffers, offset, flags)
+
+    monkeypatch.setattr(os, "preadv", forgetting)
+    assert await spied.read(name) == (content, LOOP)
+    assert path not in nowait._known
 
 
 async def test_large_files_and_files_decoding_large_stay_off_the_event_loop(
