@@ -245,17 +245,21 @@ async def test_a_postgresql_migration_waits_for_the_lock_past_the_statement_time
     # than the statement timeout the manager applies to everything else, and then
     # finds the schema to build.
     db = DatabaseManager(
-        DatabaseConfig(url=postgres_url, pool_size=1, max_overflow=0, statement_timeout=0.2)
+        DatabaseConfig(url=postgres_url, pool_size=1, max_overflow=0, statement_timeout=0.5)
     )
+    # Connected first, so that the driver's own first queries (type introspection,
+    # slow on a loaded machine) are not what the timeout stops.
+    assert await migrate.current(db) is None
     holder = make_db(postgres_url)
     async with holder.engine.connect() as conn:
         await conn.execute(text(f"SELECT pg_advisory_lock({migrate.LOCK_KEY})"))
         await conn.commit()
         task = asyncio.create_task(migrate.upgrade(db))
         try:
-            assert await _waiting_for_an_advisory_lock(conn, task), "did not wait for the lock"
-            await asyncio.sleep(0.6)  # three statement timeouts
-            assert not task.done(), task.exception() if task.done() else None
+            waited = await _waiting_for_an_advisory_lock(conn, task)
+            assert waited, f"did not wait for the lock: {_outcome(task)}"
+            await asyncio.sleep(1.5)  # three statement timeouts
+            assert not task.done(), f"gave up waiting: {_outcome(task)}"
         finally:
             await conn.execute(text(f"SELECT pg_advisory_unlock({migrate.LOCK_KEY})"))
             await conn.commit()
@@ -263,6 +267,12 @@ async def test_a_postgresql_migration_waits_for_the_lock_past_the_statement_time
     assert await migrate.current(db) == migrate.head()
     await holder.close()
     await db.close()
+
+
+def _outcome(task: asyncio.Task[None]) -> str:
+    if not task.done():
+        return "still running"
+    return "cancelled" if task.cancelled() else f"ended with {task.exception()!r}"
 
 
 async def test_a_revision_newer_than_this_release_is_left_as_it_is(
