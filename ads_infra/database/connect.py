@@ -20,6 +20,7 @@ a replica) from its URL and the section's settings:
 
 from __future__ import annotations
 
+import logging
 import ssl
 import uuid
 from pathlib import Path
@@ -38,6 +39,7 @@ from ads_infra.database.pool import CountingQueuePool
 __all__ = ["connect_args", "create_engine_for", "create_sqlite_engine", "split_tls", "ssl_argument"]
 
 APPLICATION_NAME = "ads-infra"
+logger = logging.getLogger(__name__)
 
 # URL parameters passed on to asyncpg.connect() (or read by SQLAlchemy's dialect),
 # with the type a string from the URL is converted to.
@@ -248,6 +250,27 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _use_wal(cursor)
     finally:
         cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """Put the file in WAL mode, which it keeps for every connection once set.
+
+    Switching needs the file to itself, and SQLite does not wait for that while
+    another connection holds a write lock: it says "database is locked" at
+    once, busy timeout or not. So a process connecting while another writes
+    (two processes starting on a new file: one migrating, one connecting)
+    does not fail: it goes on in the file's current mode, and the switch is
+    left to a later connection (or to the writer, which may be switching).
+    """
+    cursor.execute("PRAGMA journal_mode")
+    if str(cursor.fetchone()[0]).lower() == "wal":
+        return
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+    except Exception as exc:  # the driver's OperationalError, whichever adapter raised it
+        if "database is locked" not in str(exc):
+            raise
+        logger.debug("SQLite file busy, its journal mode is left to a later connection")

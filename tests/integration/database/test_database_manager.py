@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from typing import Any
 
 import asyncpg
@@ -242,6 +243,34 @@ async def test_sqlite_has_foreign_keys_and_wal(tmp_path: object) -> None:
         with pytest.raises(IntegrityViolationError):
             async with db.get_session() as session:
                 await session.execute(text("INSERT INTO c VALUES (1, 99)"))
+    finally:
+        await db.close()
+
+
+async def test_sqlite_connects_while_another_process_writes_to_a_new_file(
+    tmp_path: object,
+) -> None:
+    # Another process (one starting beside this one, migrating) holds the write
+    # lock of a file not yet in WAL mode: switching it would fail at once, so the
+    # connection goes on in the file's mode and a later one switches it.
+    path = f"{tmp_path}/busy.db"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("CREATE TABLE t (x INTEGER)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO t VALUES (1)")
+    db = DatabaseManager(DatabaseConfig(url=f"sqlite+aiosqlite:///{path}"))
+    try:
+        async with db.get_session() as session:
+            assert (await session.execute(text("SELECT count(*) FROM t"))).scalar_one() == 0
+    finally:
+        other.execute("COMMIT")
+        other.close()
+        await db.close()
+    db = DatabaseManager(DatabaseConfig(url=f"sqlite+aiosqlite:///{path}"))
+    try:
+        async with db.get_session() as session:
+            assert (await session.execute(text("PRAGMA journal_mode"))).scalar_one() == "wal"
+            assert (await session.execute(text("SELECT count(*) FROM t"))).scalar_one() == 1
     finally:
         await db.close()
 
