@@ -14,8 +14,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from dependency_injector import providers
-
 from ads_infra.containers.application import Container
 from ads_infra.core.loader import load_settings
 
@@ -28,7 +26,7 @@ def create_container(
     container_cls: type[Container] = Container,
     **overrides: Any,
 ) -> Container:
-    """Build a Container from a config file, validated once.
+    """Build a Container from a config file, validated before it returns.
 
     ``config_file`` defaults to ADS_INFRA_CONFIG, then ./config.yml, then the
     packaged defaults (the environment applies in each). Keyword
@@ -37,13 +35,15 @@ def create_container(
     ConfigurationError naming the key and the file. ``container_cls`` is a
     host app's subclass of Container (with its own ``wiring_config``).
 
-    The validated :class:`~ads_infra.core.settings.Settings` is handed to the
-    container's ``settings`` provider; ``config`` holds the same values for code
-    that reads options, every credential (a secret field, a URL with a password
-    or a secret query value) as a :class:`~ads_infra.core.redact.Secret`.
+    ``config`` holds the validated values, every credential (a secret field, a
+    URL with a password or a secret query value) as a
+    :class:`~ads_infra.core.redact.Secret`; the container's ``settings``
+    (:class:`~ads_infra.core.settings.Settings`) is built from it on first use,
+    so that ``container.config.<key>.override(...)`` before then is what the
+    container builds from, validated the same way.
     """
-    settings = load_settings(config_file, overrides)
-    container = container_cls(settings=providers.Object(settings))
+    settings = load_settings(config_file, overrides)  # a bad file fails here, not at first use
+    container = container_cls()
     container.config.from_dict(settings.to_config())
     # A reload reads the same file with the same overrides (docs/reload.md).
     container.reloader.add_kwargs(config_file=config_file, overrides=overrides)

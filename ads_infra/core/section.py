@@ -142,6 +142,8 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
     if hint is str:
         if isinstance(value, str):
             return value
+        if isinstance(value, Secret):  # a credential as the container's config holds it
+            return value.get_secret_value()
         raise ConfigurationError(f"expected a string, got {_describe(value)}", key=name)
     raise TypeError(f"unsupported config field type {hint!r} for {name}")  # programming error
 

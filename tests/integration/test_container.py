@@ -55,6 +55,25 @@ def test_keyword_overrides_are_merged_and_validated(tmp_path: Path) -> None:
         create_container(path, database={"pool_size": "many"})
 
 
+def test_config_overridden_before_first_use_selects_what_it_names(tmp_path: Path) -> None:
+    # The dependency-injector way: an option of ``config`` overridden before anything
+    # was built is what the container builds from, validated as the file is.
+    path = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/c.db")
+    container = create_container(path, database={"url": "postgresql://ads:hunter2@db.internal/ads"})
+    container.config.database.pool_size.override(3)
+    container.config.cache.max_size.override(10)
+    assert container.database.manager().config.pool_size == 3
+    assert container.cache.manager().config.max_size == 10
+    # A credential the config holds as a Secret reaches the settings whole.
+    assert container.settings().database.url == "postgresql+asyncpg://ads:hunter2@db.internal/ads"
+    bad = create_container(path)
+    bad.config.cache.cache_type.override("redis_clustr")
+    with pytest.raises(
+        ConfigurationError, match=r"cache\.cache_type.*did you mean 'redis_cluster'"
+    ):
+        bad.cache.strategy()
+
+
 async def test_a_provider_can_be_overridden_for_tests(tmp_path: Path) -> None:
     container = create_container(write_config(tmp_path, "sqlite+aiosqlite:///:memory:"))
     replacement = DatabaseManager(DatabaseConfig(url=f"sqlite+aiosqlite:///{tmp_path}/o.db"))
